@@ -1,0 +1,52 @@
+"""The Python API: `benchmark.run(...)` plans, runs and returns results, as `bench run` does."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmark import runner
+from benchmark.plugins import get_plugins
+from benchmark.types import Result
+
+
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def result_from_dict(data: dict[str, Any]) -> Result:
+    data = dict(data)
+    data["suite"] = tuple(data.get("suite", ()))
+    return Result(**{k: v for k, v in data.items() if k in Result.__dataclass_fields__})
+
+
+def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = "offline-text",
+        seeds: Sequence[int] = (0,), output: str | Path = "bench-results", *, data_dir: str | Path | None = None,
+        mode: str = "frozen", overwrite: bool = False, device: str = "cpu", trust_remote_code: bool = False,
+        cache_dir: str | Path | None = None, progress: runner.Progress | None = None,
+        **hparams: Any) -> list[Result]:
+    """Run every (upstream, task, seed) job not yet finished under `output`; return all of their results.
+
+    hparams: lr, head_lr, epochs, batch_size, patience, weight_decay, hidden, dropout, layer, pooling, max_train.
+    Raises BenchError (one line, says how to fix it) for bad input or missing models / data.
+    """
+    registry = get_plugins().registry
+    hp = runner.resolve_hparams(mode, hparams)
+    env_dir = os.environ.get("BENCH_DATA_DIR")
+    ddir = Path(data_dir) if data_dir is not None else Path(env_dir) if env_dir else None
+    the_plan = runner.plan(registry, _as_list(upstreams), _as_list(tasks), list(seeds), hp, Path(output),
+                           ddir, overwrite, Path(cache_dir) if cache_dir else None)
+    fresh = {r.job_id: r for r in runner.execute(the_plan, registry, device=device,
+                                                 trust_remote_code=trust_remote_code, progress=progress)}
+    out = []
+    for job in the_plan.jobs:
+        if job.job_id in fresh:
+            out.append(fresh[job.job_id])
+        else:
+            out.append(result_from_dict(json.loads(job.path.read_text(encoding="utf-8"))))
+    return out

@@ -1,0 +1,308 @@
+"""The `bench` command line: a thin click group. All terminal output (rich) lives here.
+
+Bad input never shows a traceback: BenchError and click usage errors become one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from benchmark import __version__
+from benchmark.errors import BenchError
+
+log = logging.getLogger("benchmark")
+
+
+def _plugins() -> Any:
+    from benchmark.plugins import get_plugins
+
+    return get_plugins()
+
+
+def _warn_plugin_failures() -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    for line in _plugins().failures:
+        console.print(f"[yellow]warning:[/] {line}", highlight=False, markup=True, soft_wrap=True)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _seeds(_ctx: Any, _param: Any, value: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in _split(value)]
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of integers (e.g. 0,1,2)") from None
+    if not seeds:
+        raise click.BadParameter("give at least one seed (e.g. 0,1,2)")
+    return seeds
+
+
+def _layer(_ctx: Any, _param: Any, value: str | None) -> int | None:
+    if value is None or value == "weighted":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not 'weighted' or a layer number (0 = embeddings)") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="bench")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """Benchmark self-supervised encoders GLUE- and SUPERB-style.
+
+    \b
+    bench run                                  offline default: minilm on the offline-text suite
+    bench run --upstream bert --tasks glue     BERT on GLUE (Hub, or --data-dir with GLUE files)
+    bench report --output bench-results        the leaderboard of every result in a directory
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--upstream", "-u", default="minilm", show_default=True,
+              help="Comma-separated upstreams: NAME, NAME:HUB_ID_OR_PATH, NAME+rand, NAME+re-emb.")
+@click.option("--tasks", "-t", default="offline-text", show_default=True, help="Comma-separated suites and tasks.")
+@click.option("--seeds", default="0", show_default=True, callback=_seeds, help="Comma-separated integer seeds.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("bench-results"), show_default=True,
+              help="Directory for the result files (one JSON per job).")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="BENCH_DATA_DIR",
+              help="Local task data, e.g. GLUE in its download layout (DIR/SST-2/train.tsv). Env: BENCH_DATA_DIR.")
+@click.option("--mode", type=click.Choice(["frozen", "finetune"]), default="frozen", show_default=True,
+              help="frozen: train only the head on the upstream's features; finetune: train everything.")
+@click.option("--layer", default=None, callback=_layer, metavar="weighted|N",
+              help="Learned softmax-weighted sum over layers (default) or one layer (0 = embeddings).")
+@click.option("--pooling", type=click.Choice(["mean", "cls"]), default=None, help="Override the task's pooling.")
+@click.option("--lr", type=float, default=None, help="Learning rate (frozen head 1e-3; finetune upstream 2e-5).")
+@click.option("--head-lr", type=float, default=None, help="Head learning rate in finetune mode (1e-3).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Max epochs (frozen 50 with early stop; finetune 3).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size (frozen 256; finetune 16).")
+@click.option("--hidden", type=click.IntRange(min=0), default=None, help="Hidden units of an MLP head (0 = linear).")
+@click.option("--max-train", type=click.IntRange(min=1), default=None, help="Subsample training sets to N examples.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+@click.option("--trust-remote-code", is_flag=True, help="Allow Hub models that run their own code (off by default).")
+@click.option("--overwrite", is_flag=True, help="Redo jobs whose result file already exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars and no leaderboard.")
+def run(upstream: str, tasks: str, seeds: list[int], output: Path, data_dir: Path | None, mode: str,
+        layer: int | None, pooling: str | None, lr: float | None, head_lr: float | None, epochs: int | None,
+        batch_size: int | None, hidden: int | None, max_train: int | None, device: str, trust_remote_code: bool,
+        overwrite: bool, quiet: bool) -> None:
+    """Train heads for every (upstream, task, seed) job and print the leaderboard.
+
+    Finished jobs are skipped (their result file exists) unless --overwrite.
+    """
+    from rich.console import Console
+
+    from benchmark import runner
+
+    _warn_plugin_failures()
+    registry = _plugins().registry
+    hp = runner.resolve_hparams(mode, {
+        "layer": layer, "pooling": pooling, "lr": lr, "head_lr": head_lr, "epochs": epochs,
+        "batch_size": batch_size, "hidden": hidden, "max_train": max_train})
+    the_plan = runner.plan(registry, _split(upstream), _split(tasks), seeds, hp, output, data_dir, overwrite)
+    if the_plan.problems:
+        raise BenchError(runner.problems_message(the_plan.problems))
+    console = Console(stderr=True)
+    if the_plan.done and not quiet:
+        console.print(f"{len(the_plan.done)} of {len(the_plan.jobs)} jobs already finished in {output} "
+                      "(--overwrite redoes them)", highlight=False)
+    if the_plan.todo:
+        with _Progress(console, len(the_plan.todo), quiet) as progress:
+            runner.execute(the_plan, registry, device=device, trust_remote_code=trust_remote_code, progress=progress)
+    if not quiet:
+        _print_leaderboard(output, only={(j.upstream.text, j.task.name) for j in the_plan.jobs})
+
+
+class _Progress:
+    """rich progress bars fed by the runner's events."""
+
+    def __init__(self, console: Any, n_jobs: int, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.quiet = quiet
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=False, disable=quiet)
+        self.jobs = self.progress.add_task("jobs", total=n_jobs)
+        self.step = self.progress.add_task("", total=None, visible=False)
+
+    def __enter__(self) -> _Progress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: str, **info: Any) -> None:
+        p = self.progress
+        if event == "load_upstream":
+            p.update(self.step, description=f"loading {info['upstream']}", total=None, completed=0, visible=True)
+        elif event == "load_data":
+            p.update(self.step, description=f"loading data for {info['task']}", total=None, completed=0)
+        elif event == "extract":
+            job = info["job"]
+            p.update(self.step, description=f"{job.upstream.text} · {job.task.name} · features ({info['label']})",
+                     total=info["total"], completed=info["done"], visible=True)
+        elif event == "epoch":
+            job = info["job"]
+            p.update(self.step, description=f"{job.upstream.text} · {job.task.name} · seed {job.seed} · "
+                     f"epoch (select score {info['score']:.1f})", total=info["epochs"], completed=info["epoch"])
+        elif event == "job_done":
+            p.advance(self.jobs)
+            r = info["result"]
+            rel = "" if r.relative_to_human is None else f", {r.relative_to_human:.3f}× human"
+            p.console.print(f"  {r.upstream} · {r.task} · seed {r.seed}: {r.main_score:.2f}{rel}", highlight=False)
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchmark import report, results
+
+    registry = _plugins().registry
+    rows = results.load_all(output)
+    if only is not None:
+        rows = [r for r in rows if (r["upstream"], r["task"]) in only]
+    board = report.build(rows, registry)
+    console = Console()
+    if not board.rows:
+        console.print(f"no results in {output}")
+        return
+    table = Table(title=f"bench leaderboard — {output}", title_justify="left", show_lines=False)
+    table.add_column("upstream", no_wrap=True)
+    table.add_column("params", justify="right")
+    for s in board.suites:
+        table.add_column(s, justify="right", style="bold")
+        table.add_column("×human", justify="right")
+    for t in board.tasks:
+        table.add_column(t, justify="right")
+    for row in board.rows:
+        cells = [row.label, "—" if row.n_parameters is None else f"{row.n_parameters / 1e6:.1f}M"]
+        for s in board.suites:
+            value, rel = row.suites.get(s, (None, None))
+            cells += [_fmt(value), _fmt(rel, 3)]
+        for t in board.tasks:
+            c = row.tasks.get(t)
+            if c is None:
+                cells.append("—")
+            else:
+                std = f"±{c.score.std:.1f}" if c.score.n > 1 else ""
+                rel = f" ({c.relative_to_human:.2f}×)" if c.relative_to_human is not None else ""
+                cells.append(f"{c.score.mean:.1f}{std}{rel}")
+        table.add_row(*cells)
+    human = ["human", ""]
+    for s in board.suites:
+        human += [_fmt(board.human.get(s)), "1.000" if board.human.get(s) else "—"]
+    human += [_fmt(board.human.get(t)) for t in board.tasks]
+    table.add_row(*human, style="dim")
+    console.print(table)
+    console.print("Task scores in percent points (GLUE rule: two metrics → their mean). ×human = score / human "
+                  "score. A suite with a missing task shows —.", style="dim", highlight=False)
+
+
+@cli.command(name="report")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("bench-results"), show_default=True,
+              help="Directory of result files.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def report_cmd(output: Path, fmt: str) -> None:
+    """Print the leaderboard of every result under --output."""
+    from benchmark import report, results
+
+    _warn_plugin_failures()
+    if fmt == "json":
+        board = report.build(results.load_all(output), _plugins().registry)
+        click.echo(json.dumps(report.to_json(board), indent=2))
+    else:
+        _print_leaderboard(output)
+
+
+@cli.command(name="list")
+@click.argument("what", type=click.Choice(["upstreams", "tasks", "suites", "heads", "metrics"]))
+def list_cmd(what: str) -> None:
+    """List what the installed plugins registered."""
+    _warn_plugin_failures()
+    reg = _plugins().registry
+    table_of = {"upstreams": reg.upstreams, "tasks": reg.tasks, "suites": reg.suites, "heads": reg.downstreams,
+                "metrics": reg.metrics}[what]
+    items = list(table_of)
+    width = max((len(i.name) for i in items), default=0) + 2
+    for item in items:
+        extra = ""
+        if what == "tasks":
+            extra = f"[{','.join(reg.suites_of(item.name)) or '-'}] "
+        elif what == "suites":
+            extra = f"[{', '.join(item.obj.tasks)}] "
+        elif what == "upstreams":
+            extra = f"[{item.meta.get('modality', '?')}] "
+        click.echo(f"{item.name:<{width}}{extra}{item.description}  ({item.plugin})")
+
+
+@cli.command(name="plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def plugins_cmd(as_json: bool) -> None:
+    """List loaded plugins, where they come from and what each registered."""
+    plugins = _plugins()
+    data = [{"name": i.name, "source": i.source, "registered": i.registered} for i in plugins.infos.values()]
+    if as_json:
+        click.echo(json.dumps({"plugins": data, "failures": plugins.failures}, indent=2))
+        return
+    for info in data:
+        click.echo(f"{info['name']}  ({info['source']})")
+        for kind, names in info["registered"].items():
+            click.echo(f"    {kind}: {', '.join(names)}")
+    for line in plugins.failures:
+        click.echo(f"failed: {line}")
+
+
+def _add_plugin_commands() -> None:
+    from benchmark.plugins import add_commands
+
+    plugins = _plugins()
+    add_commands(plugins.pm, cli, plugins.failures)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: one-line errors with exit code 2, never a traceback for bad input."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        _add_plugin_commands()
+        cli.main(args=args, prog_name="bench", standalone_mode=False)
+    except BenchError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except click.exceptions.NoArgsIsHelp as err:
+        click.echo(err.ctx.get_help() if err.ctx else str(err))
+        sys.exit(0)
+    except click.UsageError as err:
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+        click.echo(f"error: {err.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished jobs are saved; rerun the same command to continue", err=True)
+        sys.exit(130)
+    if os.environ.get("BENCH_DEBUG_IMPORTS"):
+        heavy = sorted(m for m in ("torch", "transformers", "datasets") if m in sys.modules)
+        click.echo(f"imported: {','.join(heavy) or 'none'}", err=True)

@@ -1,0 +1,167 @@
+"""The plugin manager: builtin plugins are an import list, third-party ones come from the `bench` entry points.
+
+A third-party plugin that fails to import, or raises in one of its hooks, is reported as one line and
+skipped; it never takes `bench --help` down with it. `BENCH_DISABLE_PLUGIN_AUTOLOAD=1` turns entry points
+off and `BENCH_BLOCK_PLUGINS=a,b` skips the named ones (as pytest's `-p no:NAME`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from benchmark import hookspecs
+from benchmark.errors import BenchError
+from benchmark.registry import Registry
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "bench"
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "benchmark.builtin_tasks",
+    "downstreams.metrics",
+    "downstreams.heads",
+    "downstreams.vader",
+    "upstreams.text",
+)
+
+# Hooks whose `register` callable is built by the registry, and which registry method builds it.
+_REGISTRARS: dict[str, str] = {
+    "register_metrics": "metric_registrar",
+    "register_downstreams": "downstream_registrar",
+    "register_datasets": "dataset_registrar",
+    "register_tasks": "task_registrar",
+    "register_upstreams": "upstream_registrar",
+}
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    source: str  # "builtin" or "entry point <dist> <version>"
+    registered: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Plugins:
+    """The loaded plugins, what they registered, and the ones that failed (one line each)."""
+
+    pm: pluggy.PluginManager
+    registry: Registry
+    infos: dict[str, PluginInfo]
+    failures: list[str]
+
+
+def _blocked() -> set[str]:
+    return {p.strip() for p in os.environ.get("BENCH_BLOCK_PLUGINS", "").split(",") if p.strip()}
+
+
+def _new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("bench")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    return sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+
+
+def load_plugins(extra: tuple[Any, ...] = ()) -> Plugins:
+    """Import builtin and third-party plugins and run their registration hooks into a fresh Registry.
+
+    `extra` adds plugin objects (modules or instances), used by tests and the Python API.
+    """
+    pm = _new_manager()
+    infos: dict[str, PluginInfo] = {}
+    failures: list[str] = []
+    blocked = _blocked()
+    for modname in DEFAULT_PLUGINS:
+        # Builtins are part of the product: an import error here is a bug and should surface as one.
+        pm.register(importlib.import_module(modname), name=modname)
+        infos[modname] = PluginInfo(modname, "builtin")
+    if os.environ.get("BENCH_DISABLE_PLUGIN_AUTOLOAD", "") not in ("", "0"):
+        log.debug("entry-point plugins disabled by BENCH_DISABLE_PLUGIN_AUTOLOAD")
+    else:
+        for ep in _entry_points():
+            if ep.name in blocked:
+                continue
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "?"
+            try:
+                plugin = ep.load()
+                pm.register(plugin, name=ep.name)
+                pm.check_pending()
+            except Exception as err:  # a stranger's plugin must not take bench down
+                failures.append(f"plugin '{ep.name}' ({dist}) failed to load: {type(err).__name__}: {err}")
+                if pm.has_plugin(ep.name):
+                    pm.unregister(name=ep.name)
+                continue
+            infos[ep.name] = PluginInfo(ep.name, f"entry point ({dist})")
+    for i, plugin in enumerate(extra):
+        name = getattr(plugin, "__name__", None) or f"extra-{i}"
+        pm.register(plugin, name=name)
+        infos[name] = PluginInfo(name, "extra")
+    pm.check_pending()
+    registry = Registry()
+    _run_hooks(pm, registry, infos, failures)
+    for name, info in infos.items():
+        info.registered = {kind: names for kind, names in registry.registered_by(name).items() if names}
+    for problem in registry.check():
+        failures.append(problem)
+    return Plugins(pm, registry, infos, failures)
+
+
+def _run_hooks(pm: pluggy.PluginManager, registry: Registry, infos: dict[str, PluginInfo], failures: list[str]) -> None:
+    """Call each registration hook plugin by plugin, so a failure is attributed and contained."""
+    skipped: set[str] = set()
+    for hook_name, registrar in _REGISTRARS.items():
+        for name, plugin in pm.list_name_plugin():
+            impl = getattr(plugin, hook_name, None)
+            if impl is None or name not in infos or name in skipped:
+                continue
+            register = getattr(registry, registrar)(name)
+            try:
+                impl(register=register)
+            except Exception as err:
+                if infos[name].source == "builtin":
+                    raise
+                why = str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
+                failures.append(f"plugin '{name}' skipped: {hook_name} failed: {why}")
+                registry.remove_plugin(name)
+                skipped.add(name)
+                infos.pop(name)
+                continue
+
+
+def add_commands(pm: pluggy.PluginManager, cli: Any, failures: list[str]) -> None:
+    """Let plugins add click commands; a failing plugin is reported, not fatal."""
+    for name, plugin in pm.list_name_plugin():
+        impl = getattr(plugin, "register_commands", None)
+        if impl is None:
+            continue
+        try:
+            impl(cli=cli)
+        except Exception as err:
+            failures.append(f"plugin '{name}' failed in register_commands: {type(err).__name__}: {err}")
+
+
+_cached: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugin set, loaded on first use."""
+    global _cached
+    if _cached is None:
+        _cached = load_plugins()
+    return _cached
+
+
+def reset_plugins() -> None:
+    """Forget the loaded plugins (tests change the environment and reload)."""
+    global _cached
+    _cached = None

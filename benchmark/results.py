@@ -1,0 +1,89 @@
+"""Result files: one JSON per job, written atomically, named by a hash of what determines the result."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchError
+from benchmark.types import Result
+
+log = logging.getLogger(__name__)
+RESULT_SUFFIX = ".json"
+
+
+def job_id(identity: dict[str, Any]) -> str:
+    """A stable hash of everything that determines a job's result (upstream, task version, seed, hparams...)."""
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of an upstream or task name."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_")[:80] or "x"
+
+
+def result_path(output: Path, task: str, upstream: str, seed: int, jid: str) -> Path:
+    return output / f"{slug(task)}__{slug(upstream)}__seed{seed}__{jid}{RESULT_SUFFIX}"
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2, sort_keys=False, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save(output: Path, result: Result) -> Path:
+    path = result_path(output, result.task, result.upstream, result.seed, result.job_id)
+    write_json_atomic(path, dataclasses.asdict(result))
+    return path
+
+
+def check_writable(output: Path) -> None:
+    """Fail before any work when results could not be written."""
+    if output.exists() and not output.is_dir():
+        raise BenchError(f"output path {output} exists and is not a directory; pass --output DIR")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=output, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as err:
+        raise BenchError(f"cannot write results to {output}: {err.strerror or err}; pass --output DIR") from None
+
+
+def load_all(output: Path) -> list[dict[str, Any]]:
+    """Every readable result under `output`; unreadable files are logged and skipped, never fatal."""
+    if not output.is_dir():
+        raise BenchError(f"no results directory {output}; run `bench run --output {output}` first")
+    out = []
+    for path in sorted(output.glob(f"*{RESULT_SUFFIX}")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            log.warning("skipping unreadable result %s: %s", path, err)
+            continue
+        if isinstance(data, dict) and {"upstream", "task", "seed", "scores", "main_score"} <= data.keys():
+            out.append(data)
+        else:
+            log.warning("skipping %s: not a bench result file", path)
+    return out

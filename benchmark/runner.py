@@ -1,0 +1,316 @@
+"""Plan jobs, check their inputs, run them and write one result file each. Never prints.
+
+A job is (upstream, task, seed, hyper-parameters). Before anything runs, every job's model and data are
+checked, and all that is missing is reported in one BenchError. Finished jobs (their result file exists) are
+skipped unless `overwrite`. Jobs are grouped by upstream, so each model loads once and its pooled features
+are shared by all of its tasks and seeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark import results as results_mod
+from benchmark.data import Missing, choose_source
+from benchmark.data import load as load_data
+from benchmark.data import missing as data_missing
+from benchmark.errors import BenchError
+from benchmark.registry import Registry
+from benchmark.scoring import reference_score, relative, task_score
+from benchmark.specs import UpstreamSpec, build_upstream, check_upstream, parse_upstream
+from benchmark.taskspec import TaskSpec
+from benchmark.types import Result
+
+log = logging.getLogger(__name__)
+Progress = Callable[..., None]
+
+MODE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "frozen": {"lr": 1e-3, "epochs": 50, "batch_size": 256, "patience": 5, "dropout": 0.0},
+    "finetune": {"lr": 2e-5, "epochs": 3, "batch_size": 16, "patience": 0, "dropout": 0.1},
+}
+COMMON_DEFAULTS: dict[str, Any] = {
+    "head_lr": 1e-3, "weight_decay": 0.01, "hidden": 0, "layer": None, "pooling": None,
+    "max_train": None, "eval_batch_size": 64,
+}
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench")).expanduser()
+
+
+def resolve_hparams(mode: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Mode defaults, then common defaults, then the user's values (None means 'use the default')."""
+    if mode not in MODE_DEFAULTS:
+        raise BenchError(f"unknown mode '{mode}' (frozen or finetune)")
+    hp = {"mode": mode, **COMMON_DEFAULTS, **MODE_DEFAULTS[mode]}
+    for key, value in overrides.items():
+        if key not in hp:
+            raise BenchError(f"unknown hyper-parameter '{key}' (one of {', '.join(sorted(hp))})")
+        if value is not None:
+            hp[key] = value
+    return hp
+
+
+@dataclass(frozen=True)
+class Job:
+    upstream: UpstreamSpec
+    task: TaskSpec
+    seed: int
+    hparams: dict[str, Any]
+    job_id: str
+    path: Path
+    source: str
+
+
+@dataclass
+class Plan:
+    jobs: list[Job]
+    todo: list[Job]
+    done: list[Job]
+    output: Path
+    data_dir: Path | None
+    cache_dir: Path
+    problems: list[Missing] = field(default_factory=list)
+
+
+def expand_tasks(names: Sequence[str], registry: Registry) -> list[TaskSpec]:
+    """Suite and task names -> tasks, in order, without repeats. Unknown names get 'did you mean'."""
+    out: dict[str, TaskSpec] = {}
+    for name in names:
+        if name in registry.suites:
+            for t in registry.suites.get(name).obj.tasks:
+                out.setdefault(t, registry.tasks.get(t).obj)
+        elif name in registry.tasks:
+            out.setdefault(name, registry.tasks.get(name).obj)
+        else:
+            choices = registry.tasks.names() + registry.suites.names()
+            from benchmark.errors import did_you_mean
+
+            raise BenchError(f"unknown task or suite '{name}'{did_you_mean(name, choices)} (bench list tasks)")
+    return list(out.values())
+
+
+def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], seeds: Sequence[int],
+         hparams: dict[str, Any], output: Path, data_dir: Path | None = None, overwrite: bool = False,
+         cache_dir: Path | None = None) -> Plan:
+    """Every job, split into those to run and those already finished; inputs checked, nothing run."""
+    if not upstreams:
+        raise BenchError("no upstream given (--upstream NAME; bench list upstreams)")
+    if not seeds:
+        raise BenchError("no seed given (--seeds 0,1,2)")
+    specs = [parse_upstream(u) for u in dict.fromkeys(upstreams)]
+    task_specs = expand_tasks(tasks, registry)
+    if not task_specs:
+        raise BenchError("no task given (--tasks SUITE_OR_TASK; bench list tasks)")
+    if data_dir is not None and not data_dir.is_dir():
+        raise BenchError(f"data directory not found: {data_dir} (--data-dir / BENCH_DATA_DIR)")
+    cache = cache_dir or default_cache_dir()
+    problems: list[Missing] = []
+    for spec in specs:
+        lack = check_upstream(spec, registry)
+        if lack:
+            problems.append(Missing(lack, "model"))
+    for task in task_specs:
+        lack = data_missing(task, data_dir, registry, cache)
+        if lack:
+            problems.append(lack)
+    jobs: list[Job] = []
+    for spec in specs:
+        modality = registry.upstreams.get(spec.name).meta.get("modality")
+        for task in task_specs:
+            if modality and modality != task.modality:
+                raise BenchError(f"upstream '{spec.text}' is a {modality} model and task '{task.name}' is a "
+                                 f"{task.modality} task; pick tasks of the upstream's modality")
+            source = choose_source(task, data_dir)
+            for seed in dict.fromkeys(seeds):
+                identity = {
+                    "upstream": spec.text, "task": task.name, "task_version": task.version, "source": source, "data_dir": str(data_dir) if data_dir else None,
+                    "seed": seed, "hparams": hparams, "result_schema": 1,
+                }
+                jid = results_mod.job_id(identity)
+                path = results_mod.result_path(output, task.name, spec.text, seed, jid)
+                jobs.append(Job(spec, task, seed, hparams, jid, path, source))
+    done = [] if overwrite else [j for j in jobs if j.path.is_file()]
+    todo = [j for j in jobs if j not in done]
+    return Plan(jobs, todo, done, output, data_dir, cache, problems)
+
+
+def problems_message(problems: Sequence[Missing]) -> str:
+    """All missing inputs in one line, grouped by how to supply them."""
+    models = [p.what for p in problems if p.how == "model"]
+    grouped: dict[str, list[str]] = {}
+    for p in problems:
+        if p.how != "model":
+            grouped.setdefault(p.how, []).append(p.what)
+    parts = [f"missing {m}" for m in models]
+    parts += [f"missing {', '.join(whats)} ({how})" for how, whats in grouped.items()]
+    return "cannot start: " + "; ".join(parts)
+
+
+def environment(device: str) -> dict[str, Any]:
+    import torch
+
+    from benchmark import __version__
+
+    versions = {"bench": __version__, "python": platform.python_version(), "torch": torch.__version__}
+    for mod in ("transformers", "datasets", "numpy", "sklearn"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except ImportError:
+            versions[mod] = None
+    git = None
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"versions": versions, "git": git, "device": device, "threads": torch.get_num_threads(),
+            "platform": platform.platform()}
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda but no CUDA device is available; use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise BenchError(f"unknown device '{device}' (cpu, cuda or auto)")
+    return device
+
+
+def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
+            progress: Progress | None = None) -> list[Result]:
+    """Run the plan's unfinished jobs; returns their results (finished ones are not re-read)."""
+    from benchmark.hub import hub_reachable
+    from benchmark.training import FeatureStore
+
+    if plan_.problems:
+        raise BenchError(problems_message(plan_.problems))
+    if not plan_.todo:
+        return []
+    results_mod.check_writable(plan_.output)
+    if not hub_reachable():
+        # Let transformers / datasets use their caches without retrying the network for each file.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    emit = progress or (lambda *a, **k: None)
+    dev = resolve_device(device)
+    env = environment(dev)
+    store = FeatureStore()
+    data_cache: dict[str, Any] = {}
+    out: list[Result] = []
+    by_upstream: dict[str, list[Job]] = {}
+    for job in plan_.todo:
+        by_upstream.setdefault(job.upstream.text, []).append(job)
+    for jobs in by_upstream.values():
+        spec = jobs[0].upstream
+        emit("load_upstream", upstream=spec.text)
+        t0 = time.perf_counter()
+        upstream = build_upstream(spec, registry, trust_remote_code=trust_remote_code)
+        upstream.to(dev)
+        load_s = time.perf_counter() - t0
+        for job in jobs:
+            if job.task.name not in data_cache:
+                emit("load_data", task=job.task.name)
+                data_cache[job.task.name] = load_data(job.task, plan_.data_dir, registry, plan_.cache_dir)
+            emit("job_start", job=job)
+            if job.hparams["mode"] == "finetune":
+                # Fine-tuning changes the weights: every job starts from a fresh copy of the upstream.
+                fresh = build_upstream(spec, registry, trust_remote_code=trust_remote_code).to(dev)
+                result = run_job(job, fresh, data_cache[job.task.name], registry, store, env, emit)
+                del fresh
+            else:
+                result = run_job(job, upstream, data_cache[job.task.name], registry, store, env, emit)
+            result.durations["load_upstream"] = round(load_s, 3)
+            results_mod.save(plan_.output, result)
+            emit("job_done", job=job, result=result)
+            out.append(result)
+        store.forget(upstream.fingerprint)
+        del upstream
+    return out
+
+
+def run_job(job: Job, upstream: Any, data: Any, registry: Registry, store: Any, env: dict[str, Any],
+            emit: Progress) -> Result:
+    """One job on an already-loaded upstream and loaded data. Pure apart from the upstream's own state."""
+    from benchmark import training
+
+    task, hp, seed = job.task, job.hparams, job.seed
+    pooling = hp["pooling"] or task.pooling
+    train = data.train
+    if hp["max_train"] is not None and len(train) > hp["max_train"]:
+        import random
+
+        keep = sorted(random.Random(seed).sample(range(len(train)), hp["max_train"]))
+        train = train.subset(keep)
+    durations: dict[str, float] = {}
+    t0 = time.perf_counter()
+    preds: dict[str, list[Any]] = {}
+    if hp["mode"] == "frozen":
+        def feats(examples: Any, label: str) -> Any:
+            return store.get(upstream, examples.inputs, pooling, hp["eval_batch_size"],
+                             lambda *a, **k: emit(*a, job=job, **k), label)
+
+        x_train, x_dev = feats(train, "train"), feats(data.dev, "select")
+        x_evals = {name: feats(ex, name) for name, ex in data.evals.items()}
+        durations["extract"] = round(time.perf_counter() - t0, 3)
+        t1 = time.perf_counter()
+        fitted = training.train_frozen(task, registry, x_train, train.targets, x_dev, data.dev.targets, hp, seed,
+                                       lambda *a, **k: emit(*a, job=job, **k))
+        durations["train"] = round(time.perf_counter() - t1, 3)
+        t2 = time.perf_counter()
+        for name, x in x_evals.items():
+            preds[name] = training.predict_frozen(task, registry, fitted, x)
+    else:
+        fitted, model = training.train_finetune(task, registry, upstream, train, data.dev, hp, seed, pooling,
+                                                lambda *a, **k: emit(*a, job=job, **k))
+        durations["train"] = round(time.perf_counter() - t0, 3)
+        t2 = time.perf_counter()
+        for name, ex in data.evals.items():
+            preds[name] = training.predict_finetune(task, registry, model, ex.inputs, hp["eval_batch_size"],
+                                                    fitted.target_mean, fitted.target_std)
+    scores: dict[str, float] = {}
+    for name, ex in data.evals.items():
+        per = training.score_predictions(task, registry, ex.targets, preds[name])
+        for metric, value in per.items():
+            scores[metric if len(task.evals) == 1 else f"{name}/{metric}"] = round(value, 4)
+    durations["evaluate"] = round(time.perf_counter() - t2, 3)
+    durations["total"] = round(time.perf_counter() - t0, 3)
+    main = task_score(task, scores)
+    human = reference_score(task, "human")
+    rel = relative(main, human)
+    upstream_info = {
+        "name": job.upstream.text, "fingerprint": upstream.fingerprint, "modality": upstream.modality,
+        "n_parameters": int(upstream.n_parameters), "num_layers": int(upstream.num_layers),
+        "hidden_size": int(upstream.hidden_size), "source": getattr(upstream, "source", None),
+        "modifiers": list(job.upstream.modifiers),
+    }
+    task_info = {
+        "name": task.name, "version": task.version, "data_revision": data.revision,
+        "source": job.source,
+        "evals": list(task.evals), "head": task.head, "pooling": pooling, "notes": list(data.notes),
+        "human_score": human,
+    }
+    selection = {
+        "rule": f"epoch with the best '{'+'.join(task.score)}' on the model-selection split"
+                + (f" (early stopping, patience {hp['patience']})" if hp["mode"] == "frozen" else ""),
+        "split_size": len(data.dev), "best_epoch": fitted.best_epoch, "select_score": round(fitted.select_score, 4),
+        "epochs_run": fitted.epochs_run, "curve": fitted.curve,
+    }
+    return Result(
+        job_id=job.job_id, upstream=job.upstream.text, task=task.name, suite=registry.suites_of(task.name),
+        seed=seed, mode=hp["mode"], scores=scores, main_score=round(main, 4),
+        relative_to_human=None if rel is None else round(rel, 4), hyperparameters=dict(hp),
+        upstream_info=upstream_info, task_info=task_info, selection=selection,
+        layer_weights=fitted.featurizer.layer_weights(), durations=durations, environment=env,
+        n_examples={"train": len(train), "select": len(data.dev), **{k: len(v) for k, v in data.evals.items()}},
+    )

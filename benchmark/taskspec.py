@@ -1,0 +1,227 @@
+"""Tasks and suites as data: the schema of tasks.yaml, validated strictly.
+
+An unknown key, a wrong type or a missing field is an error that names the task and the key. There is no
+code in task files: no `eval`, no templates, no custom YAML tags (yaml.safe_load refuses them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from benchmark.errors import BenchError
+
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+Column = str | int
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class HubSource(_Strict):
+    """A Hugging Face Hub dataset at a pinned revision."""
+
+    path: str
+    name: str | None = None
+    revision: str
+    inputs: list[Column]
+    label: Column
+    splits: dict[str, str]
+
+
+class LocalSource(_Strict):
+    """Files in a directory given with --data-dir / BENCH_DATA_DIR, e.g. the GLUE download layout."""
+
+    format: Literal["glue-tsv", "jsonl"]
+    dir: str
+    header: bool = True
+    inputs: list[Column]
+    label: Column
+    splits: dict[str, str]
+
+
+class RecipeSource(_Strict):
+    """Data built offline by a registered dataset loader (register_datasets hook)."""
+
+    name: str
+    options: dict[str, Any] = {}
+    splits: dict[str, str] = {}
+
+
+class Sources(_Strict):
+    hub: HubSource | None = None
+    local: LocalSource | None = None
+    recipe: RecipeSource | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Sources:
+        if self.hub is None and self.local is None and self.recipe is None:
+            raise ValueError("needs at least one of hub, local, recipe")
+        return self
+
+
+class Reference(_Strict):
+    """A reference point (e.g. human performance) with the metric values it reached, and where it is published."""
+
+    scores: dict[str, float]
+    citation: str
+    method: str | None = None
+
+
+class Selection(_Strict):
+    """How the model-selection split is made when the source has none: a seeded slice of train."""
+
+    holdout: float = Field(default=0.1, gt=0, lt=1)
+    max: int = Field(default=2000, gt=0)
+
+
+class TaskSpec(_Strict):
+    """One task: where its data comes from, what the model reads and predicts, how it is scored."""
+
+    name: Name
+    description: str
+    version: int = Field(ge=1)
+    modality: Literal["text", "speech", "image"]
+    head: str
+    labels: list[str] | None = None
+    metrics: list[str]
+    score: list[str]
+    evals: list[str]
+    pooling: Literal["mean", "cls"] = "mean"
+    sources: Sources
+    selection: Selection = Selection()
+    references: dict[str, Reference] = {}
+    citation: str | None = None
+    license: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskSpec:
+        unknown = [m for m in self.score if m not in self.metrics]
+        if unknown:
+            raise ValueError(f"score names {unknown[0]!r}, which is not in metrics {self.metrics}")
+        for kind in ("hub", "local"):
+            src = getattr(self.sources, kind)
+            if src is None:
+                continue
+            missing = [s for s in ("train", *self.evals) if s not in src.splits]
+            if missing:
+                raise ValueError(f"sources.{kind}.splits lacks {missing[0]!r}")
+        keys = set(self.metric_keys())
+        for ref_name, ref in self.references.items():
+            bad = [k for k in ref.scores if k not in keys]
+            if bad:
+                raise ValueError(f"references.{ref_name} scores {bad[0]!r}, not one of {sorted(keys)}")
+        return self
+
+    def metric_keys(self) -> list[str]:
+        """Keys of `Result.scores`: the metric name, prefixed by the eval split when there are several."""
+        if len(self.evals) == 1:
+            return list(self.metrics)
+        return [f"{e}/{m}" for e in self.evals for m in self.metrics]
+
+    def score_keys(self) -> list[str]:
+        """The metric keys averaged into the task's main score (GLUE: two metrics -> their mean)."""
+        if len(self.evals) == 1:
+            return list(self.score)
+        return [f"{e}/{m}" for e in self.evals for m in self.score]
+
+
+class SuiteSpec(_Strict):
+    name: Name
+    description: str
+    tasks: list[str]
+    citation: str | None = None
+
+
+class TaskFile(_Strict):
+    schema_version: Literal[1] = Field(alias="schema")
+    suites: dict[str, dict[str, Any]] = {}
+    tasks: dict[str, dict[str, Any]] = {}
+
+
+def _one_line(err: ValidationError, where: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key '{loc}'"
+    if kind == "missing":
+        return f"{where}: missing required field '{loc}'"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {loc + ': ' if loc else ''}{msg}"
+
+
+def parse_task(name: str, body: Any, origin: str) -> TaskSpec:
+    """Validate one task entry; errors name the file, the task and the offending key."""
+    if not isinstance(body, dict):
+        raise BenchError(f"{origin}: task '{name}' must be a mapping, got {type(body).__name__}")
+    try:
+        return TaskSpec.model_validate({"name": name, **body})
+    except ValidationError as err:
+        raise BenchError(_one_line(err, f"{origin}: task '{name}'")) from None
+
+
+def parse_suite(name: str, body: Any, origin: str) -> SuiteSpec:
+    if not isinstance(body, dict):
+        raise BenchError(f"{origin}: suite '{name}' must be a mapping, got {type(body).__name__}")
+    try:
+        return SuiteSpec.model_validate({"name": name, **body})
+    except ValidationError as err:
+        raise BenchError(_one_line(err, f"{origin}: suite '{name}'")) from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key repeated in one mapping (YAML would silently keep the last)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            line = key_node.start_mark.line + 1
+            raise BenchError(f"{loader.name}: line {line}: duplicate key '{key}'")
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_task_file(path: Path) -> tuple[list[TaskSpec], list[SuiteSpec]]:
+    """Read and validate a tasks YAML file."""
+    origin = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BenchError(f"tasks file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BenchError(f"cannot read tasks file {path}: {err}") from None
+    return parse_task_text(text, origin)
+
+
+def parse_task_text(text: str, origin: str) -> tuple[list[TaskSpec], list[SuiteSpec]]:
+    loader = _UniqueKeyLoader(text)
+    loader.name = origin
+    try:
+        raw = loader.get_single_data()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise BenchError(f"{origin}: invalid YAML: {where}{problem}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(raw, dict):
+        raise BenchError(f"{origin}: expected a mapping with 'schema', 'suites' and 'tasks' at the top")
+    try:
+        top = TaskFile.model_validate(raw)
+    except ValidationError as err:
+        raise BenchError(_one_line(err, origin)) from None
+    tasks = [parse_task(name, body, origin) for name, body in top.tasks.items()]
+    suites = [parse_suite(name, body, origin) for name, body in top.suites.items()]
+    return tasks, suites

@@ -1,0 +1,251 @@
+"""Feature extraction and head training: the parts of a job that touch tensors.
+
+Frozen mode: the upstream runs once per example (length-sorted batches, inference mode); each layer is pooled
+to one vector, and the featurizer + head train on the small (examples, layers, dim) tensor. Fine-tune mode:
+upstream, featurizer and head train together on raw inputs. Both select the epoch with the best score on the
+model-selection split and restore it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.featurizer import Featurizer, pool_layers
+from benchmark.registry import Registry
+from benchmark.taskspec import TaskSpec
+from benchmark.types import Examples
+
+log = logging.getLogger(__name__)
+Progress = Callable[..., None]
+
+
+def _noop(*_: Any, **__: Any) -> None:
+    pass
+
+
+def input_length(x: Any) -> int:
+    """A cheap length proxy used to bucket inputs of similar size into the same batch."""
+    if isinstance(x, str):
+        return len(x)
+    if isinstance(x, tuple | list) and x and isinstance(x[0], str):
+        return sum(len(s) for s in x)
+    return int(getattr(x, "shape", [len(x)])[-1])
+
+
+def length_sorted_batches(inputs: Sequence[Any], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (less padding); callers scatter results back by index."""
+    order = sorted(range(len(inputs)), key=lambda i: input_length(inputs[i]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class FeatureStore:
+    """Pooled per-layer features of each input already computed for one upstream, reused across tasks and seeds."""
+
+    def __init__(self) -> None:
+        self._store: dict[tuple[str, str], dict[Any, torch.Tensor]] = {}
+
+    def get(self, upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int,
+            progress: Progress = _noop, label: str = "") -> torch.Tensor:
+        """(examples, layers, dim) float32 features of `inputs`, running the upstream only on unseen inputs."""
+        known = self._store.setdefault((upstream.fingerprint, pooling), {})
+        todo = list(dict.fromkeys(x for x in inputs if x not in known))
+        if todo:
+            feats = extract_pooled(upstream, todo, pooling, batch_size, progress, label)
+            for x, f in zip(todo, feats):
+                known[x] = f
+        else:
+            progress("extract", done=len(inputs), total=len(inputs), label=label)
+        return torch.stack([known[x] for x in inputs])
+
+    def forget(self, fingerprint: str) -> None:
+        for key in [k for k in self._store if k[0] == fingerprint]:
+            del self._store[key]
+
+
+def extract_pooled(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int,
+                   progress: Progress = _noop, label: str = "") -> torch.Tensor:
+    """Run the frozen upstream over `inputs` in length-sorted batches: (examples, layers, dim) float32."""
+    out: torch.Tensor | None = None
+    done = 0
+    upstream.eval()
+    with torch.inference_mode():
+        for idx in length_sorted_batches(inputs, batch_size):
+            hidden = upstream([inputs[i] for i in idx])
+            pooled = pool_layers(hidden, pooling).float().cpu()  # (batch, layers, dim)
+            if out is None:
+                out = torch.empty(len(inputs), *pooled.shape[1:])
+            out[torch.tensor(idx)] = pooled
+            done += len(idx)
+            progress("extract", done=done, total=len(inputs), label=label)
+    assert out is not None
+    return out
+
+
+@dataclass
+class Fitted:
+    """A trained featurizer + head, with what the runner records about how it was selected."""
+
+    featurizer: Featurizer
+    head: nn.Module
+    target_mean: float
+    target_std: float
+    best_epoch: int
+    select_score: float
+    epochs_run: int
+    curve: list[dict[str, float]]
+
+
+def score_predictions(task: TaskSpec, registry: Registry, y_true: Sequence[Any], y_pred: Sequence[Any]) -> dict[str, float]:
+    """Every metric of the task on one split, in percent points."""
+    return {m: float(registry.metrics.get(m).obj.fn(y_true, y_pred)) for m in task.metrics}
+
+
+def selection_score(task: TaskSpec, scores: dict[str, float]) -> float:
+    return statistics.fmean(scores[m] for m in task.score)
+
+
+def _targets(task: TaskSpec, ys: Sequence[Any], mean: float, std: float) -> torch.Tensor:
+    if task.labels is not None:
+        return torch.tensor(ys, dtype=torch.long)
+    return (torch.tensor(ys, dtype=torch.float32) - mean) / std
+
+
+def _decode(task: TaskSpec, kind: Any, outputs: torch.Tensor, mean: float, std: float) -> list[Any]:
+    pred = kind.predict(outputs)
+    if task.labels is None:
+        return (pred.float() * std + mean).tolist()
+    return pred.tolist()
+
+
+def train_frozen(task: TaskSpec, registry: Registry, x_train: torch.Tensor, y_train: Sequence[Any],
+                 x_dev: torch.Tensor, y_dev: Sequence[Any], hp: dict[str, Any], seed: int,
+                 progress: Progress = _noop) -> Fitted:
+    """Train featurizer + head on cached pooled features; keep the epoch with the best model-selection score."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    kind = registry.downstreams.get(task.head).obj
+    n_layers, dim = x_train.shape[1], x_train.shape[2]
+    featurizer = Featurizer(n_layers, dim, hp["layer"])
+    featurizer.set_statistics(x_train)
+    head = kind.build(dim, len(task.labels) if task.labels else None, hp["hidden"], hp["dropout"])
+    model = nn.Sequential(featurizer, head)
+    mean, std = _target_stats(task, y_train)
+    y = _targets(task, y_train, mean, std)
+    opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    best_state, best, best_epoch, stale, curve = None, -math.inf, 0, 0, []
+    for epoch in range(1, hp["epochs"] + 1):
+        model.train()
+        losses = []
+        for idx in torch.randperm(len(y), generator=gen).split(hp["batch_size"]):
+            loss = kind.loss(model(x_train[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        model.eval()
+        with torch.no_grad():
+            dev_pred = _decode(task, kind, model(x_dev), mean, std)
+        score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))
+        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6), "select_score": round(score, 4)})
+        progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
+        if score > best:
+            best, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= hp["patience"]:
+                break
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve)
+
+
+def predict_frozen(task: TaskSpec, registry: Registry, fitted: Fitted, x: torch.Tensor) -> list[Any]:
+    kind = registry.downstreams.get(task.head).obj
+    with torch.no_grad():
+        return _decode(task, kind, fitted.head(fitted.featurizer(x)), fitted.target_mean, fitted.target_std)
+
+
+def _target_stats(task: TaskSpec, ys: Sequence[Any]) -> tuple[float, float]:
+    if task.labels is not None:
+        return 0.0, 1.0
+    arr = np.asarray(ys, dtype=float)
+    return float(arr.mean()), float(arr.std() or 1.0)
+
+
+class _FineTuneModel(nn.Module):
+    def __init__(self, upstream: nn.Module, featurizer: Featurizer, head: nn.Module, pooling: str) -> None:
+        super().__init__()
+        self.upstream, self.featurizer, self.head, self.pooling = upstream, featurizer, head, pooling
+
+    def forward(self, inputs: Sequence[Any]) -> torch.Tensor:
+        pooled = pool_layers(self.upstream(inputs), self.pooling)  # (batch, layers, dim)
+        return self.head(self.featurizer(pooled.float()))
+
+
+def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Examples, dev: Examples,
+                   hp: dict[str, Any], seed: int, pooling: str, progress: Progress = _noop) -> tuple[Fitted, Any]:
+    """Train the whole upstream with the head (AdamW, linear warm-up and decay); keep the best epoch."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    kind = registry.downstreams.get(task.head).obj
+    featurizer = Featurizer(upstream.num_layers + 1, upstream.hidden_size, hp["layer"])
+    head = kind.build(upstream.hidden_size, len(task.labels) if task.labels else None, hp["hidden"], hp["dropout"])
+    model = _FineTuneModel(upstream, featurizer, head, pooling).to(upstream.device)
+    mean, std = _target_stats(task, train.targets)
+    y = _targets(task, train.targets, mean, std).to(upstream.device)
+    groups = [{"params": list(upstream.parameters()), "lr": hp["lr"]},
+              {"params": list(featurizer.parameters()) + list(head.parameters()), "lr": hp["head_lr"]}]
+    opt = torch.optim.AdamW(groups, weight_decay=hp["weight_decay"])
+    steps = hp["epochs"] * math.ceil(len(train) / hp["batch_size"])
+    warmup = max(1, int(0.1 * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+    best_state, best, best_epoch, curve = None, -math.inf, 0, []
+    for epoch in range(1, hp["epochs"] + 1):
+        model.train()
+        losses = []
+        for idx in torch.randperm(len(train), generator=gen).split(hp["batch_size"]):
+            loss = kind.loss(model([train.inputs[i] for i in idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            progress("step", epoch=epoch, epochs=hp["epochs"], loss=float(loss))
+        dev_pred = predict_finetune(task, registry, model, dev.inputs, hp["eval_batch_size"], mean, std)
+        score = selection_score(task, score_predictions(task, registry, dev.targets, dev_pred))
+        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6), "select_score": round(score, 4)})
+        progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
+        if score > best:
+            best, best_epoch = score, epoch
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve), model
+
+
+def predict_finetune(task: TaskSpec, registry: Registry, model: nn.Module, inputs: Sequence[Any],
+                     batch_size: int, mean: float, std: float) -> list[Any]:
+    kind = registry.downstreams.get(task.head).obj
+    model.eval()
+    preds: list[Any] = [None] * len(inputs)
+    with torch.inference_mode():
+        for idx in length_sorted_batches(inputs, batch_size):
+            decoded = _decode(task, kind, model([inputs[i] for i in idx]).cpu(), mean, std)
+            for i, p in zip(idx, decoded):
+                preds[i] = p
+    return preds

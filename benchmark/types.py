@@ -1,0 +1,120 @@
+"""The data that crosses plugin boundaries: hidden states, the upstream protocol, examples, results.
+
+Kept free of heavy imports: `torch` is only named for type checkers, so importing this module (as the
+CLI does for `--help`) stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import torch
+
+Modality = Literal["text", "speech", "image"]
+TextInput = str | tuple[str, str]
+
+
+@dataclass(frozen=True)
+class HiddenStates:
+    """Every layer of an upstream for one batch.
+
+    layers[0] is the input embedding layer and layers[L] the last layer; each is (batch, time, dim).
+    mask is (batch, time) bool, True where a position holds real input. offsets, for text upstreams, is
+    (batch, time, 2) long: the character span each token covers in its source string, (-1, -1) for special
+    and padding tokens; segments (batch, time) long says which string of a pair a token came from (-1 for
+    special and padding tokens).
+    """
+
+    layers: tuple[torch.Tensor, ...]
+    mask: torch.Tensor
+    offsets: torch.Tensor | None = None
+    segments: torch.Tensor | None = None
+
+    @property
+    def num_layers(self) -> int:
+        """Number of transformer (or conv) layers L; len(layers) == L + 1."""
+        return len(self.layers) - 1
+
+
+@runtime_checkable
+class Upstream(Protocol):
+    """What every upstream provides. Upstreams are `torch.nn.Module`s, so they can be fine-tuned.
+
+    `forward` takes raw inputs (str or (str, str) for text; a 1-D float waveform at `sample_rate` for speech;
+    a CHW float image for vision) and owns all preprocessing. `reinitialize` implements the seed variants:
+    scope "all" gives `NAME+rand` (same architecture, random weights), "embeddings" gives `NAME+re-emb`.
+    """
+
+    name: str
+    modality: Modality
+    num_layers: int
+    hidden_size: int
+    n_parameters: int
+    sample_rate: int | None
+    fingerprint: str
+
+    def forward(self, inputs: Sequence[Any]) -> HiddenStates: ...
+
+    def reinitialize(self, scope: Literal["all", "embeddings"], seed: int) -> None: ...
+
+
+UpstreamFactory = Callable[..., Upstream]
+"""factory(arg: str | None, *, trust_remote_code: bool = False) -> Upstream; arg is what follows 'name:'."""
+
+
+@dataclass(frozen=True)
+class Examples:
+    """One split of a task: model inputs and targets, in file order.
+
+    inputs holds one str per example for single-sentence tasks and a (str, str) pair for pair tasks.
+    targets holds class indices (int) for classification and floats for regression.
+    """
+
+    inputs: tuple[Any, ...]
+    targets: tuple[Any, ...]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def subset(self, indices: Sequence[int]) -> Examples:
+        """The examples at `indices`, in that order."""
+        return Examples(tuple(self.inputs[i] for i in indices), tuple(self.targets[i] for i in indices))
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The splits a job uses: `train`, `dev` (model selection) and one or more named evaluation splits."""
+
+    train: Examples
+    dev: Examples
+    evals: dict[str, Examples]
+    revision: str
+    """Where the data came from, precisely enough to tell two versions apart (recorded in results)."""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    """One finished job. Serialised as one JSON file by `benchmark.results`."""
+
+    job_id: str
+    upstream: str
+    task: str
+    suite: tuple[str, ...]
+    seed: int
+    mode: str
+    scores: dict[str, float]
+    main_score: float
+    relative_to_human: float | None
+    hyperparameters: dict[str, Any]
+    upstream_info: dict[str, Any]
+    task_info: dict[str, Any]
+    selection: dict[str, Any]
+    layer_weights: list[float] | None
+    durations: dict[str, float]
+    environment: dict[str, Any]
+    n_examples: dict[str, int] = field(default_factory=dict)
+    schema: int = 1

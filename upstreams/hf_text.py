@@ -1,0 +1,143 @@
+"""The Hugging Face text encoder behind the `bert` and `minilm` upstreams: any encoder (BERT, RoBERTa, ELECTRA, DeBERTa, the encoder of BART / T5).
+
+Imported only when a model is built: torch and transformers stay out of `bench --help`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from benchmark.errors import BenchError
+from benchmark.types import HiddenStates, TextInput
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 512
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack")
+
+
+def _file_digest(path: Path, chunk: int = 1 << 20) -> str:
+    """Size plus the first and last MiB: tells weight files apart without reading gigabytes."""
+    h = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as f:
+        h.update(f.read(chunk))
+        if path.stat().st_size > 2 * chunk:
+            f.seek(-chunk, os.SEEK_END)
+            h.update(f.read(chunk))
+    return h.hexdigest()
+
+
+def directory_fingerprint(path: Path) -> str:
+    """A digest of a model directory: config and tokenizer files in full, weight files by size and ends."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        h.update(str(f.relative_to(path)).encode())
+        if f.suffix in _WEIGHT_SUFFIXES:
+            h.update(_file_digest(f).encode())
+        elif f.stat().st_size < 8 << 20:
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class HFTextUpstream(nn.Module):
+    """A Hugging Face encoder that maps raw strings (or string pairs) to every layer's hidden states."""
+
+    modality = "text"
+    sample_rate = None
+
+    def __init__(self, name_or_path: str, *, name: str, trust_remote_code: bool = False) -> None:
+        super().__init__()
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # rich owns the terminal; transformers' tqdm bars would interleave
+
+        self.name = name
+        self.source = name_or_path
+        kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+        try:
+            self.config = AutoConfig.from_pretrained(name_or_path, **kwargs)
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, **kwargs)
+            model = AutoModel.from_pretrained(name_or_path, **kwargs)
+        except (OSError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise BenchError(f"cannot load text model '{name_or_path}': {first}") from None
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise BenchError(f"model '{name_or_path}' has no fast tokenizer; bench needs one for token offsets")
+        # Encoder-decoder models (BART, T5): benchmark the encoder, which reads the input text.
+        self.model = model.get_encoder() if getattr(self.config, "is_encoder_decoder", False) else model
+        self.model.eval()
+        cfg = self.config.get_text_config() if hasattr(self.config, "get_text_config") else self.config
+        self.hidden_size = int(getattr(cfg, "hidden_size", None) or getattr(cfg, "d_model"))
+        self.num_layers = int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "num_layers"))
+        positions = getattr(cfg, "max_position_embeddings", None) or MAX_TOKENS
+        self.max_length = int(min(positions, MAX_TOKENS, self.tokenizer.model_max_length or MAX_TOKENS))
+        if positions < MAX_TOKENS and getattr(cfg, "model_type", "") == "roberta":
+            self.max_length = positions - 2  # RoBERTa reserves two positions for its padding offset
+        self.n_parameters = sum(p.numel() for p in self.model.parameters())
+        self._variant = ""
+        self._base_fingerprint = self._describe_source(name_or_path)
+
+    @staticmethod
+    def _describe_source(name_or_path: str) -> str:
+        path = Path(name_or_path).expanduser()
+        if path.is_dir():
+            return f"dir:{directory_fingerprint(path)}"
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name_or_path, "config.json")
+        # The snapshot directory name is the Hub commit hash: the exact revision that was loaded.
+        revision = Path(cached).parent.name if isinstance(cached, str) else "unknown"
+        return f"hub:{name_or_path}@{revision}"
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self._base_fingerprint}{self._variant}"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def reinitialize(self, scope: Literal["all", "embeddings"], seed: int) -> None:
+        """Seed variants: 'all' -> same architecture, random weights; 'embeddings' -> new input embeddings."""
+        from transformers import AutoModel
+
+        torch.manual_seed(seed)
+        fresh = AutoModel.from_config(self.config)
+        fresh = fresh.get_encoder() if getattr(self.config, "is_encoder_decoder", False) else fresh
+        if scope == "all":
+            self.model.load_state_dict(fresh.state_dict())
+        elif scope == "embeddings":
+            with torch.no_grad():
+                self.model.get_input_embeddings().weight.copy_(fresh.get_input_embeddings().weight)
+        else:
+            raise ValueError(f"unknown reinitialize scope {scope!r}")
+        self._variant += f"+{scope}@{seed}"
+
+    def forward(self, inputs: Sequence[TextInput]) -> HiddenStates:
+        if not inputs:
+            raise ValueError("empty batch")
+        pairs = isinstance(inputs[0], tuple | list)
+        if pairs:
+            first, second = [str(a) for a, _ in inputs], [str(b) for _, b in inputs]
+            enc = self.tokenizer(first, second, truncation="longest_first", max_length=self.max_length,
+                                 padding=True, return_offsets_mapping=True, return_tensors="pt")
+        else:
+            enc = self.tokenizer([str(t) for t in inputs], truncation=True, max_length=self.max_length,
+                                 padding=True, return_offsets_mapping=True, return_tensors="pt")
+        offsets = enc.pop("offset_mapping")  # (batch, time, 2)
+        seq_ids = torch.tensor([[-1 if s is None else s for s in enc.sequence_ids(i)] for i in range(len(inputs))])
+        offsets = offsets.masked_fill((seq_ids < 0).unsqueeze(-1), -1)
+        device = self.device
+        model_inputs = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        out = self.model(**model_inputs, output_hidden_states=True, return_dict=True)
+        mask = enc["attention_mask"].to(device).bool()  # (batch, time)
+        return HiddenStates(layers=tuple(out.hidden_states), mask=mask, offsets=offsets, segments=seq_ids)

