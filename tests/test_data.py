@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmark import data
+from benchmark.errors import BenchError
+from benchmark.types import Examples
+from conftest import write_tsv
+
+
+def test_glue_layout_loads_with_holdout_selection(registry, glue_dir: Path, tmp_path: Path) -> None:
+    sst2 = registry.tasks.get("sst2").obj
+    assert data.choose_source(sst2, glue_dir) == "local"
+    assert data.missing(sst2, glue_dir, registry, tmp_path) is None
+    td = data.load(sst2, glue_dir, registry, tmp_path)
+    assert len(td.train) + len(td.dev) == 72 and len(td.dev) == 7  # 10% held out for model selection
+    assert len(td.evals["dev"]) == 24
+    assert td.evals["dev"].targets[0] == 1 and td.evals["dev"].targets[-1] == 0
+    assert td.revision.startswith("local:glue-tsv:")
+    again = data.load(sst2, glue_dir, registry, tmp_path)
+    assert again.dev == td.dev  # the held-out slice is fixed, whatever the job seed
+
+
+def test_pair_regression_and_multi_eval(registry, glue_dir: Path, tmp_path: Path) -> None:
+    stsb = data.load(registry.tasks.get("stsb").obj, glue_dir, registry, tmp_path)
+    assert isinstance(stsb.evals["dev"].inputs[0], tuple) and isinstance(stsb.evals["dev"].targets[1], float)
+    mnli = data.load(registry.tasks.get("mnli").obj, glue_dir, registry, tmp_path)
+    assert set(mnli.evals) == {"m", "mm"} and mnli.evals["m"].targets[:3] == (0, 1, 2)
+
+
+def test_cola_has_no_header(registry, tmp_path: Path) -> None:
+    d = tmp_path / "g"
+    rows = [["gj04", "1", "", "The book was read by John."], ["gj04", "0", "*", "Book the John read."]] * 10
+    write_tsv(d / "CoLA" / "train.tsv", None, rows)
+    write_tsv(d / "CoLA" / "dev.tsv", None, rows[:4])
+    td = data.load(registry.tasks.get("cola").obj, d, registry, tmp_path)
+    assert td.evals["dev"].inputs[:2] == ("The book was read by John.", "Book the John read.")
+    assert td.evals["dev"].targets[:2] == (1, 0)
+
+
+def test_missing_files_are_named_with_a_fix(registry, glue_dir: Path, tmp_path: Path) -> None:
+    lack = data.missing(registry.tasks.get("rte").obj, glue_dir, registry, tmp_path)
+    assert lack is not None and lack.what == f"{glue_dir}/RTE/train.tsv"
+    assert "put the glue-tsv files under" in lack.how
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([["good film", "7"]], "task 'sst2': label '7' at {p}:2 is not one of ['0', '1']"),
+        ([["good film"]], "{p}: no row has the expected 2 tab-separated columns"),
+    ],
+)
+def test_bad_rows(registry, tmp_path: Path, rows, message) -> None:
+    d = tmp_path / "g"
+    write_tsv(d / "SST-2" / "train.tsv", ["sentence", "label"], rows)
+    write_tsv(d / "SST-2" / "dev.tsv", ["sentence", "label"], [["ok", "1"]])
+    with pytest.raises(BenchError) as err:
+        data.load(registry.tasks.get("sst2").obj, d, registry, tmp_path)
+    assert str(err.value) == message.format(p=d / "SST-2" / "train.tsv")
+
+
+def test_wrong_columns_non_numeric_and_non_utf8(registry, tmp_path: Path) -> None:
+    d = tmp_path / "g"
+    write_tsv(d / "SST-2" / "train.tsv", ["text", "label"], [["good", "1"]])
+    write_tsv(d / "SST-2" / "dev.tsv", ["sentence", "label"], [["ok", "1"]])
+    with pytest.raises(BenchError, match=r"train.tsv: no column 'sentence' \(columns: text, label\)"):
+        data.load(registry.tasks.get("sst2").obj, d, registry, tmp_path)
+    head = ["index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2", "score"]
+    write_tsv(d / "STS-B" / "train.tsv", head, [["0", "g", "f", "y", "0", "s", "s", "a", "b", "high"]])
+    write_tsv(d / "STS-B" / "dev.tsv", head, [["0", "g", "f", "y", "0", "s", "s", "a", "b", "1.0"]])
+    with pytest.raises(BenchError, match=r"task 'stsb': non-numeric target 'high' at .*train.tsv:2"):
+        data.load(registry.tasks.get("stsb").obj, d, registry, tmp_path)
+    (d / "SST-2" / "train.tsv").write_bytes(b"sentence\tlabel\ncaf\xe9\t1\n")
+    with pytest.raises(BenchError, match=r"train.tsv: not UTF-8 text \(byte 18\)"):
+        data.load(registry.tasks.get("sst2").obj, d, registry, tmp_path)
+
+
+def test_empty_split(registry, tmp_path: Path) -> None:
+    d = tmp_path / "g"
+    write_tsv(d / "SST-2" / "train.tsv", ["sentence", "label"], [["good", "1"]] * 5)
+    write_tsv(d / "SST-2" / "dev.tsv", ["sentence", "label"], [])
+    with pytest.raises(BenchError, match="task 'sst2': the 'dev' split is empty"):
+        data.load(registry.tasks.get("sst2").obj, d, registry, tmp_path)
+
+
+def test_hub_source_missing_offline_names_the_fix(registry, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data.hub_reachable.cache_clear()
+    lack = data.missing(registry.tasks.get("qqp").obj, None, registry, tmp_path)
+    assert lack is not None and lack.what == "Hub dataset 'nyu-mll/glue' for 'qqp'"
+    assert "pass --data-dir DIR with QQP/ in it (glue-tsv layout)" in lack.how
+
+
+def test_holdout_is_deterministic_and_disjoint() -> None:
+    ex = Examples(tuple(f"s{i}" for i in range(100)), tuple(i % 2 for i in range(100)))
+    a_train, a_sel = data.holdout(ex, 0.1, 2000)
+    b_train, b_sel = data.holdout(ex, 0.1, 2000)
+    assert a_sel == b_sel and len(a_sel) == 10 and len(a_train) == 90
+    assert not set(a_sel.inputs) & set(a_train.inputs)
+    assert len(data.holdout(ex, 0.5, 7)[1]) == 7

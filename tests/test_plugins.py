@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from benchmark import hookspecs, plugins
+from benchmark.errors import BenchError
+from benchmark.hookspecs import hookimpl
+from benchmark.plugins import load_plugins
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+
+
+def _plugin(name: str, **hooks) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    for hook, fn in hooks.items():
+        setattr(mod, hook, hookimpl(fn))
+    return mod
+
+
+def _fake_entry_points(monkeypatch: pytest.MonkeyPatch, modules: dict[str, types.ModuleType | Exception]) -> None:
+    """Pretend these modules are installed under the `bench` entry-point group."""
+    eps = []
+    for name, mod in modules.items():
+        modname = f"fake_bench_plugin_{name}"
+        if isinstance(mod, Exception):
+            monkeypatch.setitem(sys.modules, modname, None)  # importing it now raises ImportError
+        else:
+            monkeypatch.setitem(sys.modules, modname, mod)
+        eps.append(importlib.metadata.EntryPoint(name=name, value=modname, group="bench"))
+    monkeypatch.setattr(plugins, "_entry_points", lambda: eps)
+
+
+def test_builtins_register_everything_with_their_plugin(registry) -> None:
+    assert registry.upstreams.get("minilm").plugin == "upstreams.text"
+    assert registry.tasks.get("sst2").plugin == "benchmark.builtin_tasks"
+    assert registry.metrics.get("matthews").plugin == "downstreams.metrics"
+    assert registry.downstreams.get("regression").plugin == "downstreams.heads"
+    assert registry.datasets.get("vader").plugin == "downstreams.vader"
+
+
+def test_unknown_names_suggest_the_closest(registry) -> None:
+    with pytest.raises(BenchError, match=r"unknown upstream 'minlm' — did you mean 'minilm'\? \(bench list upstreams\)"):
+        registry.upstreams.get("minlm")
+    with pytest.raises(BenchError, match=r"unknown task 'sst-2' — did you mean 'sst2'\?"):
+        registry.tasks.get("sst-2")
+    with pytest.raises(BenchError, match=r"unknown metric 'acuracy' — did you mean 'accuracy'\?"):
+        registry.metrics.get("acuracy")
+
+
+def test_third_party_plugin_registers_through_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    def register_upstreams(register):
+        register("toy", lambda arg, **kw: None, description="a toy", modality="text")
+
+    _fake_entry_points(monkeypatch, {"toyplugin": _plugin("toy", register_upstreams=register_upstreams)})
+    loaded = load_plugins()
+    assert loaded.registry.upstreams.get("toy").plugin == "toyplugin"
+    assert loaded.infos["toyplugin"].registered == {"upstreams": ["toy"]}
+    assert loaded.infos["toyplugin"].source.startswith("entry point")
+    assert loaded.failures == []
+
+
+def test_duplicate_name_is_an_error_naming_both_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    def register_upstreams(register):
+        register("minilm", lambda arg, **kw: None)
+
+    _fake_entry_points(monkeypatch, {"copycat": _plugin("copycat", register_upstreams=register_upstreams)})
+    loaded = load_plugins()
+    assert loaded.failures == [
+        "plugin 'copycat' skipped: register_upstreams failed: upstream 'minilm' is registered by both plugin "
+        "'upstreams.text' and plugin 'copycat'; uninstall or block one of them (BENCH_BLOCK_PLUGINS=copycat)"
+    ]
+    assert loaded.registry.upstreams.get("minilm").plugin == "upstreams.text"
+    assert "copycat" not in loaded.infos
+
+
+def test_plugin_failing_at_import_or_in_a_hook_is_reported_and_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    def register_tasks(register):
+        raise RuntimeError("no data here")
+
+    def register_upstreams(register):
+        register("half", lambda arg, **kw: None)  # registered before the failure: must be rolled back
+
+    _fake_entry_points(monkeypatch, {
+        "broken_import": ImportError("x"),
+        "broken_hook": _plugin("bh", register_tasks=register_tasks, register_upstreams=register_upstreams),
+        "fine": _plugin("fine", register_upstreams=lambda register: register("fine-up", lambda a, **k: None)),
+    })
+    loaded = load_plugins()
+    assert len(loaded.failures) == 2
+    assert loaded.failures[0].startswith("plugin 'broken_import' (?) failed to load: ModuleNotFoundError")
+    assert loaded.failures[1] == "plugin 'broken_hook' skipped: register_tasks failed: RuntimeError: no data here"
+    assert all("\n" not in f for f in loaded.failures)
+    assert "half" not in loaded.registry.upstreams
+    assert "fine-up" in loaded.registry.upstreams
+
+
+def test_autoload_can_be_disabled_and_plugins_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_entry_points(monkeypatch, {"toyplugin": _plugin("toy", register_upstreams=lambda register: register("toy", lambda a, **k: None))})
+    monkeypatch.setenv("BENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert "toy" not in load_plugins().registry.upstreams
+    monkeypatch.delenv("BENCH_DISABLE_PLUGIN_AUTOLOAD")
+    monkeypatch.setenv("BENCH_BLOCK_PLUGINS", "other,toyplugin")
+    assert "toy" not in load_plugins().registry.upstreams
+    monkeypatch.delenv("BENCH_BLOCK_PLUGINS")
+    assert "toy" in load_plugins().registry.upstreams
+
+
+def test_every_hook_is_documented_with_its_exact_signature() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    hooks = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
+    assert len(hooks) >= 6
+    for name in hooks:
+        fn = getattr(hookspecs, name)
+        params = ", ".join(inspect.signature(fn).parameters)
+        heading = f"### `{name}({params})`"
+        assert heading in text, f"docs/plugins.md lacks the heading {heading!r}"
+        # and the hook's own one-line docstring is quoted in the docs
+        assert inspect.getdoc(fn).split(":")[0] in text
+    documented = set(re.findall(r"^### `(register_\w+)\(", text, flags=re.M))
+    assert documented == set(hooks), "docs/plugins.md documents hooks that do not exist"

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import benchmark
+from benchmark import runner
+from benchmark.errors import BenchError
+
+REQUIRED = {"job_id", "upstream", "task", "suite", "seed", "mode", "scores", "main_score", "relative_to_human",
+            "hyperparameters", "upstream_info", "task_info", "selection", "layer_weights", "durations",
+            "environment", "n_examples"}
+
+
+def _snapshot(d: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(d.glob("*.json"))}
+
+
+def test_frozen_run_writes_one_complete_result_per_job(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    results = benchmark.run(f"bert:{tiny_bert_dir}", "sst2,stsb,mnli", seeds=[0, 1], output=out, data_dir=glue_dir,
+                            epochs=5)
+    assert len(results) == 6 and len(list(out.glob("*.json"))) == 6
+    by = {(r.task, r.seed): r for r in results}
+    sst2 = by[("sst2", 0)]
+    assert set(sst2.scores) == {"accuracy"} and 0 <= sst2.scores["accuracy"] <= 100
+    assert sst2.relative_to_human == pytest.approx(sst2.main_score / 97.8, abs=1e-4)
+    mnli = by[("mnli", 1)]
+    assert set(mnli.scores) == {"m/accuracy", "mm/accuracy"}
+    assert mnli.main_score == pytest.approx((mnli.scores["m/accuracy"] + mnli.scores["mm/accuracy"]) / 2, abs=1e-3)
+    stsb = by[("stsb", 0)]
+    assert set(stsb.scores) == {"pearson", "spearman"} and stsb.task_info["human_score"] == pytest.approx(92.65)
+    data = json.loads(next(out.glob("sst2__*seed0*.json")).read_text())
+    assert REQUIRED <= data.keys()
+    assert data["suite"] == ["glue"] and data["task_info"]["version"] == 1
+    assert data["upstream_info"]["n_parameters"] > 0 and data["upstream_info"]["fingerprint"].startswith("dir:")
+    assert data["hyperparameters"]["lr"] == 1e-3 and data["hyperparameters"]["mode"] == "frozen"
+    assert data["selection"]["best_epoch"] >= 1 and "model-selection split" in data["selection"]["rule"]
+    assert len(data["layer_weights"]) == 3 and sum(data["layer_weights"]) == pytest.approx(1.0, abs=1e-4)
+    assert data["environment"]["versions"]["torch"] and data["environment"]["device"] == "cpu"
+    assert data["n_examples"] == {"train": 65, "select": 7, "dev": 24}
+
+
+def test_rerun_does_no_work_and_overwrite_redoes(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path,
+                                                 registry, monkeypatch) -> None:
+    out = tmp_path / "out"
+    kwargs = dict(output=out, data_dir=glue_dir, epochs=3)
+    benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], **kwargs)
+    before = _snapshot(out)
+
+    def no_model(*a, **k):
+        raise AssertionError("a finished job must not load the model")
+
+    monkeypatch.setattr(runner, "build_upstream", no_model)
+    again = benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], **kwargs)
+    assert _snapshot(out) == before
+    assert [r.main_score for r in again] == [json.loads(v[0])["main_score"] for v in before.values()]
+    monkeypatch.undo()
+    benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0], overwrite=True, **kwargs)
+    after = _snapshot(out)
+    assert after.keys() == before.keys()
+    changed = [k for k in after if after[k][1] != before[k][1]]
+    assert len(changed) == 1 and "seed0" in changed[0]
+
+
+def test_single_layer_and_finetune_modes(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path) -> None:
+    [layer] = benchmark.run(f"bert:{tiny_bert_dir}", "sst2", output=tmp_path / "a", data_dir=glue_dir, layer=1,
+                            epochs=3)
+    assert layer.layer_weights == [0.0, 1.0, 0.0] and layer.hyperparameters["layer"] == 1
+    [ft] = benchmark.run(f"bert:{tiny_bert_dir}", "stsb", output=tmp_path / "b", data_dir=glue_dir, mode="finetune",
+                         epochs=2, batch_size=8)
+    assert ft.mode == "finetune" and ft.hyperparameters["lr"] == 2e-5
+    assert ft.selection["epochs_run"] == 2 and len(ft.selection["curve"]) == 2
+    assert set(ft.scores) == {"pearson", "spearman"}
+
+
+def test_finetune_actually_trains_the_upstream(registry, tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path) -> None:
+    from benchmark import data, training
+    from benchmark.specs import build_upstream, parse_upstream
+
+    task = registry.tasks.get("sst2").obj
+    td = data.load(task, glue_dir, registry, tmp_path)
+    up = build_upstream(parse_upstream(f"bert:{tiny_bert_dir}"), registry)
+    before = up.model.encoder.layer[0].attention.self.query.weight.detach().clone()
+    hp = runner.resolve_hparams("finetune", {"epochs": 1, "lr": 1e-3})
+    training.train_finetune(task, registry, up, td.train, td.dev, hp, 0, "mean")
+    assert not up.model.encoder.layer[0].attention.self.query.weight.detach().equal(before)
+
+
+def test_plan_rejects_bad_input_before_running(registry, tmp_path: Path) -> None:
+    hp = runner.resolve_hparams("frozen", {})
+    with pytest.raises(BenchError, match=r"unknown task or suite 'glu' — did you mean 'glue'\?"):
+        runner.plan(registry, ["minilm"], ["glu"], [0], hp, tmp_path)
+    with pytest.raises(BenchError, match=r"unknown upstream 'minlm' — did you mean 'minilm'"):
+        runner.plan(registry, ["minlm"], ["sst2"], [0], hp, tmp_path)
+    with pytest.raises(BenchError, match="data directory not found"):
+        runner.plan(registry, ["minilm"], ["sst2"], [0], hp, tmp_path, data_dir=tmp_path / "nope")
+    with pytest.raises(BenchError, match="unknown hyper-parameter 'learning_rate'"):
+        runner.resolve_hparams("frozen", {"learning_rate": 1})
+
+
+def test_job_ids_depend_on_what_determines_the_result(registry, tmp_path: Path, glue_dir: Path) -> None:
+    def ids(**hp):
+        p = runner.plan(registry, ["minilm"], ["sst2"], [0], runner.resolve_hparams("frozen", hp), tmp_path, glue_dir)
+        return p.jobs[0].job_id
+
+    assert ids() == ids()
+    assert ids() != ids(lr=1e-2) and ids() != ids(layer=3)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from benchmark.scoring import Aggregate, reference_score, relative, suite_reference, suite_score, task_score
+
+
+def test_glue_human_score_is_87_1(registry) -> None:
+    """Nangia & Bowman's human baselines, scored by the GLUE rule, give the published GLUE human score 87.1."""
+    tasks = {r.name: r.obj for r in registry.tasks}
+    human = suite_reference(registry.suites.get("glue").obj, tasks)
+    assert human == pytest.approx(87.05, abs=1e-9)
+    assert round(human, 1) == 87.1
+
+
+def test_two_metrics_average_and_mnli_counts_once(registry) -> None:
+    mrpc = registry.tasks.get("mrpc").obj
+    assert reference_score(mrpc) == pytest.approx((86.3 + 80.8) / 2)
+    mnli = registry.tasks.get("mnli").obj
+    assert task_score(mnli, {"m/accuracy": 80.0, "mm/accuracy": 82.0}) == pytest.approx(81.0)
+    assert reference_score(mnli) == pytest.approx(92.4)
+    with pytest.raises(KeyError):
+        task_score(mnli, {"m/accuracy": 80.0})
+
+
+def test_suite_score_is_missing_unless_every_task_has_a_score(registry) -> None:
+    glue = registry.suites.get("glue").obj
+    scores = {t: 50.0 for t in glue.tasks}
+    assert suite_score(glue, scores) == pytest.approx(50.0)
+    scores["wnli"] = None
+    assert suite_score(glue, scores) is None
+    del scores["wnli"]
+    assert suite_score(glue, scores) is None
+
+
+def test_relative_to_human() -> None:
+    assert relative(43.5, 87.0) == pytest.approx(0.5)
+    assert relative(95.0, 90.0) > 1.0  # above human
+    assert relative(None, 90.0) is None and relative(50.0, None) is None and relative(50.0, 0.0) is None
+
+
+def test_aggregate_over_seeds() -> None:
+    a = Aggregate.of([80.0, 82.0, 84.0])
+    assert (a.mean, a.n) == (82.0, 3)
+    assert a.std == pytest.approx(2.0)
+    assert Aggregate.of([70.0]).std == 0.0

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmark.builtin_tasks import tasks_yaml_path
+from benchmark.errors import BenchError
+from benchmark.taskspec import load_task_file, parse_task_text
+
+GOOD_TASK = """
+schema: 1
+tasks:
+  mytask:
+    description: d
+    version: 1
+    modality: text
+    head: classification
+    labels: [a, b]
+    metrics: [accuracy]
+    score: [accuracy]
+    evals: [dev]
+    sources:
+      local: {format: glue-tsv, dir: X, inputs: [sentence], label: label, splits: {train: train.tsv, dev: dev.tsv}}
+"""
+
+
+def test_builtin_tasks_file_is_valid_and_complete() -> None:
+    tasks, suites = load_task_file(tasks_yaml_path())
+    names = {t.name for t in tasks}
+    assert {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"} <= names
+    assert {"vader-polarity", "vader-score"} <= names
+    glue = next(s for s in suites if s.name == "glue")
+    assert glue.tasks == ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"]
+    by = {t.name: t for t in tasks}
+    assert by["mnli"].metric_keys() == ["m/accuracy", "mm/accuracy"]
+    assert by["mrpc"].score == ["f1", "accuracy"]
+    assert by["cola"].metrics == ["matthews"]
+    assert by["stsb"].labels is None and by["stsb"].head == "regression"
+    for t in tasks:  # every reference carries its source
+        for ref in t.references.values():
+            assert ref.citation.strip()
+        hub = t.sources.hub
+        if hub is not None:
+            assert len(hub.revision) == 40, f"{t.name}: Hub revision must be a pinned commit"
+
+
+def test_good_task_parses() -> None:
+    tasks, suites = parse_task_text(GOOD_TASK, "t.yaml")
+    assert [t.name for t in tasks] == ["mytask"] and suites == []
+    assert tasks[0].pooling == "mean"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("    version: 1\n", "    version: 1\n    lables: [a]\n", "t.yaml: task 'mytask': unknown key 'lables'"),
+        ("    version: 1\n", "    version: one\n", "t.yaml: task 'mytask': version: Input should be a valid integer"),
+        ("    head: classification\n", "", "t.yaml: task 'mytask': missing required field 'head'"),
+        ("    score: [accuracy]\n", "    score: [f1]\n",
+         "t.yaml: task 'mytask': score names 'f1', which is not in metrics ['accuracy']"),
+        ("    version: 1\n", "    version: 1\n    version: 2\n", "t.yaml: line 7: duplicate key 'version'"),
+        ("    evals: [dev]\n", "    evals: [dev\n", "t.yaml: invalid YAML: line 13: expected ',' or ']'"),
+        ("schema: 1\n", "schema: 2\n", "t.yaml: schema: Input should be 1"),
+        ("dev: dev.tsv}", "test: dev.tsv}", "t.yaml: task 'mytask': sources.local.splits lacks 'dev'"),
+    ],
+)
+def test_bad_task_files_fail_with_one_line(old: str, new: str, message: str) -> None:
+    assert old in GOOD_TASK
+    with pytest.raises(BenchError) as err:
+        parse_task_text(GOOD_TASK.replace(old, new, 1), "t.yaml")
+    text = str(err.value)
+    assert "\n" not in text
+    assert text.startswith(message), text
+
+
+def test_code_in_yaml_is_refused() -> None:
+    evil = GOOD_TASK.replace("description: d", "description: !!python/object/apply:os.system ['echo hi']")
+    with pytest.raises(BenchError, match="invalid YAML"):
+        parse_task_text(evil, "t.yaml")
+
+
+def test_missing_task_file(tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match="tasks file not found"):
+        load_task_file(tmp_path / "nope.yaml")
