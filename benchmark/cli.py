@@ -116,6 +116,10 @@ def run(upstream: str, tasks: str, seeds: list[int], output: Path, data_dir: Pat
     the_plan = runner.plan(registry, _split(upstream), _split(tasks), seeds, hp, output, data_dir, overwrite)
     if the_plan.problems:
         raise BenchError(runner.problems_message(the_plan.problems))
+    if the_plan.todo:
+        from benchmark.results import check_writable
+
+        check_writable(output)
     console = Console(stderr=True)
     if the_plan.done and not quiet:
         console.print(f"{len(the_plan.done)} of {len(the_plan.jobs)} jobs already finished in {output} "
@@ -288,10 +292,10 @@ def main(argv: list[str] | None = None) -> None:
     except BenchError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
-    except click.exceptions.NoArgsIsHelp as err:
-        click.echo(err.ctx.get_help() if err.ctx else str(err))
-        sys.exit(0)
     except click.UsageError as err:
+        if type(err).__name__.startswith("NoArgsIsHelp"):  # plain `bench`: show the help
+            click.echo(err.ctx.get_help() if err.ctx else str(err))
+            sys.exit(0)
         hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
         click.echo(f"error: {err.format_message()}{hint}", err=True)
         sys.exit(2)
