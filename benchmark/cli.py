@@ -177,6 +177,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from benchmark import report, results
@@ -199,7 +200,7 @@ def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -
     for t in board.tasks:
         table.add_column(t, justify="right")
     for row in board.rows:
-        cells = [row.label, "—" if row.n_parameters is None else f"{row.n_parameters / 1e6:.1f}M"]
+        cells = [escape(row.label), "—" if row.n_parameters is None else f"{row.n_parameters / 1e6:.1f}M"]
         for s in board.suites:
             value, rel = row.suites.get(s, (None, None))
             cells += [_fmt(value), _fmt(rel, 3)]

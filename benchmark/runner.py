@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import shlex
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -173,7 +175,8 @@ def environment(device: str) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     return {"versions": versions, "git": git, "device": device, "threads": torch.get_num_threads(),
-            "platform": platform.platform()}
+            "platform": platform.platform(), "command": shlex.join(["bench", *sys.argv[1:]])
+            if Path(sys.argv[0]).name in ("bench", "__main__.py") else None}
 
 
 def resolve_device(device: str) -> str:

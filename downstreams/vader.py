@@ -46,13 +46,13 @@ CITATION = ("C.J. Hutto and E. Gilbert. VADER: A Parsimonious Rule-based Model f
 
 @dataclass(frozen=True)
 class Snippet:
-    id: int
+    id: str  # "17" in the movie and tweet files, "1_1" (review_sentence) in the Amazon and NYT files
     text: str
     mean: float
     ratings: tuple[int, ...]
 
 
-def split_of(snippet_id: int) -> str:
+def split_of(snippet_id: str | int) -> str:
     """The fixed split of a snippet: by the first byte of sha256 of its id, mod 10."""
     bucket = hashlib.sha256(str(snippet_id).encode()).digest()[0] % 10
     return "test" if bucket < 2 else "dev" if bucket == 2 else "train"
@@ -88,13 +88,13 @@ def fetch_sdist(cache_dir: Path) -> Path:
     return target
 
 
-def _parse_ratings(text: str) -> dict[int, tuple[float, tuple[int, ...]]]:
+def _parse_ratings(text: str) -> dict[str, tuple[float, tuple[int, ...]]]:
     out = {}
     for line in text.splitlines():
         if not line.strip():
             continue
         sid, mean, _std, raw = line.split("\t")
-        out[int(sid)] = (float(mean), tuple(int(r) for r in ast.literal_eval(raw)))
+        out[sid.strip()] = (float(mean), tuple(int(r) for r in ast.literal_eval(raw)))
     return out
 
 
@@ -107,7 +107,7 @@ def read_corpus(sdist: Path, corpus: str) -> list[Snippet]:
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
         def member(suffix: str) -> str:
             f = inner.extractfile(f"hutto_ICWSM_2014/{corpus}_{suffix}.txt")
-            return f.read().decode("utf-8")  # type: ignore[union-attr]
+            return f.read().decode("utf-8-sig")  # type: ignore[union-attr]  # the Amazon files start with a BOM
 
         truth, ratings = member("GroundTruth"), _parse_ratings(member("anonDataRatings"))
     snippets = []
@@ -115,8 +115,8 @@ def read_corpus(sdist: Path, corpus: str) -> list[Snippet]:
         if not line.strip():
             continue
         sid, _mean, text = line.split("\t", 2)
-        mean, raw = ratings[int(sid)]
-        snippets.append(Snippet(int(sid), text.strip(), mean, raw))
+        mean, raw = ratings[sid.strip()]
+        snippets.append(Snippet(sid.strip(), text.strip(), mean, raw))
     return snippets
 
 
@@ -126,7 +126,7 @@ def load_snippets(cache_dir: Path, corpus: str) -> list[Snippet]:
     if cached.is_file():
         try:
             rows = json.loads(cached.read_text(encoding="utf-8"))
-            return [Snippet(r["id"], r["text"], r["mean"], tuple(r["ratings"])) for r in rows]
+            return [Snippet(str(r["id"]), r["text"], r["mean"], tuple(r["ratings"])) for r in rows]
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring unreadable cache file %s", cached)
     snippets = read_corpus(fetch_sdist(cache_dir), corpus)

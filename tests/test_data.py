@@ -101,3 +101,39 @@ def test_holdout_is_deterministic_and_disjoint() -> None:
     assert a_sel == b_sel and len(a_sel) == 10 and len(a_train) == 90
     assert not set(a_sel.inputs) & set(a_train.inputs)
     assert len(data.holdout(ex, 0.5, 7)[1]) == 7
+
+
+def test_hub_source_maps_columns_splits_and_class_labels(registry, monkeypatch) -> None:
+    """The Hub path, with `datasets.load_dataset` answered from memory (the Hub is unreachable in tests)."""
+    import datasets
+
+    calls = []
+    feats = datasets.Features({"premise": datasets.Value("string"), "hypothesis": datasets.Value("string"),
+                               "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"])})
+
+    def split(n: int, offset: int) -> datasets.Dataset:
+        return datasets.Dataset.from_dict({"premise": [f"p{i}" for i in range(offset, offset + n)],
+                                           "hypothesis": [f"h{i}" for i in range(offset, offset + n)],
+                                           "label": [i % 3 for i in range(n)]}, features=feats)
+
+    def fake_load(path, name=None, revision=None, **kw):
+        calls.append((path, name, revision))
+        return datasets.DatasetDict({"train": split(30, 0), "validation_matched": split(6, 100),
+                                     "validation_mismatched": split(9, 200)})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    mnli = registry.tasks.get("mnli").obj
+    td = data.load(mnli, None, registry, Path("/nonexistent"))
+    assert calls == [("nyu-mll/glue", "mnli", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c")]
+    assert td.evals["m"].inputs[0] == ("p100", "h100") and td.evals["mm"].targets[:4] == (0, 1, 2, 0)
+    assert len(td.train) == 27 and len(td.dev) == 3
+    assert td.revision == "hub:nyu-mll/glue/mnli@bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
+
+    def failing(*a, **k):
+        raise ConnectionError("Couldn't reach 'nyu-mll/glue' on the Hub (LocalEntryNotFoundError)\nmore")
+
+    monkeypatch.setattr(datasets, "load_dataset", failing)
+    with pytest.raises(BenchError) as err:
+        data.load(mnli, None, registry, Path("/nonexistent"))
+    assert str(err.value) == ("cannot load Hub dataset 'nyu-mll/glue' (mnli) for 'mnli': "
+                              "Couldn't reach 'nyu-mll/glue' on the Hub (LocalEntryNotFoundError)")

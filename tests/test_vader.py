@@ -39,8 +39,16 @@ def test_human_references_in_tasks_yaml_are_recomputed_from_the_raw_ratings(snip
     assert 90 < polarity["accuracy"] < 97 and 80 < score["pearson"] < 95
 
 
+@pytest.mark.parametrize(("corpus", "n"), [("tweets", 4200), ("amazonReviewSnippets", 3708),
+                                           ("nytEditorialSnippets", 5190)])
+def test_every_corpus_in_the_sdist_reads(corpus: str, n: int) -> None:
+    rows = vader.read_corpus(vader.fetch_sdist(default_cache_dir()), corpus)
+    assert len(rows) == n and all(len(s.ratings) >= 20 for s in rows)
+    assert len({s.id for s in rows}) == n
+
+
 def test_leave_one_rater_out_by_hand() -> None:
-    s = [vader.Snippet(1, "x", 1.0, (2, 2, -1)), vader.Snippet(2, "y", -1.0, (0, -2, -1))]
+    s = [vader.Snippet("1", "x", 1.0, (2, 2, -1)), vader.Snippet("2", "y", -1.0, (0, -2, -1))]
     # snippet 1: rater 2 vs mean(2,-1)=0.5 right, again right, rater -1 vs mean(2,2)=2 wrong;
     # snippet 2: rater 0 vs -1.5 -> half, -2 vs -0.5 right, -1 vs -1 right  => (1+1+0+0.5+1+1)/6
     assert vader.human_agreement(s, "polarity") == {"accuracy": round(100 * 4.5 / 6, 2)}

@@ -16,12 +16,12 @@ from benchmark.hookspecs import hookimpl
 from bench_example_plugin.questions import QuestionsLoader
 
 __version__ = "0.1.0"
-DEFAULT_DIM = 256
+DEFAULT_DIM = 512
 MAX_DIM = 4096
 
 
 class HashbowFactory:
-    """Builds `hashbow` (default 256 dimensions) or `hashbow:DIM`."""
+    """Builds `hashbow` (512 dimensions) or `hashbow:DIM`."""
 
     def dim(self, arg: str | None) -> int:
         if arg is None:

@@ -1,15 +1,15 @@
-"""The `example-questions` dataset: is a real sentence a question or a statement?
+"""The `example-questions` dataset: does a real snippet of text ask a question, or only make statements?
 
 Built offline from the VADER corpus (Hutto & Gilbert 2014), which bench already knows how to fetch and parse
-(`downstreams.vader.load_snippets`: the vaderSentiment 3.3.2 sdist from PyPI, cached under the bench cache).
-A snippet is a *question* when it ends with '?', a *statement* otherwise. With `strip_punctuation` (the
-default) the final run of '.', '!' and '?' is removed from every text, so a model has to tell a question by
-its words ("who else", "is this", "isn't it"), not by the question mark; snippets with a '?' anywhere else
-are left out, because that '?' would give the label away.
+(`downstreams.vader.load_snippets`: the vaderSentiment 3.3.2 sdist from PyPI, cached in the bench cache).
+A snippet is a *question* when it has a '?' in it, a *statement* otherwise. With `strip_punctuation` (the
+default) the question mark cannot give the answer away: the final run of '.', '!' and '?' is removed from
+every snippet, and a '?' inside one becomes the '.' a statement would have there. A model has to tell a
+question by its words ("who else", "is this", "isn't it").
 
-Questions are rare (about 1%), so each split keeps all of its questions and the same number of statements,
-chosen deterministically: the statements whose hash comes first. Splits are fixed by sha1 of
-'corpus:snippet id': 0-1 -> test (~20%), 2 -> select (~10%), 3-9 -> train (~70%).
+Questions are rare (under 5% of the snippets), so each split keeps all of its questions and as many
+statements, chosen deterministically: those whose sha1('keep:' + key) comes first. Splits are fixed by
+sha1 of the key 'corpus:snippet id': 0-1 -> test (~20%), 2 -> select (~10%), 3-9 -> train (~70%).
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ from typing import Any
 from benchmark.errors import BenchError
 from benchmark.types import Examples
 
-OPTIONS = {"corpora", "strip_punctuation"}
+OPTIONS = ("corpora", "strip_punctuation")
 DEFAULT_CORPORA = ("movieReviewSnippets",)
-LABELS = ("statement", "question")
-_FINAL_PUNCTUATION = re.compile(r"[\s.!?]+$")
+LABELS = ("statement", "question")  # the order of `labels:` in tasks.yaml: targets are indices into it
+SPLITS = ("train", "select", "test")
 VERSION = 1  # bump when the recipe changes what it produces
+_FINAL_PUNCTUATION = re.compile(r"[\s.!?]+$")
+
+Row = tuple[bytes, bytes, str, int]  # (keep hash, order hash, text, label)
 
 
 def _digest(key: str) -> bytes:
@@ -40,36 +43,35 @@ def split_of(key: str) -> str:
 
 
 def label_text(text: str, strip_punctuation: bool = True) -> tuple[str, int] | None:
-    """(model input, label index) for one snippet, or None when it is left out (empty, or '?' mid-text)."""
+    """(model input, label index) for one snippet, or None when nothing is left of it."""
     text = text.strip()
-    label = LABELS.index("question") if text.endswith("?") else LABELS.index("statement")
-    body = _FINAL_PUNCTUATION.sub("", text)
-    if not body or "?" in body:
-        return None
-    return (body if strip_punctuation else text), label
+    label = LABELS.index("question") if "?" in text else LABELS.index("statement")
+    if strip_punctuation:
+        text = _FINAL_PUNCTUATION.sub("", text).replace("?", ".")
+    return (text, label) if text else None
 
 
 def build_splits(items: list[tuple[str, str, int]]) -> dict[str, Examples]:
-    """items: (key, text, label). Each split: all of its questions plus as many statements, in hash order."""
-    by_split: dict[str, dict[int, list[tuple[bytes, bytes, str, int]]]] = {s: {0: [], 1: []} for s in ("train", "select", "test")}
+    """items: (key, text, label). Each split: all of its questions and as many statements, shuffled by hash."""
+    rows: dict[str, dict[int, list[Row]]] = {s: {0: [], 1: []} for s in SPLITS}
     for key, text, label in items:
-        by_split[split_of(key)][label].append((_digest("keep:" + key), _digest("order:" + key), text, label))
+        rows[split_of(key)][label].append((_digest("keep:" + key), _digest("order:" + key), text, label))
     out = {}
-    for split, classes in by_split.items():
+    for split, classes in rows.items():
         questions = classes[1]
-        statements = sorted(classes[0])[: len(questions)]  # the statements whose 'keep' hash comes first
-        rows = sorted(questions + statements, key=lambda r: r[1])  # then both classes shuffled by another hash
-        out[split] = Examples(tuple(r[2] for r in rows), tuple(r[3] for r in rows))
+        statements = sorted(classes[0])[: len(questions)]
+        kept = sorted(questions + statements, key=lambda r: r[1])
+        out[split] = Examples(tuple(r[2] for r in kept), tuple(r[3] for r in kept))
     return out
 
 
 class QuestionsLoader:
     """Dataset loader `example-questions`. Options: corpora (VADER corpus names), strip_punctuation (bool)."""
 
-    def _options(self, options: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
-        unknown = sorted(set(options) - OPTIONS)
+    def options(self, options: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
+        unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
-            raise BenchError(f"example-questions: unknown option '{unknown[0]}' (known: {', '.join(sorted(OPTIONS))})")
+            raise BenchError(f"example-questions: unknown option '{unknown[0]}' (known: {', '.join(OPTIONS)})")
         corpora = options.get("corpora", DEFAULT_CORPORA)
         if isinstance(corpora, str):
             corpora = [corpora]
@@ -81,13 +83,14 @@ class QuestionsLoader:
         return tuple(corpora), strip
 
     def revision(self, options: dict[str, Any]) -> str:
-        corpora, strip = self._options(options)
+        """The data version recorded in every result."""
+        corpora, strip = self.options(options)
         return f"vaderSentiment==3.3.2:example-questions-v{VERSION}:{'+'.join(corpora)}:strip={strip}"
 
     def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
         from downstreams.vader import load_snippets  # bench's VADER reader: fetches and caches the sdist
 
-        corpora, strip = self._options(options)
+        corpora, strip = self.options(options)
         items = []
         for corpus in corpora:
             for snippet in load_snippets(Path(cache_dir), corpus):
