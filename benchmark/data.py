@@ -29,10 +29,15 @@ HOLDOUT_SEED = 0  # the model-selection slice of train is the same for every job
 
 @dataclass(frozen=True)
 class Missing:
-    """What a job lacks (`what`) and how to supply it (`how`); jobs sharing `how` are reported together."""
+    """What a job lacks (`what`) and how to supply it (`how`).
+
+    Problems with the same `what` and `how` are reported together, listing their `task`s and `files`.
+    """
 
     what: str
     how: str
+    task: str | None = None
+    files: str | None = None
 
 
 def choose_source(task: TaskSpec, data_dir: Path | None) -> str:
@@ -75,10 +80,13 @@ def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir
     assert hub is not None
     if hub_reachable() or _dataset_in_cache(hub):
         return None
-    how = "the Hugging Face Hub is unreachable"
-    if task.sources.local is not None:
-        how += f" and no --data-dir was given: pass --data-dir DIR with {task.sources.local.dir}/ in it ({task.sources.local.format} layout)"
-    return Missing(f"Hub dataset '{hub.path}' for '{task.name}'", how)
+    local = task.sources.local
+    if local is None:
+        return Missing(f"Hub dataset '{hub.path}'", "the Hugging Face Hub is unreachable: connect once to download it",
+                       task.name)
+    layout = "the GLUE download layout" if local.format == "glue-tsv" else f"{local.format} files"
+    return Missing(f"Hub dataset '{hub.path}'", f"the Hugging Face Hub is unreachable and no --data-dir was given: "
+                   f"pass --data-dir DIR holding {{files}} in {layout}", task.name, f"{local.dir}/")
 
 
 def _dataset_in_cache(hub: HubSource) -> bool:

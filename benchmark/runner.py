@@ -119,7 +119,7 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
     for spec in specs:
         lack = check_upstream(spec, registry)
         if lack:
-            problems.append(Missing(lack, "model"))
+            problems.append(Missing(lack, ""))  # the upstream's message already says how to fix it
     for task in task_specs:
         lack = data_missing(task, data_dir, registry, cache)
         if lack:
@@ -146,14 +146,16 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
 
 
 def problems_message(problems: Sequence[Missing]) -> str:
-    """All missing inputs in one line, grouped by how to supply them."""
-    models = [p.what for p in problems if p.how == "model"]
-    grouped: dict[str, list[str]] = {}
+    """All missing inputs in one line; problems that share what is missing and its fix are merged."""
+    grouped: dict[tuple[str, str], list[Missing]] = {}
     for p in problems:
-        if p.how != "model":
-            grouped.setdefault(p.how, []).append(p.what)
-    parts = [f"missing {m}" for m in models]
-    parts += [f"missing {', '.join(whats)} ({how})" for how, whats in grouped.items()]
+        grouped.setdefault((p.what, p.how), []).append(p)
+    parts = []
+    for (what, how), items in grouped.items():
+        tasks = [p.task for p in items if p.task]
+        files = ", ".join(dict.fromkeys(p.files for p in items if p.files))
+        subject = f"{what} for {', '.join(tasks)}" if tasks else what
+        parts.append(f"missing {subject} ({how.replace('{files}', files)})" if how else f"missing {subject}")
     return "cannot start: " + "; ".join(parts)
 
 
@@ -221,18 +223,17 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
         upstream = build_upstream(spec, registry, trust_remote_code=trust_remote_code)
         upstream.to(dev)
         load_s = time.perf_counter() - t0
+        pristine = True
         for job in jobs:
             if job.task.name not in data_cache:
                 emit("load_data", task=job.task.name)
                 data_cache[job.task.name] = load_data(job.task, plan_.data_dir, registry, plan_.cache_dir)
             emit("job_start", job=job)
-            if job.hparams["mode"] == "finetune":
-                # Fine-tuning changes the weights: every job starts from a fresh copy of the upstream.
-                fresh = build_upstream(spec, registry, trust_remote_code=trust_remote_code).to(dev)
-                result = run_job(job, fresh, data_cache[job.task.name], registry, store, env, emit)
-                del fresh
-            else:
-                result = run_job(job, upstream, data_cache[job.task.name], registry, store, env, emit)
+            if job.hparams["mode"] == "finetune" and pristine is False:
+                # Fine-tuning changed the weights: every later job starts from a freshly loaded upstream.
+                upstream = build_upstream(spec, registry, trust_remote_code=trust_remote_code).to(dev)
+            pristine = job.hparams["mode"] != "finetune"
+            result = run_job(job, upstream, data_cache[job.task.name], registry, store, env, emit)
             result.durations["load_upstream"] = round(load_s, 3)
             results_mod.save(plan_.output, result)
             emit("job_done", job=job, result=result)

@@ -90,8 +90,8 @@ def test_hub_source_missing_offline_names_the_fix(registry, tmp_path: Path, monk
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     data.hub_reachable.cache_clear()
     lack = data.missing(registry.tasks.get("qqp").obj, None, registry, tmp_path)
-    assert lack is not None and lack.what == "Hub dataset 'nyu-mll/glue' for 'qqp'"
-    assert "pass --data-dir DIR with QQP/ in it (glue-tsv layout)" in lack.how
+    assert lack is not None and (lack.what, lack.task, lack.files) == ("Hub dataset 'nyu-mll/glue'", "qqp", "QQP/")
+    assert "pass --data-dir DIR holding {files} in the GLUE download layout" in lack.how
 
 
 def test_holdout_is_deterministic_and_disjoint() -> None:

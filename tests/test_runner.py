@@ -108,3 +108,21 @@ def test_job_ids_depend_on_what_determines_the_result(registry, tmp_path: Path, 
 
     assert ids() == ids()
     assert ids() != ids(lr=1e-2) and ids() != ids(layer=3)
+
+
+def test_each_finetune_job_starts_from_the_pretrained_weights(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    builds = []
+    real = runner.build_upstream
+
+    def counting(*a, **k):
+        builds.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "build_upstream", counting)
+    benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], output=tmp_path / "f", data_dir=glue_dir, epochs=2)
+    assert len(builds) == 1  # frozen: one load shared by every job
+    builds.clear()
+    benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], output=tmp_path / "t", data_dir=glue_dir,
+                  mode="finetune", epochs=1, batch_size=16)
+    assert len(builds) == 2  # fine-tuning: a fresh upstream per job

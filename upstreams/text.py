@@ -19,7 +19,8 @@ from benchmark.hub import hub_reachable, looks_like_local_path, model_in_cache
 class TextUpstreamFactory:
     """Builds an HFTextUpstream from `name` or `name:NAME_OR_PATH`; says up front what an offline run lacks."""
 
-    def __init__(self, default: str | None, *, resolve_default: Any = None) -> None:
+    def __init__(self, name: str, default: str | None, *, resolve_default: Any = None) -> None:
+        self.name = name
         self.default = default
         self.resolve_default = resolve_default
 
@@ -43,7 +44,7 @@ class TextUpstreamFactory:
         if model_in_cache(src) or hub_reachable():
             return None
         return (f"model '{src}' (not in the local Hugging Face cache and the Hub is unreachable: download it once "
-                f"with network access, or pass a local directory as UPSTREAM:/path/to/model)")
+                f"with network access, or pass a local directory as {self.name}:/path/to/model)")
 
     def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Any:
         from upstreams.hf_text import HFTextUpstream
@@ -59,7 +60,7 @@ def minilm_path() -> str:
 
 @hookimpl
 def register_upstreams(register: Any) -> None:
-    register("bert", TextUpstreamFactory("google-bert/bert-base-uncased"), modality="text",
+    register("bert", TextUpstreamFactory("bert", "google-bert/bert-base-uncased"), modality="text",
              description="BERT base uncased from the Hub; bert:NAME_OR_PATH for any HF encoder (RoBERTa, ELECTRA, ...)")
-    register("minilm", TextUpstreamFactory(None, resolve_default=minilm_path), modality="text",
+    register("minilm", TextUpstreamFactory("minilm", None, resolve_default=minilm_path), modality="text",
              description="all-MiniLM-L6-v2 (6-layer BERT, 22.7M params) packaged on PyPI; works offline")
