@@ -66,8 +66,9 @@ def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir
                 continue
             path = data_dir / src.dir / src.splits[split]
             if not path.is_file():
-                return Missing(f"{path}", f"put the {src.format} files under {data_dir}/{src.dir}/ or drop "
-                                          f"'{task.name}' from --tasks")
+                layout = "the GLUE download layout" if src.format == "glue-tsv" else f"{src.format} format"
+                return Missing(f"files in {data_dir}", f"expected {{files}} in {layout}, or leave those tasks out "
+                               "of --tasks", task.name, f"{src.dir}/{src.splits[split]}")
         return None
     if kind == "recipe":
         recipe = task.sources.recipe

@@ -42,8 +42,13 @@ def test_cola_has_no_header(registry, tmp_path: Path) -> None:
 
 def test_missing_files_are_named_with_a_fix(registry, glue_dir: Path, tmp_path: Path) -> None:
     lack = data.missing(registry.tasks.get("rte").obj, glue_dir, registry, tmp_path)
-    assert lack is not None and lack.what == f"{glue_dir}/RTE/train.tsv"
-    assert "put the glue-tsv files under" in lack.how
+    assert lack is not None and (lack.what, lack.task, lack.files) == (f"files in {glue_dir}", "rte", "RTE/train.tsv")
+    from benchmark.runner import problems_message
+
+    other = data.missing(registry.tasks.get("cola").obj, glue_dir, registry, tmp_path)
+    assert problems_message([lack, other]) == (
+        f"cannot start: missing files in {glue_dir} for rte, cola (expected RTE/train.tsv, CoLA/train.tsv in the "
+        "GLUE download layout, or leave those tasks out of --tasks)")
 
 
 @pytest.mark.parametrize(
