@@ -166,6 +166,7 @@ class _Progress:
                      f"epoch (select score {info['score']:.1f})", total=info["epochs"], completed=info["epoch"])
         elif event == "job_done":
             p.advance(self.jobs)
+            p.update(self.step, visible=False)
             r = info["result"]
             rel = "" if r.relative_to_human is None else f", {r.relative_to_human:.3f}× human"
             p.console.print(f"  {r.upstream} · {r.task} · seed {r.seed}: {r.main_score:.2f}{rel}", highlight=False)
