@@ -8,6 +8,7 @@ are shared by all of its tasks and seeds.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import platform
@@ -317,4 +318,12 @@ def run_job(job: Job, upstream: Any, data: Any, registry: Registry, store: Any, 
         upstream_info=upstream_info, task_info=task_info, selection=selection,
         layer_weights=fitted.featurizer.layer_weights(), durations=durations, environment=env,
         n_examples={"train": len(train), "select": len(data.dev), **{k: len(v) for k, v in data.evals.items()}},
+        predictions={k: _compact(v) for k, v in preds.items()},
+        targets={k: _compact(list(ex.targets)) for k, ex in data.evals.items()},
+        finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _compact(values: list[Any]) -> list[Any]:
+    """Class indices as ints, regression values rounded to 6 significant digits (small, stable JSON)."""
+    return [v if isinstance(v, int) else float(f"{v:.6g}") for v in values]

@@ -117,4 +117,8 @@ class Result:
     durations: dict[str, float]
     environment: dict[str, Any]
     n_examples: dict[str, int] = field(default_factory=dict)
+    predictions: dict[str, list[Any]] = field(default_factory=dict)
+    """Per evaluation split, the prediction for every example in file order (for CIs and paired tests)."""
+    targets: dict[str, list[Any]] = field(default_factory=dict)
+    finished_at: str | None = None
     schema: int = 1

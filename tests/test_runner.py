@@ -41,6 +41,11 @@ def test_frozen_run_writes_one_complete_result_per_job(tiny_bert_dir: Path, glue
     assert len(data["layer_weights"]) == 3 and sum(data["layer_weights"]) == pytest.approx(1.0, abs=1e-4)
     assert data["environment"]["versions"]["torch"] and data["environment"]["device"] == "cpu"
     assert data["n_examples"] == {"train": 65, "select": 7, "dev": 24}
+    # per-example predictions are kept, and they reproduce the recorded score
+    preds, gold = data["predictions"]["dev"], data["targets"]["dev"]
+    assert len(preds) == len(gold) == 24 and gold[:12] == [1] * 12
+    assert 100 * sum(p == g for p, g in zip(preds, gold)) / 24 == pytest.approx(data["scores"]["accuracy"], abs=1e-3)
+    assert set(mnli.predictions) == {"m", "mm"} and data["finished_at"].endswith("+00:00")
 
 
 def test_rerun_does_no_work_and_overwrite_redoes(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path,
