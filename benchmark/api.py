@@ -28,15 +28,17 @@ def result_from_dict(data: dict[str, Any]) -> Result:
 def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = "offline-text",
         seeds: Sequence[int] = (0,), output: str | Path = "bench-results", *, data_dir: str | Path | None = None,
         mode: str = "frozen", overwrite: bool = False, device: str = "cpu", trust_remote_code: bool = False,
-        cache_dir: str | Path | None = None, progress: runner.Progress | None = None,
+        cache_dir: str | Path | None = None, progress: runner.Progress | None = None, predict_test: bool = False,
         **hparams: Any) -> list[Result]:
     """Run every (upstream, task, seed) job not yet finished under `output`; return all of their results.
 
     hparams: lr, head_lr, epochs, batch_size, patience, weight_decay, hidden, dropout, layer, pooling, max_train.
+    predict_test: after training, also predict each task's unlabeled test splits (`Result.test_predictions`, for
+    `bench export glue-submission`); part of the job's hyper-parameters, so it is a different job.
     Raises BenchError (one line, says how to fix it) for bad input or missing models / data.
     """
     registry = get_plugins().registry
-    hp = runner.resolve_hparams(mode, hparams)
+    hp = runner.resolve_hparams(mode, {**hparams, "predict_test": predict_test})
     env_dir = os.environ.get("BENCH_DATA_DIR")
     ddir = Path(data_dir) if data_dir is not None else Path(env_dir) if env_dir else None
     the_plan = runner.plan(registry, _as_list(upstreams), _as_list(tasks), list(seeds), hp, Path(output),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ import click
 
 from benchmark import __version__
 from benchmark.errors import BenchError
+from benchmark.export import export_cmd
 
 log = logging.getLogger("benchmark")
+_INVOCATION: list[str] = []
 
 
 def _plugins() -> Any:
@@ -95,11 +98,13 @@ def cli(verbose: int) -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 @click.option("--trust-remote-code", is_flag=True, help="Allow Hub models that run their own code (off by default).")
 @click.option("--overwrite", is_flag=True, help="Redo jobs whose result file already exists.")
+@click.option("--predict-test", is_flag=True,
+              help="Also predict each task's unlabeled test split(s), for bench export glue-submission.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no leaderboard.")
 def run(upstream: str, tasks: str, seeds: list[int], output: Path, data_dir: Path | None, mode: str,
         layer: int | None, pooling: str | None, lr: float | None, head_lr: float | None, epochs: int | None,
         batch_size: int | None, hidden: int | None, max_train: int | None, device: str, trust_remote_code: bool,
-        overwrite: bool, quiet: bool) -> None:
+        overwrite: bool, quiet: bool, predict_test: bool = False) -> None:
     """Train heads for every (upstream, task, seed) job and print the leaderboard.
 
     Finished jobs are skipped (their result file exists) unless --overwrite.
@@ -112,7 +117,7 @@ def run(upstream: str, tasks: str, seeds: list[int], output: Path, data_dir: Pat
     registry = _plugins().registry
     hp = runner.resolve_hparams(mode, {
         "layer": layer, "pooling": pooling, "lr": lr, "head_lr": head_lr, "epochs": epochs,
-        "batch_size": batch_size, "hidden": hidden, "max_train": max_train})
+        "batch_size": batch_size, "hidden": hidden, "max_train": max_train, "predict_test": predict_test})
     the_plan = runner.plan(registry, _split(upstream), _split(tasks), seeds, hp, output, data_dir, overwrite)
     if the_plan.problems:
         raise BenchError(runner.problems_message(the_plan.problems))
@@ -126,7 +131,8 @@ def run(upstream: str, tasks: str, seeds: list[int], output: Path, data_dir: Pat
                       "(--overwrite redoes them)", highlight=False)
     if the_plan.todo:
         with _Progress(console, len(the_plan.todo), quiet) as progress:
-            runner.execute(the_plan, registry, device=device, trust_remote_code=trust_remote_code, progress=progress)
+            runner.execute(the_plan, registry, device=device, trust_remote_code=trust_remote_code, progress=progress,
+                           command=shlex.join(["bench", *_INVOCATION]))
     if not quiet:
         _print_leaderboard(output, only={(j.upstream.text, j.task.name) for j in the_plan.jobs})
 
@@ -187,7 +193,7 @@ def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -
     rows = results.load_all(output)
     if only is not None:
         rows = [r for r in rows if (r["upstream"], r["task"]) in only]
-    board = report.build(rows, registry)
+    board = report.build(rows, registry, uncertainty=False)
     console = Console()
     if not board.rows:
         console.print(f"no results in {output}")
@@ -227,16 +233,30 @@ def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -
 @cli.command(name="report")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("bench-results"), show_default=True,
               help="Directory of result files.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def report_cmd(output: Path, fmt: str) -> None:
-    """Print the leaderboard of every result under --output."""
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True,
+              help="What to print: the terminal table, the leaderboard as JSON, or Markdown for READMEs and papers.")
+@click.option("--html", "html_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the leaderboard as one self-contained HTML file.")
+@click.option("--title", default="bench leaderboard", show_default=True, help="Title of the HTML page.")
+def report_cmd(output: Path, fmt: str, html_file: Path | None, title: str) -> None:
+    """Print the leaderboard of every result under --output (and write it as HTML with --html)."""
     from benchmark import report, results
 
     _warn_plugin_failures()
-    if fmt == "json":
+    if html_file is not None or fmt in ("json", "markdown"):
         board = report.build(results.load_all(output), _plugins().registry)
-        click.echo(json.dumps(report.to_json(board), indent=2))
-    else:
+        if html_file is not None:
+            from benchmark import html_report
+
+            results.write_text_atomic(html_file, html_report.render(board, title=title))
+            click.echo(f"wrote {html_file}", err=True)
+        if fmt == "json":
+            click.echo(json.dumps(report.to_json(board), indent=2))
+        elif fmt == "markdown":
+            from benchmark import markdown_report
+
+            click.echo(markdown_report.render(board))
+    if fmt == "table":
         _print_leaderboard(output)
 
 
@@ -278,6 +298,9 @@ def plugins_cmd(as_json: bool) -> None:
         click.echo(f"failed: {line}")
 
 
+cli.add_command(export_cmd)  # bench export glue-submission
+
+
 def _add_plugin_commands() -> None:
     from benchmark.plugins import add_commands
 
@@ -288,6 +311,7 @@ def _add_plugin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors with exit code 2, never a traceback for bad input."""
     args = sys.argv[1:] if argv is None else argv
+    _INVOCATION[:] = args  # recorded in results as the command that produced them
     try:
         _add_plugin_commands()
         cli.main(args=args, prog_name="bench", standalone_mode=False)

@@ -20,8 +20,8 @@ from typing import Any
 from benchmark.errors import BenchError
 from benchmark.hub import hub_reachable
 from benchmark.registry import Registry
-from benchmark.taskspec import HubSource, LocalSource, TaskSpec
-from benchmark.types import Examples, TaskData
+from benchmark.taskspec import HubSource, LocalOverride, LocalSource, TaskSpec
+from benchmark.types import Examples, TaskData, Unlabeled
 
 log = logging.getLogger(__name__)
 HOLDOUT_SEED = 0  # the model-selection slice of train is the same for every job seed
@@ -53,22 +53,29 @@ def choose_source(task: TaskSpec, data_dir: Path | None) -> str:
     raise BenchError(f"task '{task.name}' has no usable source")
 
 
-def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: Path) -> Missing | None:
-    """None when the task's data can be had now; else what is missing and how to supply it."""
+def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: Path,
+            tests: bool = False) -> Missing | None:
+    """None when the task's data can be had now; else what is missing and how to supply it.
+
+    tests: also the task's unlabeled test splits (--predict-test).
+    """
     kind = choose_source(task, data_dir)
     if kind == "local":
         src = task.sources.local
         assert src is not None
         if data_dir is None:
             return Missing(f"data for '{task.name}'", f"pass --data-dir DIR holding {src.dir}/ (or set BENCH_DATA_DIR)")
-        for split in ("train", *task.evals, "select"):
+        for split in ("train", *task.evals, "select", *(task.tests if tests else ())):
             if split not in src.splits:
                 continue
-            path = data_dir / src.dir / src.splits[split]
+            path, shown = _local_file(src, data_dir, split)
             if not path.is_file():
                 layout = "the GLUE download layout" if src.format == "glue-tsv" else f"{src.format} format"
+                if split in task.tests:
+                    return Missing(f"test files in {data_dir}", f"--predict-test reads {{files}} in {layout}; add "
+                                   "them, or leave those tasks out of --tasks", task.name, shown)
                 return Missing(f"files in {data_dir}", f"expected {{files}} in {layout}, or leave those tasks out "
-                               "of --tasks", task.name, f"{src.dir}/{src.splits[split]}")
+                               "of --tasks", task.name, shown)
         return None
     if kind == "recipe":
         recipe = task.sources.recipe
@@ -102,12 +109,18 @@ def _dataset_in_cache(hub: HubSource) -> bool:
     return False
 
 
-def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: Path) -> TaskData:
-    """The task's train / select / eval splits as Examples, with targets mapped to indices or floats."""
+def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: Path,
+         tests: bool = False) -> TaskData:
+    """The task's train / select / eval splits as Examples, with targets mapped to indices or floats.
+
+    tests: also read the task's unlabeled test splits (hub and local sources; a recipe provides none).
+    """
     kind = choose_source(task, data_dir)
+    want = tuple(task.tests) if tests else ()
+    unlabeled: dict[str, Unlabeled] = {}
     if kind == "local":
         assert task.sources.local is not None and data_dir is not None
-        raw, revision = _load_local(task, task.sources.local, data_dir)
+        raw, unlabeled, revision = _load_local(task, task.sources.local, data_dir, want)
     elif kind == "recipe":
         recipe = task.sources.recipe
         assert recipe is not None
@@ -117,12 +130,15 @@ def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: P
         revision = getattr(loader, "revision", lambda opts: recipe.name)(recipe.options)
     else:
         assert task.sources.hub is not None
-        raw, revision = _load_hub(task, task.sources.hub)
+        raw, unlabeled, revision = _load_hub(task, task.sources.hub, want)
     for split in ("train", *task.evals):
         if split not in raw:
             raise BenchError(f"task '{task.name}': source has no '{split}' split")
         if len(raw[split]) == 0:
             raise BenchError(f"task '{task.name}': the '{split}' split is empty")
+    for split, examples in unlabeled.items():
+        if len(examples) == 0:
+            raise BenchError(f"task '{task.name}': the test split '{split}' is empty")
     train = raw["train"]
     notes: list[str] = []
     if "select" in raw and len(raw["select"]):
@@ -131,7 +147,7 @@ def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: P
         train, select = holdout(train, task.selection.holdout, task.selection.max)
         notes.append(f"model selection on a held-out {len(select)} examples of train (seed {HOLDOUT_SEED})")
     return TaskData(train=train, dev=select, evals={e: raw[e] for e in task.evals}, revision=revision,
-                    notes=tuple(notes))
+                    notes=tuple(notes), tests=unlabeled)
 
 
 def holdout(examples: Examples, fraction: float, cap: int) -> tuple[Examples, Examples]:
@@ -177,14 +193,18 @@ def _columns(header: list[str] | None, wanted: list[str | int], path: Path) -> l
     return out
 
 
-def read_tsv(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, int]:
-    """Read a GLUE-style TSV (no quoting). Returns the examples and the number of malformed rows skipped."""
+def _tsv_rows(path: Path) -> list[list[str]]:
     csv.field_size_limit(sys.maxsize)
     try:
         with path.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+            return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     except UnicodeDecodeError as err:
         raise BenchError(f"{path}: not UTF-8 text (byte {err.start}); convert it with iconv -t UTF-8") from None
+
+
+def read_tsv(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, int]:
+    """Read a GLUE-style TSV (no quoting). Returns the examples and the number of malformed rows skipped."""
+    rows = _tsv_rows(path)
     header = rows.pop(0) if src.header and rows else None
     cols = _columns(header, list(src.inputs), path)
     label_col = _columns(header, [src.label], path)[0]
@@ -225,39 +245,101 @@ def read_jsonl(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, 
     return Examples(tuple(inputs), tuple(targets)), 0
 
 
-def _load_local(task: TaskSpec, src: LocalSource, data_dir: Path) -> tuple[dict[str, Examples], str]:
-    base = data_dir / src.dir
+def _local_file(src: LocalSource, data_dir: Path, split: str) -> tuple[Path, str]:
+    """A split's file, and its path relative to the data directory (as messages show it)."""
+    over = src.overrides.get(split)
+    sub = over.dir if over is not None and over.dir is not None else src.dir
+    return data_dir / sub / src.splits[split], f"{sub}/{src.splits[split]}"
+
+
+def _index_value(text: Any) -> Any:
+    """GLUE test indices are integers; anything else is kept as text."""
+    value = str(text).strip()
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
+def read_unlabeled(src: LocalSource, split: str, path: Path) -> Unlabeled:
+    """A test split: each row's index and inputs. No label column is read; a malformed row is an error, because
+    a benchmark server wants a prediction for every test example."""
+    over = src.overrides.get(split) or LocalOverride()
+    wanted = list(over.inputs if over.inputs is not None else src.inputs)
+    index_col = over.index if over.index is not None else src.index
+    index, inputs = [], []
+    if src.format == "jsonl":
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                texts = [str(obj[c]) for c in wanted]
+                index.append(_index_value(obj[index_col]))
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise BenchError(f"{path}:{lineno}: bad JSONL row ({type(err).__name__}: {err})") from None
+            inputs.append(texts[0] if len(texts) == 1 else tuple(texts))
+        return Unlabeled(tuple(index), tuple(inputs))
+    rows = _tsv_rows(path)
+    has_header = over.header if over.header is not None else src.header
+    header = rows.pop(0) if has_header and rows else None
+    cols = _columns(header, wanted, path)
+    at = _columns(header, [index_col], path)[0]
+    need = max([*cols, at]) + 1
+    for lineno, row in enumerate(rows, start=2 if header is not None else 1):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) < need:
+            raise BenchError(f"{path}:{lineno}: expected at least {need} tab-separated columns, got {len(row)}")
+        texts = [row[c] for c in cols]
+        index.append(_index_value(row[at]))
+        inputs.append(texts[0] if len(texts) == 1 else tuple(texts))
+    return Unlabeled(tuple(index), tuple(inputs))
+
+
+def _load_local(task: TaskSpec, src: LocalSource, data_dir: Path, tests: tuple[str, ...] = ()
+                ) -> tuple[dict[str, Examples], dict[str, Unlabeled], str]:
     if not data_dir.is_dir():
         raise BenchError(f"data directory not found: {data_dir}")
     reader = read_tsv if src.format == "glue-tsv" else read_jsonl
     out: dict[str, Examples] = {}
+    unlabeled: dict[str, Unlabeled] = {}
     digest = hashlib.sha256()
-    for ours, filename in src.splits.items():
-        path = base / filename
+    for ours in src.splits:
+        if ours in task.tests and ours not in tests:
+            continue  # test splits are read only for --predict-test
+        path, _ = _local_file(src, data_dir, ours)
         if not path.is_file():
-            if ours in ("train", *task.evals):
+            if ours in ("train", *task.evals, *tests):
                 raise BenchError(f"task '{task.name}': {path} not found")
             continue
-        examples, skipped = reader(task, src, path)
-        if skipped:
-            log.warning("%s: skipped %d malformed rows", path, skipped)
-        out[ours] = examples
+        if ours in tests:
+            unlabeled[ours] = read_unlabeled(src, ours, path)
+        else:
+            examples, skipped = reader(task, src, path)
+            if skipped:
+                log.warning("%s: skipped %d malformed rows", path, skipped)
+            out[ours] = examples
         digest.update(path.read_bytes())
-    return out, f"local:{src.format}:{digest.hexdigest()[:16]}"
+    return out, unlabeled, f"local:{src.format}:{digest.hexdigest()[:16]}"
 
 
-def _load_hub(task: TaskSpec, hub: HubSource) -> tuple[dict[str, Examples], str]:
+def _hub_dataset(task: TaskSpec, hub: HubSource, config: str | None) -> Any:
     try:
         from datasets import load_dataset
     except ImportError:
         raise BenchError("the Hub source needs the 'datasets' package: pip install datasets") from None
     try:
-        ds = load_dataset(hub.path, hub.name, revision=hub.revision)
+        return load_dataset(hub.path, config, revision=hub.revision)
     except Exception as err:  # datasets raises many types for network / cache problems
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise BenchError(f"cannot load Hub dataset '{hub.path}' ({hub.name}) for '{task.name}': {first}") from None
+        raise BenchError(f"cannot load Hub dataset '{hub.path}' ({config}) for '{task.name}': {first}") from None
+
+
+def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = ()
+              ) -> tuple[dict[str, Examples], dict[str, Unlabeled], str]:
+    ds = _hub_dataset(task, hub, hub.name)
     out: dict[str, Examples] = {}
     for ours, theirs in hub.splits.items():
+        if ours in task.tests:
+            continue  # unlabeled (GLUE's test labels are -1): read below, and only for --predict-test
         if theirs not in ds:
             raise BenchError(f"Hub dataset '{hub.path}' ({hub.name}) has no split '{theirs}'")
         split = ds[theirs]
@@ -274,4 +356,21 @@ def _load_hub(task: TaskSpec, hub: HubSource) -> tuple[dict[str, Examples], str]
         else:
             targets = [convert_target(task, v, f"{hub.path}:{theirs}") for v in labels]
         out[ours] = Examples(tuple(inputs), tuple(targets))
-    return out, f"hub:{hub.path}/{hub.name}@{hub.revision}"
+    unlabeled: dict[str, Unlabeled] = {}
+    others: dict[str, Any] = {}
+    for ours in tests:
+        config, theirs = hub.configs.get(ours, hub.name), hub.splits[ours]
+        if config != hub.name and config not in others:
+            others[config] = _hub_dataset(task, hub, config)
+        source = ds if config == hub.name else others[config]
+        if theirs not in source:
+            raise BenchError(f"Hub dataset '{hub.path}' ({config}) has no split '{theirs}'")
+        split = source[theirs]
+        lack = [c for c in (*hub.inputs, hub.index) if c not in split.column_names]
+        if lack:
+            raise BenchError(f"Hub dataset '{hub.path}' ({config}) split '{theirs}' has no column '{lack[0]}' "
+                             f"(columns: {', '.join(split.column_names)})")
+        cols = [split[c] for c in hub.inputs]
+        inputs = [row[0] if len(row) == 1 else tuple(row) for row in zip(*cols)]
+        unlabeled[ours] = Unlabeled(tuple(_index_value(i) for i in split[hub.index]), tuple(inputs))
+    return out, unlabeled, f"hub:{hub.path}/{hub.name}@{hub.revision}"

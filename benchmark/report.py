@@ -1,13 +1,22 @@
-"""The leaderboard: a pure function of result files (mean ± std over seeds, suite scores, human-relative)."""
+"""The leaderboard: a pure function of result files.
+
+Rows are upstreams under one protocol (mode, layer); cells are tasks with the mean ± std over seeds, a 95%
+bootstrap CI over the evaluation examples, the human-relative score, the mean learned layer weights and the
+training curves; suites get a score only when every task has one. Paired permutation tests compare every two
+rows on every task where both kept per-example predictions. Renderers (terminal, JSON, Markdown, HTML) only
+format this model.
+"""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmark import stats
 from benchmark.registry import Registry
-from benchmark.scoring import Aggregate, mean_by_key, relative, reference_score, suite_reference, suite_score
+from benchmark.scoring import Aggregate, mean_by_key, reference_score, relative, suite_reference, suite_score
 
 
 def row_label(result: dict[str, Any]) -> str:
@@ -26,6 +35,10 @@ class TaskCell:
     score: Aggregate
     relative_to_human: float | None
     metrics: dict[str, Aggregate]
+    ci: tuple[float, float] | None = None
+    seeds: list[int] = field(default_factory=list)
+    layer_weights: list[float] | None = None
+    curves: list[list[dict[str, float]]] = field(default_factory=list)
 
 
 @dataclass
@@ -34,6 +47,19 @@ class Row:
     tasks: dict[str, TaskCell] = field(default_factory=dict)
     suites: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     n_parameters: int | None = None
+    upstream: str = ""
+    modality: str = ""
+    mode: str = "frozen"
+    layers: int | None = None
+    fingerprints: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    task: str
+    a: str
+    b: str
+    test: stats.PairedTest
 
 
 @dataclass
@@ -43,9 +69,30 @@ class Leaderboard:
     tasks: list[str]
     human: dict[str, float | None]
     unknown_tasks: list[str]
+    references: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    task_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    suite_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def build(results: Sequence[dict[str, Any]], registry: Registry) -> Leaderboard:
+def _one_per_seed(rs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Several results of one row, task and seed (e.g. a rerun with --predict-test) count once: the latest."""
+    latest: dict[int, dict[str, Any]] = {}
+    for r in sorted(rs, key=lambda r: (r.get("finished_at") or "", r.get("job_id", ""))):
+        latest[r["seed"]] = r
+    return [latest[s] for s in sorted(latest)]
+
+
+def _mean_weights(rs: Sequence[dict[str, Any]]) -> list[float] | None:
+    ws = [r.get("layer_weights") for r in rs if r.get("layer_weights")]
+    if not ws or len({len(w) for w in ws}) != 1:
+        return None
+    return [round(sum(col) / len(col), 6) for col in zip(*ws, strict=True)]
+
+
+def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty: bool = True) -> Leaderboard:
+    """The leaderboard model. `uncertainty=False` skips bootstrap CIs and paired tests (the terminal table)."""
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     unknown: set[str] = set()
     for r in results:
@@ -54,13 +101,22 @@ def build(results: Sequence[dict[str, Any]], registry: Registry) -> Leaderboard:
             continue
         grouped.setdefault((row_label(r), r["task"]), []).append(r)
     rows: dict[str, Row] = {}
-    for (label, task_name), rs in grouped.items():
+    for key, rs in list(grouped.items()):
+        grouped[key] = _one_per_seed(rs)
+    for (label, task_name), rs in sorted(grouped.items()):
         task = registry.tasks.get(task_name).obj
         score = Aggregate.of([float(r["main_score"]) for r in rs])
-        row = rows.setdefault(label, Row(label))
-        row.n_parameters = rs[0].get("upstream_info", {}).get("n_parameters")
-        row.tasks[task_name] = TaskCell(score, relative(score.mean, reference_score(task)),
-                                        mean_by_key(r["scores"] for r in rs))
+        info = rs[0].get("upstream_info", {})
+        row = rows.setdefault(label, Row(label, upstream=rs[0]["upstream"], mode=rs[0].get("mode", "frozen")))
+        row.n_parameters = info.get("n_parameters", row.n_parameters)
+        row.modality = info.get("modality", task.modality)
+        row.layers = info.get("num_layers", row.layers)
+        row.fingerprints = sorted({*row.fingerprints, *(r.get("upstream_info", {}).get("fingerprint", "?") for r in rs)})
+        row.tasks[task_name] = TaskCell(
+            score, relative(score.mean, reference_score(task)), mean_by_key(r["scores"] for r in rs),
+            ci=stats.bootstrap_ci(task, registry, rs) if uncertainty else None,
+            seeds=[r["seed"] for r in rs], layer_weights=_mean_weights(rs),
+            curves=[r.get("selection", {}).get("curve", []) for r in rs])
     present = {t for (_, t) in grouped}
     suites = [s.name for s in registry.suites if present & set(s.obj.tasks)]
     tasks_by_name = {r.name: r.obj for r in registry.tasks}
@@ -71,12 +127,56 @@ def build(results: Sequence[dict[str, Any]], registry: Registry) -> Leaderboard:
         for row in rows.values():
             value = suite_score(suite, {t: c.score.mean for t, c in row.tasks.items()})
             row.suites[name] = (value, relative(value, human[name]))
-    ordered_tasks = [t for s in suites for t in registry.suites.get(s).obj.tasks if t in present]
-    ordered_tasks += sorted(present - set(ordered_tasks))
-    for t in ordered_tasks:
+    ordered = list(dict.fromkeys([t for s in suites for t in registry.suites.get(s).obj.tasks if t in present]
+                                 + sorted(present)))
+    for t in ordered:
         human[t] = reference_score(tasks_by_name[t])
-    return Leaderboard(sorted(rows.values(), key=lambda r: r.label), suites, list(dict.fromkeys(ordered_tasks)),
-                       human, sorted(unknown))
+    board = Leaderboard(sorted(rows.values(), key=lambda r: r.label), suites, ordered, human, sorted(unknown))
+    for t in ordered:
+        task = tasks_by_name[t]
+        board.task_info[t] = {"description": task.description, "suites": list(registry.suites_of(t)),
+                              "metrics": task.metric_keys(), "score": task.score_keys(), "citation": task.citation,
+                              "modality": task.modality, "version": task.version}
+        board.references[t] = {name: {"score": reference_score(task, name), "scores": dict(ref.scores),
+                                      "citation": ref.citation, "method": ref.method}
+                               for name, ref in task.references.items()}
+    for s in suites:
+        spec = registry.suites.get(s).obj
+        board.suite_info[s] = {"description": spec.description, "tasks": list(spec.tasks), "citation": spec.citation}
+    if uncertainty:
+        for t in ordered:
+            task = tasks_by_name[t]
+            for a, b in itertools.combinations([r.label for r in board.rows if t in r.tasks], 2):
+                test = stats.paired_permutation(task, registry, grouped[(a, t)], grouped[(b, t)])
+                if test is not None:
+                    board.comparisons.append(Comparison(t, a, b, test))
+    board.provenance = _provenance(results)
+    return board
+
+
+def _provenance(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    versions: dict[str, set[str]] = {}
+    commands, gits, devices, dates = set(), set(), set(), []
+    for r in results:
+        env = r.get("environment", {})
+        for k, v in (env.get("versions") or {}).items():
+            if v:
+                versions.setdefault(k, set()).add(str(v))
+        if env.get("command"):
+            commands.add(env["command"])
+        if env.get("git"):
+            gits.add(env["git"])
+        if env.get("device"):
+            devices.add(env["device"])
+        if r.get("finished_at"):
+            dates.append(r["finished_at"])
+    return {"versions": {k: sorted(v) for k, v in sorted(versions.items())}, "commands": sorted(commands),
+            "git": sorted(gits), "devices": sorted(devices), "first": min(dates, default=None),
+            "last": max(dates, default=None), "n_results": len(results)}
+
+
+def _r(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(x, digits)
 
 
 def to_json(board: Leaderboard) -> dict[str, Any]:
@@ -86,20 +186,26 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
     return {
         "suites": board.suites,
         "tasks": board.tasks,
-        "human": {k: None if v is None else round(v, 4) for k, v in board.human.items()},
+        "human": {k: _r(v) for k, v in board.human.items()},
         "rows": [
             {
                 "upstream": row.label,
+                "modality": row.modality,
+                "mode": row.mode,
                 "n_parameters": row.n_parameters,
-                "suites": {s: {"score": None if v is None else round(v, 4),
-                               "relative_to_human": None if rel is None else round(rel, 4)}
-                           for s, (v, rel) in row.suites.items()},
-                "tasks": {t: {"score": agg(c.score),
-                              "relative_to_human": None if c.relative_to_human is None else round(c.relative_to_human, 4),
-                              "metrics": {m: agg(a) for m, a in c.metrics.items()}}
+                "fingerprints": row.fingerprints,
+                "suites": {s: {"score": _r(v), "relative_to_human": _r(rel)} for s, (v, rel) in row.suites.items()},
+                "tasks": {t: {"score": agg(c.score), "relative_to_human": _r(c.relative_to_human),
+                              "ci95": None if c.ci is None else [_r(c.ci[0]), _r(c.ci[1])], "seeds": c.seeds,
+                              "metrics": {m: agg(a) for m, a in c.metrics.items()}, "layer_weights": c.layer_weights}
                           for t, c in row.tasks.items()},
             }
             for row in board.rows
         ],
+        "references": board.references,
+        "comparisons": [{"task": c.task, "a": c.a, "b": c.b, "difference": _r(c.test.difference),
+                         "p_value": _r(c.test.p_value), "seeds": list(c.test.seeds), "n_examples": c.test.n_examples,
+                         "n_permutations": c.test.n_permutations} for c in board.comparisons],
+        "provenance": board.provenance,
         "unknown_tasks": board.unknown_tasks,
     }

@@ -34,6 +34,13 @@ def result_path(output: Path, task: str, upstream: str, seed: int, jid: str) -> 
     return output / f"{slug(task)}__{slug(upstream)}__seed{seed}__{jid}{RESULT_SUFFIX}"
 
 
+def _file_mode() -> int:
+    """rw for everyone the umask allows (mkstemp's 0600 would hide shared results and reports)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     """Write to a temporary file in the same directory, fsync, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +51,29 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one rename; a failure leaves the previous file as it was."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise BenchError(f"cannot write {path}: {err.strerror or err}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -12,9 +12,7 @@ import datetime
 import logging
 import os
 import platform
-import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +39,7 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 COMMON_DEFAULTS: dict[str, Any] = {
     "head_lr": 1e-3, "weight_decay": 0.01, "hidden": 0, "layer": None, "pooling": None,
-    "max_train": None, "eval_batch_size": 64,
+    "max_train": None, "eval_batch_size": 64, "predict_test": False,
 }
 
 
@@ -122,7 +120,7 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
         if lack:
             problems.append(Missing(lack, ""))  # the upstream's message already says how to fix it
     for task in task_specs:
-        lack = data_missing(task, data_dir, registry, cache)
+        lack = data_missing(task, data_dir, registry, cache, tests=bool(hparams.get("predict_test")))
         if lack:
             problems.append(lack)
     jobs: list[Job] = []
@@ -136,7 +134,7 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
             for seed in dict.fromkeys(seeds):
                 identity = {
                     "upstream": spec.text, "task": task.name, "task_version": task.version, "source": source, "data_dir": str(data_dir) if data_dir else None,
-                    "seed": seed, "hparams": hparams, "result_schema": 1,
+                    "seed": seed, "hparams": _identity_hparams(hparams), "result_schema": 1,
                 }
                 jid = results_mod.job_id(identity)
                 path = results_mod.result_path(output, task.name, spec.text, seed, jid)
@@ -144,6 +142,12 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
     done = [] if overwrite else [j for j in jobs if j.path.is_file()]
     todo = [j for j in jobs if j not in done]
     return Plan(jobs, todo, done, output, data_dir, cache, problems)
+
+
+def _identity_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
+    """Hyper-parameters as hashed into job ids; an unset --predict-test is left out, so the ids of jobs from
+    before the option existed stay the same (their result files are still found)."""
+    return {k: v for k, v in hparams.items() if not (k == "predict_test" and not v)}
 
 
 def problems_message(problems: Sequence[Missing]) -> str:
@@ -160,7 +164,7 @@ def problems_message(problems: Sequence[Missing]) -> str:
     return "cannot start: " + "; ".join(parts)
 
 
-def environment(device: str) -> dict[str, Any]:
+def environment(device: str, command: str | None = None) -> dict[str, Any]:
     import torch
 
     from benchmark import __version__
@@ -178,8 +182,7 @@ def environment(device: str) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     return {"versions": versions, "git": git, "device": device, "threads": torch.get_num_threads(),
-            "platform": platform.platform(), "command": shlex.join(["bench", *sys.argv[1:]])
-            if Path(sys.argv[0]).name in ("bench", "__main__.py") else None}
+            "platform": platform.platform(), "command": command}
 
 
 def resolve_device(device: str) -> str:
@@ -195,7 +198,7 @@ def resolve_device(device: str) -> str:
 
 
 def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
-            progress: Progress | None = None) -> list[Result]:
+            progress: Progress | None = None, command: str | None = None) -> list[Result]:
     """Run the plan's unfinished jobs; returns their results (finished ones are not re-read)."""
     from benchmark.hub import hub_reachable
     from benchmark.training import FeatureStore
@@ -210,7 +213,7 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     emit = progress or (lambda *a, **k: None)
     dev = resolve_device(device)
-    env = environment(dev)
+    env = environment(dev, command)
     store = FeatureStore()
     data_cache: dict[str, Any] = {}
     out: list[Result] = []
@@ -228,7 +231,8 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
         for job in jobs:
             if job.task.name not in data_cache:
                 emit("load_data", task=job.task.name)
-                data_cache[job.task.name] = load_data(job.task, plan_.data_dir, registry, plan_.cache_dir)
+                data_cache[job.task.name] = load_data(job.task, plan_.data_dir, registry, plan_.cache_dir,
+                                                      tests=bool(job.hparams.get("predict_test")))
             emit("job_start", job=job)
             if job.hparams["mode"] == "finetune" and pristine is False:
                 # Fine-tuning changed the weights: every later job starts from a freshly loaded upstream.
@@ -275,6 +279,9 @@ def run_job(job: Job, upstream: Any, data: Any, registry: Registry, store: Any, 
         t2 = time.perf_counter()
         for name, x in x_evals.items():
             preds[name] = training.predict_frozen(task, registry, fitted, x)
+
+        def predict_test(examples: Any, name: str) -> list[Any]:
+            return training.predict_frozen(task, registry, fitted, feats(examples, name))
     else:
         fitted, model = training.train_finetune(task, registry, upstream, train, data.dev, hp, seed, pooling,
                                                 lambda *a, **k: emit(*a, job=job, **k))
@@ -283,12 +290,22 @@ def run_job(job: Job, upstream: Any, data: Any, registry: Registry, store: Any, 
         for name, ex in data.evals.items():
             preds[name] = training.predict_finetune(task, registry, model, ex.inputs, hp["eval_batch_size"],
                                                     fitted.target_mean, fitted.target_std)
+
+        def predict_test(examples: Any, name: str) -> list[Any]:
+            return training.predict_finetune(task, registry, model, examples.inputs, hp["eval_batch_size"],
+                                             fitted.target_mean, fitted.target_std)
     scores: dict[str, float] = {}
     for name, ex in data.evals.items():
         per = training.score_predictions(task, registry, ex.targets, preds[name])
         for metric, value in per.items():
             scores[metric if len(task.evals) == 1 else f"{name}/{metric}"] = round(value, 4)
     durations["evaluate"] = round(time.perf_counter() - t2, 3)
+    test_predictions: dict[str, dict[str, list[Any]]] = {}
+    if hp.get("predict_test") and data.tests:
+        t3 = time.perf_counter()
+        for name, ex in data.tests.items():  # unlabeled: predictions only, for a benchmark server to score
+            test_predictions[name] = {"index": list(ex.index), "prediction": _compact(predict_test(ex, name))}
+        durations["predict_test"] = round(time.perf_counter() - t3, 3)
     durations["total"] = round(time.perf_counter() - t0, 3)
     main = task_score(task, scores)
     human = reference_score(task, "human")
@@ -317,9 +334,11 @@ def run_job(job: Job, upstream: Any, data: Any, registry: Registry, store: Any, 
         relative_to_human=None if rel is None else round(rel, 4), hyperparameters=dict(hp),
         upstream_info=upstream_info, task_info=task_info, selection=selection,
         layer_weights=fitted.featurizer.layer_weights(), durations=durations, environment=env,
-        n_examples={"train": len(train), "select": len(data.dev), **{k: len(v) for k, v in data.evals.items()}},
+        n_examples={"train": len(train), "select": len(data.dev), **{k: len(v) for k, v in data.evals.items()},
+                    **{k: len(v) for k, v in data.tests.items() if hp.get("predict_test")}},
         predictions={k: _compact(v) for k, v in preds.items()},
         targets={k: _compact(list(ex.targets)) for k, ex in data.evals.items()},
+        test_predictions=test_predictions,
         finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
 

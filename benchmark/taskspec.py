@@ -31,6 +31,19 @@ class HubSource(_Strict):
     inputs: list[Column]
     label: Column
     splits: dict[str, str]
+    index: str = "idx"
+    """Test splits: the column holding each example's index (GLUE on the Hub: idx)."""
+    configs: dict[str, str] = {}
+    """Test splits kept in another config of the dataset (GLUE's diagnostic set: config `ax`)."""
+
+
+class LocalOverride(_Strict):
+    """How one test split's file differs from the source's other files (CoLA's test.tsv has a header)."""
+
+    dir: str | None = None
+    header: bool | None = None
+    inputs: list[Column] | None = None
+    index: Column | None = None
 
 
 class LocalSource(_Strict):
@@ -42,6 +55,10 @@ class LocalSource(_Strict):
     inputs: list[Column]
     label: Column
     splits: dict[str, str]
+    index: Column = "index"
+    """Test splits: the column holding each example's index (GLUE: `index`, the first column)."""
+    overrides: dict[str, LocalOverride] = {}
+    """Per test split: another directory, header or input columns than the rest of the source."""
 
 
 class RecipeSource(_Strict):
@@ -91,6 +108,7 @@ class TaskSpec(_Strict):
     metrics: list[str]
     score: list[str]
     evals: list[str]
+    tests: list[str] = []
     pooling: Literal["mean", "cls"] = "mean"
     sources: Sources
     selection: Selection = Selection()
@@ -103,13 +121,24 @@ class TaskSpec(_Strict):
         unknown = [m for m in self.score if m not in self.metrics]
         if unknown:
             raise ValueError(f"score names {unknown[0]!r}, which is not in metrics {self.metrics}")
+        clash = [t for t in self.tests if t in ("train", "select", *self.evals)]
+        if clash:
+            raise ValueError(f"tests names {clash[0]!r}, which is already a train, select or evaluation split")
+        if len(set(self.tests)) != len(self.tests):
+            raise ValueError(f"tests repeats a split: {self.tests}")
         for kind in ("hub", "local"):
             src = getattr(self.sources, kind)
             if src is None:
                 continue
-            missing = [s for s in ("train", *self.evals) if s not in src.splits]
+            missing = [s for s in ("train", *self.evals, *self.tests) if s not in src.splits]
             if missing:
                 raise ValueError(f"sources.{kind}.splits lacks {missing[0]!r}")
+            per_split = src.configs if kind == "hub" else src.overrides
+            stray = [s for s in per_split if s not in self.tests]
+            if stray:
+                field_name = "configs" if kind == "hub" else "overrides"
+                raise ValueError(f"sources.{kind}.{field_name} names {stray[0]!r}, which is not one of tests "
+                                 f"{self.tests}")
         keys = set(self.metric_keys())
         for ref_name, ref in self.references.items():
             bad = [k for k in ref.scores if k not in keys]

@@ -85,6 +85,17 @@ class Examples:
 
 
 @dataclass(frozen=True)
+class Unlabeled:
+    """A split without labels (a benchmark's hidden test set): each example's index in its source, and its inputs."""
+
+    index: tuple[Any, ...]
+    inputs: tuple[Any, ...]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+@dataclass(frozen=True)
 class TaskData:
     """The splits a job uses: `train`, `dev` (model selection) and one or more named evaluation splits."""
 
@@ -94,6 +105,8 @@ class TaskData:
     revision: str
     """Where the data came from, precisely enough to tell two versions apart (recorded in results)."""
     notes: tuple[str, ...] = ()
+    tests: dict[str, Unlabeled] = field(default_factory=dict)
+    """The task's unlabeled test splits, loaded only for `--predict-test` (e.g. GLUE's, for a submission)."""
 
 
 @dataclass(frozen=True)
@@ -120,5 +133,7 @@ class Result:
     predictions: dict[str, list[Any]] = field(default_factory=dict)
     """Per evaluation split, the prediction for every example in file order (for CIs and paired tests)."""
     targets: dict[str, list[Any]] = field(default_factory=dict)
+    test_predictions: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    """With --predict-test, per unlabeled test split: {"index": [...], "prediction": [...]} (as `predictions`)."""
     finished_at: str | None = None
     schema: int = 1

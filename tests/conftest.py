@@ -78,6 +78,25 @@ def glue_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
+def glue_test_dir(glue_dir: Path) -> Path:
+    """glue_dir plus unlabeled test files with the real GLUE headers: SST-2, STS-B, MNLI (m, mm), diagnostic (AX)."""
+    sents = SENTENCES_POS + SENTENCES_NEG
+    write_tsv(glue_dir / "SST-2" / "test.tsv", ["index", "sentence"], [[str(i), s] for i, s in enumerate(sents[:10])])
+    head = ["index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2"]
+    write_tsv(glue_dir / "STS-B" / "test.tsv", head,
+              [[str(i), "main-news", "x", "2016", str(i), "none", "none", a, b]
+               for i, (a, b) in enumerate(zip(sents[:9], sents[::-1][:9]))])
+    mh = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
+          "sentence1_parse", "sentence2_parse", "sentence1", "sentence2"]
+    for name, n in (("test_matched.tsv", 7), ("test_mismatched.tsv", 8)):
+        write_tsv(glue_dir / "MNLI" / name, mh, [[str(i), "1", f"{i}n", "fiction", "-", "-", "-", "-", a, b]
+                                                 for i, (a, b) in enumerate(zip(sents[:n], sents[5:5 + n]))])
+    write_tsv(glue_dir / "diagnostic" / "diagnostic.tsv", ["index", "sentence1", "sentence2"],
+              [[str(i), a, b] for i, (a, b) in enumerate(zip(sents[:5], sents[10:15]))])
+    return glue_dir
+
+
+@pytest.fixture()
 def registry():
     from benchmark.plugins import load_plugins
 

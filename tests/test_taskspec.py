@@ -63,6 +63,16 @@ def test_good_task_parses() -> None:
         ("    evals: [dev]\n", "    evals: [dev\n", "t.yaml: invalid YAML: line 13: expected ',' or ']'"),
         ("schema: 1\n", "schema: 2\n", "t.yaml: schema: Input should be 1"),
         ("dev: dev.tsv}", "test: dev.tsv}", "t.yaml: task 'mytask': sources.local.splits lacks 'dev'"),
+        ("    evals: [dev]\n", "    evals: [dev]\n    tests: [test]\n",
+         "t.yaml: task 'mytask': sources.local.splits lacks 'test'"),
+        ("    evals: [dev]\n", "    evals: [dev]\n    tests: [dev]\n",
+         "t.yaml: task 'mytask': tests names 'dev', which is already a train, select or evaluation split"),
+        ("    evals: [dev]\n", "    evals: [dev]\n    tests: test\n",
+         "t.yaml: task 'mytask': tests: Input should be a valid list"),
+        ("dev: dev.tsv}}", "dev: dev.tsv}, overrides: {dev: {header: false}}}",
+         "t.yaml: task 'mytask': sources.local.overrides names 'dev', which is not one of tests []"),
+        ("dev: dev.tsv}}", "dev: dev.tsv}, overrides: {dev: {hedaer: false}}}",
+         "t.yaml: task 'mytask': unknown key 'sources.local.overrides.dev.hedaer'"),
     ],
 )
 def test_bad_task_files_fail_with_one_line(old: str, new: str, message: str) -> None:
@@ -72,6 +82,16 @@ def test_bad_task_files_fail_with_one_line(old: str, new: str, message: str) -> 
     text = str(err.value)
     assert "\n" not in text
     assert text.startswith(message), text
+
+
+def test_test_splits_parse_with_their_overrides() -> None:
+    text = GOOD_TASK.replace("    evals: [dev]\n", "    evals: [dev]\n    tests: [test]\n").replace(
+        "dev: dev.tsv}}", "dev: dev.tsv, test: test.tsv}, index: 0, overrides: {test: {header: true, inputs: [s]}}}")
+    [task], _ = parse_task_text(text, "t.yaml")
+    local = task.sources.local
+    assert task.tests == ["test"] and local is not None and local.index == 0
+    assert local.overrides["test"].header is True and local.overrides["test"].inputs == ["s"]
+    assert parse_task_text(GOOD_TASK, "t.yaml")[0][0].tests == []
 
 
 def test_code_in_yaml_is_refused() -> None:

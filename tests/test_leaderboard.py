@@ -1,0 +1,38 @@
+"""The project's published leaderboard: real result files, and HTML that regenerates byte for byte from them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LEADERBOARD = ROOT / "leaderboard"
+# The documented command (leaderboard/README.md), with the output redirected to a temporary file.
+COMMAND = ["report", "--output", "leaderboard/results", "--html", "{html}", "--title", "bench leaderboard"]
+
+
+def test_published_results_are_complete_real_runs() -> None:
+    files = sorted((LEADERBOARD / "results").glob("*.json"))
+    assert len(files) >= 18
+    seen = set()
+    for path in files:
+        r = json.loads(path.read_text(encoding="utf-8"))
+        seen.add((r["upstream"], r["task"], r["seed"]))
+        assert r["environment"]["command"].startswith("bench run ")
+        for split, preds in r["predictions"].items():
+            assert len(preds) == len(r["targets"][split]) == r["n_examples"][split]
+    assert {(u, t) for u, t, _ in seen} >= {(u, t) for u in ("minilm", "minilm+rand", "minilm+re-emb")
+                                            for t in ("vader-polarity", "vader-score")}
+
+
+def test_committed_html_is_exactly_what_the_documented_command_produces(tmp_path: Path) -> None:
+    html = tmp_path / "index.html"
+    documented = (LEADERBOARD / "README.md").read_text(encoding="utf-8")
+    assert "bench report --output leaderboard/results --html leaderboard/index.html" in documented
+    args = [a.format(html=html) for a in COMMAND]
+    r = subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert html.read_bytes() == (LEADERBOARD / "index.html").read_bytes(), (
+        "leaderboard/index.html is stale: regenerate it with the command in leaderboard/README.md")
