@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import runner
+from benchmark.errors import BenchError
 from benchmark.plugins import get_plugins
 from benchmark.types import Result
 
@@ -29,10 +30,13 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
         seeds: Sequence[int] = (0,), output: str | Path = "bench-results", *, data_dir: str | Path | None = None,
         mode: str = "frozen", overwrite: bool = False, device: str = "cpu", trust_remote_code: bool = False,
         cache_dir: str | Path | None = None, progress: runner.Progress | None = None, predict_test: bool = False,
+        use_cache: bool = True, cache_dtype: str = "float32", executor: str = "local",
         **hparams: Any) -> list[Result]:
     """Run every (upstream, task, seed) job not yet finished under `output`; return all of their results.
 
-    hparams: lr, head_lr, epochs, batch_size, patience, weight_decay, hidden, dropout, layer, pooling, max_train.
+    hparams: lr, head_lr, epochs, batch_size, patience, weight_decay, hidden, dropout, layer, pooling, max_train,
+    dtype. A list for lr, head_lr, hidden, weight_decay, dropout or batch_size is a grid (best on the
+    model-selection split wins). use_cache=False keeps no features; executor picks where jobs run.
     predict_test: after training, also predict each task's unlabeled test splits (`Result.test_predictions`, for
     `bench export glue-submission`); part of the job's hyper-parameters, so it is a different job.
     Raises BenchError (one line, says how to fix it) for bad input or missing models / data.
@@ -42,9 +46,14 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     env_dir = os.environ.get("BENCH_DATA_DIR")
     ddir = Path(data_dir) if data_dir is not None else Path(env_dir) if env_dir else None
     the_plan = runner.plan(registry, _as_list(upstreams), _as_list(tasks), list(seeds), hp, Path(output),
-                           ddir, overwrite, Path(cache_dir) if cache_dir else None)
-    fresh = {r.job_id: r for r in runner.execute(the_plan, registry, device=device,
-                                                 trust_remote_code=trust_remote_code, progress=progress)}
+                           ddir, overwrite, Path(cache_dir) if cache_dir else None, use_cache=use_cache,
+                           cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes())
+    if the_plan.problems:
+        raise BenchError(runner.problems_message(the_plan.problems))
+    ran = registry.executors.get(executor).obj.run(the_plan, registry, device=device,
+                                                   trust_remote_code=trust_remote_code, progress=progress,
+                                                   command=None)
+    fresh = {r.job_id: r for r in ran}
     out = []
     for job in the_plan.jobs:
         if job.job_id in fresh:

@@ -51,6 +51,29 @@ def _seeds(_ctx: Any, _param: Any, value: str) -> list[int]:
     return seeds
 
 
+def _numbers(value: str | None, kind: type, example: str) -> list[Any] | None:
+    if value is None:
+        return None
+    try:
+        out = [kind(v) for v in _split(value)]
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers (e.g. {example})") from None
+    if not out:
+        raise click.BadParameter(f"give at least one value (e.g. {example})")
+    return out
+
+
+def _floats(_ctx: Any, _param: Any, value: str | None) -> list[float] | None:
+    return _numbers(value, float, "1e-4,1e-3")
+
+
+def _ints(_ctx: Any, _param: Any, value: str | None) -> list[int] | None:
+    out = _numbers(value, int, "0,256")
+    if out is not None and any(v < 0 for v in out):
+        raise click.BadParameter(f"'{','.join(map(str, out))}' must not be negative")
+    return out
+
+
 def _layer(_ctx: Any, _param: Any, value: str | None) -> int | None:
     if value is None or value == "weighted":
         return None
@@ -89,11 +112,23 @@ def cli(verbose: int) -> None:
 @click.option("--layer", default=None, callback=_layer, metavar="weighted|N",
               help="Learned softmax-weighted sum over layers (default) or one layer (0 = embeddings).")
 @click.option("--pooling", type=click.Choice(["mean", "cls"]), default=None, help="Override the task's pooling.")
-@click.option("--lr", type=float, default=None, help="Learning rate (frozen head 1e-3; finetune upstream 2e-5).")
-@click.option("--head-lr", type=float, default=None, help="Head learning rate in finetune mode (1e-3).")
+@click.option("--lr", default=None, callback=_floats, metavar="X[,Y...]",
+              help="Learning rate (frozen head 1e-3; finetune upstream 2e-5). A list is a grid: 1e-4,1e-3,1e-2.")
+@click.option("--head-lr", default=None, callback=_floats, metavar="X[,Y...]",
+              help="Head learning rate in finetune mode (1e-3); a list is a grid.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Max epochs (frozen 50 with early stop; finetune 3).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size (frozen 256; finetune 16).")
-@click.option("--hidden", type=click.IntRange(min=0), default=None, help="Hidden units of an MLP head (0 = linear).")
+@click.option("--batch-size", default=None, callback=_ints, metavar="N[,M...]",
+              help="Training batch size (frozen 256; finetune 16); a list is a grid.")
+@click.option("--hidden", default=None, callback=_ints, metavar="N[,M...]",
+              help="Hidden units of an MLP head (0 = linear, the default); a list is a grid: 0,256.")
+@click.option("--weight-decay", default=None, callback=_floats, metavar="X[,Y...]",
+              help="AdamW weight decay (0.01); a list is a grid.")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
+              help="Autocast the upstream's forward passes (default float32; bfloat16 also helps recent CPUs).")
+@click.option("--no-cache", is_flag=True, help="Do not keep frozen features in the feature cache.")
+@click.option("--cache-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+              help="Precision of cached features (float16 halves the disk they take).")
+@click.option("--executor", default="local", show_default=True, help="Where jobs run: local, ray (bench list executors).")
 @click.option("--max-train", type=click.IntRange(min=1), default=None, help="Subsample training sets to N examples.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 @click.option("--trust-remote-code", is_flag=True, help="Allow Hub models that run their own code (off by default).")
@@ -102,9 +137,11 @@ def cli(verbose: int) -> None:
               help="Also predict each task's unlabeled test split(s), for bench export glue-submission.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no leaderboard.")
 def run(upstream: str, tasks: str, seeds: list[int], output: Path, data_dir: Path | None, mode: str,
-        layer: int | None, pooling: str | None, lr: float | None, head_lr: float | None, epochs: int | None,
-        batch_size: int | None, hidden: int | None, max_train: int | None, device: str, trust_remote_code: bool,
-        overwrite: bool, quiet: bool, predict_test: bool = False) -> None:
+        layer: int | None, pooling: str | None, lr: list[float] | None, head_lr: list[float] | None,
+        epochs: int | None, batch_size: list[int] | None, hidden: list[int] | None,
+        weight_decay: list[float] | None, dtype: str | None, no_cache: bool, cache_dtype: str, executor: str,
+        max_train: int | None, device: str, trust_remote_code: bool, overwrite: bool, quiet: bool,
+        predict_test: bool = False) -> None:
     """Train heads for every (upstream, task, seed) job and print the leaderboard.
 
     Finished jobs are skipped (their result file exists) unless --overwrite.
@@ -117,8 +154,11 @@ def run(upstream: str, tasks: str, seeds: list[int], output: Path, data_dir: Pat
     registry = _plugins().registry
     hp = runner.resolve_hparams(mode, {
         "layer": layer, "pooling": pooling, "lr": lr, "head_lr": head_lr, "epochs": epochs,
-        "batch_size": batch_size, "hidden": hidden, "max_train": max_train, "predict_test": predict_test})
-    the_plan = runner.plan(registry, _split(upstream), _split(tasks), seeds, hp, output, data_dir, overwrite)
+        "batch_size": batch_size, "hidden": hidden, "weight_decay": weight_decay, "max_train": max_train,
+        "predict_test": predict_test, "dtype": dtype})
+    runner_executor = registry.executors.get(executor).obj
+    the_plan = runner.plan(registry, _split(upstream), _split(tasks), seeds, hp, output, data_dir, overwrite,
+                           use_cache=not no_cache, cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes())
     if the_plan.problems:
         raise BenchError(runner.problems_message(the_plan.problems))
     if the_plan.todo:
@@ -131,8 +171,8 @@ def run(upstream: str, tasks: str, seeds: list[int], output: Path, data_dir: Pat
                       "(--overwrite redoes them)", highlight=False)
     if the_plan.todo:
         with _Progress(console, len(the_plan.todo), quiet) as progress:
-            runner.execute(the_plan, registry, device=device, trust_remote_code=trust_remote_code, progress=progress,
-                           command=shlex.join(["bench", *_INVOCATION]))
+            runner_executor.run(the_plan, registry, device=device, trust_remote_code=trust_remote_code,
+                                progress=progress, command=shlex.join(["bench", *_INVOCATION]))
     if not quiet:
         _print_leaderboard(output, only={(j.upstream.text, j.task.name) for j in the_plan.jobs})
 
@@ -261,13 +301,13 @@ def report_cmd(output: Path, fmt: str, html_file: Path | None, title: str) -> No
 
 
 @cli.command(name="list")
-@click.argument("what", type=click.Choice(["upstreams", "tasks", "suites", "heads", "metrics"]))
+@click.argument("what", type=click.Choice(["upstreams", "tasks", "suites", "heads", "metrics", "executors"]))
 def list_cmd(what: str) -> None:
     """List what the installed plugins registered."""
     _warn_plugin_failures()
     reg = _plugins().registry
     table_of = {"upstreams": reg.upstreams, "tasks": reg.tasks, "suites": reg.suites, "heads": reg.downstreams,
-                "metrics": reg.metrics}[what]
+                "metrics": reg.metrics, "executors": reg.executors}[what]
     items = list(table_of)
     width = max((len(i.name) for i in items), default=0) + 2
     for item in items:
@@ -279,6 +319,40 @@ def list_cmd(what: str) -> None:
         elif what == "upstreams":
             extra = f"[{item.meta.get('modality', '?')}] "
         click.echo(f"{item.name:<{width}}{extra}{item.description}  ({item.plugin})")
+
+
+@cli.group(name="cache")
+def cache_group() -> None:
+    """Inspect or empty the feature cache (BENCH_CACHE, default ~/.cache/bench)."""
+
+
+def _feature_cache() -> Any:
+    from benchmark.cache import FeatureCache
+    from benchmark.runner import cache_max_bytes, default_cache_dir
+
+    return FeatureCache(default_cache_dir(), max_bytes=cache_max_bytes())
+
+
+@cache_group.command(name="info")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def cache_info(as_json: bool) -> None:
+    """Where the feature cache is, how many entries it holds and how big it is."""
+    info = _feature_cache().info()
+    data = {"path": str(info.root), "entries": info.entries, "bytes": info.bytes, "max_bytes": info.max_bytes,
+            "partial": info.partial}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    limit = "no limit (BENCH_CACHE_MAX_GB)" if info.max_bytes is None else f"limit {info.max_bytes / 1e9:.2f} GB"
+    click.echo(f"{info.root}: {info.entries} entries, {info.bytes / 1e6:.1f} MB, {limit}"
+               + (f", {info.partial} unfinished (bench cache clear removes them)" if info.partial else ""))
+
+
+@cache_group.command(name="clear")
+def cache_clear() -> None:
+    """Delete every cached feature entry (and what interrupted writers left behind)."""
+    n = _feature_cache().clear()
+    click.echo(f"removed {n} cache entries")
 
 
 @cli.command(name="plugins")

@@ -36,5 +36,10 @@ def register_metrics(register: Any) -> None:
 
 
 @hookspec
+def register_executors(register: Any) -> None:
+    """Register job executors (where jobs run: this process, a Ray cluster...): register(name, executor)."""
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add click commands to the `bench` command group: cli.add_command(...) or @cli.command()."""

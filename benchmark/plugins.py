@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.heads",
     "downstreams.vader",
     "upstreams.text",
+    "benchmark.executors",
 )
 
 # Hooks whose `register` callable is built by the registry, and which registry method builds it.
@@ -38,6 +39,7 @@ _REGISTRARS: dict[str, str] = {
     "register_datasets": "dataset_registrar",
     "register_tasks": "task_registrar",
     "register_upstreams": "upstream_registrar",
+    "register_executors": "executor_registrar",
 }
 
 

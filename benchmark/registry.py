@@ -86,6 +86,7 @@ class Registry:
         self.suites: Table[Any] = Table("suite", "bench list suites")
         self.datasets: Table[Callable[..., Any]] = Table("dataset loader", "bench plugins")
         self.metrics: Table[Metric] = Table("metric", "bench list metrics")
+        self.executors: Table[Any] = Table("executor", "bench list executors")
 
     # -- the `register` callables handed to each hook -------------------------------------------------
     def upstream_registrar(self, plugin: str) -> Callable[..., None]:
@@ -118,6 +119,14 @@ class Registry:
 
         return register
 
+    def executor_registrar(self, plugin: str) -> Callable[..., None]:
+        def register(name: str, executor: Any, *, description: str = "") -> None:
+            if not callable(getattr(executor, "run", None)):
+                raise PluginError(f"plugin '{plugin}' registered executor '{name}' without a run() method")
+            self.executors.add(name, executor, plugin, description or getattr(executor, "description", ""))
+
+        return register
+
     def task_registrar(self, plugin: str) -> Callable[..., None]:
         from benchmark.taskspec import SuiteSpec, TaskSpec, load_task_file
 
@@ -141,12 +150,14 @@ class Registry:
         return register
 
     def remove_plugin(self, plugin: str) -> None:
-        for table in (self.upstreams, self.downstreams, self.tasks, self.suites, self.datasets, self.metrics):
+        for table in (self.upstreams, self.downstreams, self.tasks, self.suites, self.datasets, self.metrics,
+                      self.executors):
             table.remove_plugin(plugin)
 
     def registered_by(self, plugin: str) -> dict[str, list[str]]:
         tables = {"upstreams": self.upstreams, "downstreams": self.downstreams, "tasks": self.tasks,
-                  "suites": self.suites, "datasets": self.datasets, "metrics": self.metrics}
+                  "suites": self.suites, "datasets": self.datasets, "metrics": self.metrics,
+                  "executors": self.executors}
         return {kind: table.by_plugin(plugin) for kind, table in tables.items()}
 
     def check(self) -> list[str]:

@@ -8,7 +8,6 @@ are shared by all of its tasks and seeds.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import platform
@@ -25,7 +24,6 @@ from benchmark.data import load as load_data
 from benchmark.data import missing as data_missing
 from benchmark.errors import BenchError
 from benchmark.registry import Registry
-from benchmark.scoring import reference_score, relative, task_score
 from benchmark.specs import UpstreamSpec, build_upstream, check_upstream, parse_upstream
 from benchmark.taskspec import TaskSpec
 from benchmark.types import Result
@@ -39,12 +37,29 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 COMMON_DEFAULTS: dict[str, Any] = {
     "head_lr": 1e-3, "weight_decay": 0.01, "hidden": 0, "layer": None, "pooling": None,
-    "max_train": None, "eval_batch_size": 64, "predict_test": False,
+    "max_train": None, "eval_batch_size": 64, "predict_test": False, "dtype": "float32",
 }
+# Options added after results were published: left out of job ids while at their default, so older result
+# files keep their ids (and are still found on resume).
+_LATE_DEFAULTS: dict[str, Any] = {"predict_test": False, "dtype": "float32"}
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench")).expanduser()
+
+
+def cache_max_bytes() -> int | None:
+    """BENCH_CACHE_MAX_GB as bytes (least-recently-used entries are evicted beyond it), or None for no limit."""
+    raw = os.environ.get("BENCH_CACHE_MAX_GB", "").strip()
+    if not raw:
+        return None
+    try:
+        gb = float(raw)
+    except ValueError:
+        raise BenchError(f"BENCH_CACHE_MAX_GB={raw!r} is not a number of gigabytes") from None
+    if gb <= 0:
+        raise BenchError(f"BENCH_CACHE_MAX_GB={raw!r} must be positive")
+    return int(gb * 1e9)
 
 
 def resolve_hparams(mode: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +70,20 @@ def resolve_hparams(mode: str, overrides: dict[str, Any]) -> dict[str, Any]:
     for key, value in overrides.items():
         if key not in hp:
             raise BenchError(f"unknown hyper-parameter '{key}' (one of {', '.join(sorted(hp))})")
-        if value is not None:
-            hp[key] = value
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            from benchmark.job import GRID_KEYS
+
+            if key not in GRID_KEYS:
+                raise BenchError(f"'{key}' takes one value; a grid is possible for {', '.join(GRID_KEYS)}")
+            if not value:
+                raise BenchError(f"empty grid for '{key}'")
+            value = list(dict.fromkeys(value))
+            value = value[0] if len(value) == 1 else value  # one value is not a grid (keeps job ids stable)
+        hp[key] = value
+    if hp["dtype"] not in ("float32", "bfloat16", "float16"):
+        raise BenchError(f"unknown dtype '{hp['dtype']}' (float32, bfloat16 or float16)")
     return hp
 
 
@@ -80,6 +107,15 @@ class Plan:
     data_dir: Path | None
     cache_dir: Path
     problems: list[Missing] = field(default_factory=list)
+    request: dict[str, Any] = field(default_factory=dict)
+    """The arguments `plan` was called with: an executor re-plans any subset of the jobs from them."""
+
+    def feature_cache(self) -> Any:
+        from benchmark.cache import FeatureCache
+
+        return FeatureCache(self.cache_dir, dtype=self.request.get("cache_dtype", "float32"),
+                            max_bytes=self.request.get("cache_max_bytes"),
+                            enabled=self.request.get("use_cache", True))
 
 
 def expand_tasks(names: Sequence[str], registry: Registry) -> list[TaskSpec]:
@@ -101,8 +137,13 @@ def expand_tasks(names: Sequence[str], registry: Registry) -> list[TaskSpec]:
 
 def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], seeds: Sequence[int],
          hparams: dict[str, Any], output: Path, data_dir: Path | None = None, overwrite: bool = False,
-         cache_dir: Path | None = None) -> Plan:
+         cache_dir: Path | None = None, *, use_cache: bool = True, cache_dtype: str = "float32",
+         cache_max_bytes: int | None = None) -> Plan:
     """Every job, split into those to run and those already finished; inputs checked, nothing run."""
+    request = {"upstreams": list(upstreams), "tasks": list(tasks), "seeds": list(seeds), "hparams": dict(hparams),
+               "output": str(output), "data_dir": None if data_dir is None else str(data_dir),
+               "overwrite": overwrite, "cache_dir": None if cache_dir is None else str(cache_dir),
+               "use_cache": use_cache, "cache_dtype": cache_dtype, "cache_max_bytes": cache_max_bytes}
     if not upstreams:
         raise BenchError("no upstream given (--upstream NAME; bench list upstreams)")
     if not seeds:
@@ -141,13 +182,13 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
                 jobs.append(Job(spec, task, seed, hparams, jid, path, source))
     done = [] if overwrite else [j for j in jobs if j.path.is_file()]
     todo = [j for j in jobs if j not in done]
-    return Plan(jobs, todo, done, output, data_dir, cache, problems)
+    return Plan(jobs, todo, done, output, data_dir, cache, problems, request)
 
 
 def _identity_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
-    """Hyper-parameters as hashed into job ids; an unset --predict-test is left out, so the ids of jobs from
-    before the option existed stay the same (their result files are still found)."""
-    return {k: v for k, v in hparams.items() if not (k == "predict_test" and not v)}
+    """Hyper-parameters as hashed into job ids; options added later are left out while at their default, so
+    the ids of jobs from before they existed stay the same (their result files are still found)."""
+    return {k: v for k, v in hparams.items() if not (k in _LATE_DEFAULTS and v == _LATE_DEFAULTS[k])}
 
 
 def problems_message(problems: Sequence[Missing]) -> str:
@@ -199,9 +240,9 @@ def resolve_device(device: str) -> str:
 
 def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
             progress: Progress | None = None, command: str | None = None) -> list[Result]:
-    """Run the plan's unfinished jobs; returns their results (finished ones are not re-read)."""
+    """Run the plan's unfinished jobs in this process; returns their results (finished ones are not re-read)."""
     from benchmark.hub import hub_reachable
-    from benchmark.training import FeatureStore
+    from benchmark.job import run_job
 
     if plan_.problems:
         raise BenchError(problems_message(plan_.problems))
@@ -214,135 +255,39 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
     emit = progress or (lambda *a, **k: None)
     dev = resolve_device(device)
     env = environment(dev, command)
-    store = FeatureStore()
+    cache = plan_.feature_cache()
     data_cache: dict[str, Any] = {}
     out: list[Result] = []
     by_upstream: dict[str, list[Job]] = {}
     for job in plan_.todo:
         by_upstream.setdefault(job.upstream.text, []).append(job)
-    for jobs in by_upstream.values():
-        spec = jobs[0].upstream
-        emit("load_upstream", upstream=spec.text)
-        t0 = time.perf_counter()
-        upstream = build_upstream(spec, registry, trust_remote_code=trust_remote_code)
-        upstream.to(dev)
-        load_s = time.perf_counter() - t0
-        pristine = True
-        for job in jobs:
-            if job.task.name not in data_cache:
-                emit("load_data", task=job.task.name)
-                data_cache[job.task.name] = load_data(job.task, plan_.data_dir, registry, plan_.cache_dir,
-                                                      tests=bool(job.hparams.get("predict_test")))
-            emit("job_start", job=job)
-            if job.hparams["mode"] == "finetune" and pristine is False:
-                # Fine-tuning changed the weights: every later job starts from a freshly loaded upstream.
-                upstream = build_upstream(spec, registry, trust_remote_code=trust_remote_code).to(dev)
-            pristine = job.hparams["mode"] != "finetune"
-            result = run_job(job, upstream, data_cache[job.task.name], registry, store, env, emit)
-            result.durations["load_upstream"] = round(load_s, 3)
-            results_mod.save(plan_.output, result)
-            emit("job_done", job=job, result=result)
-            out.append(result)
-        store.forget(upstream.fingerprint)
-        del upstream
+    try:
+        for jobs in by_upstream.values():
+            spec = jobs[0].upstream
+
+            def load(spec: UpstreamSpec = spec) -> Any:
+                return build_upstream(spec, registry, trust_remote_code=trust_remote_code).to(dev)
+
+            emit("load_upstream", upstream=spec.text)
+            t0 = time.perf_counter()
+            upstream = load()
+            load_s = time.perf_counter() - t0
+            pristine = True
+            for job in jobs:
+                if job.task.name not in data_cache:
+                    emit("load_data", task=job.task.name)
+                    data_cache[job.task.name] = load_data(job.task, plan_.data_dir, registry, plan_.cache_dir,
+                                                          tests=bool(job.hparams.get("predict_test")))
+                emit("job_start", job=job)
+                if job.hparams["mode"] == "finetune" and not pristine:
+                    upstream = load()  # fine-tuning changed the weights: the next job starts from pretrained ones
+                pristine = job.hparams["mode"] != "finetune"
+                result = run_job(job, upstream, load, data_cache[job.task.name], registry, cache, env, emit)
+                result.durations["load_upstream"] = round(load_s, 3)
+                results_mod.save(plan_.output, result)
+                emit("job_done", job=job, result=result)
+                out.append(result)
+            del upstream
+    finally:
+        cache.close()
     return out
-
-
-def run_job(job: Job, upstream: Any, data: Any, registry: Registry, store: Any, env: dict[str, Any],
-            emit: Progress) -> Result:
-    """One job on an already-loaded upstream and loaded data. Pure apart from the upstream's own state."""
-    from benchmark import training
-
-    task, hp, seed = job.task, job.hparams, job.seed
-    pooling = hp["pooling"] or task.pooling
-    train = data.train
-    if hp["max_train"] is not None and len(train) > hp["max_train"]:
-        import random
-
-        keep = sorted(random.Random(seed).sample(range(len(train)), hp["max_train"]))
-        train = train.subset(keep)
-    durations: dict[str, float] = {}
-    t0 = time.perf_counter()
-    preds: dict[str, list[Any]] = {}
-    if hp["mode"] == "frozen":
-        def feats(examples: Any, label: str) -> Any:
-            return store.get(upstream, examples.inputs, pooling, hp["eval_batch_size"],
-                             lambda *a, **k: emit(*a, job=job, **k), label)
-
-        x_train, x_dev = feats(train, "train"), feats(data.dev, "select")
-        x_evals = {name: feats(ex, name) for name, ex in data.evals.items()}
-        durations["extract"] = round(time.perf_counter() - t0, 3)
-        t1 = time.perf_counter()
-        fitted = training.train_frozen(task, registry, x_train, train.targets, x_dev, data.dev.targets, hp, seed,
-                                       lambda *a, **k: emit(*a, job=job, **k))
-        durations["train"] = round(time.perf_counter() - t1, 3)
-        t2 = time.perf_counter()
-        for name, x in x_evals.items():
-            preds[name] = training.predict_frozen(task, registry, fitted, x)
-
-        def predict_test(examples: Any, name: str) -> list[Any]:
-            return training.predict_frozen(task, registry, fitted, feats(examples, name))
-    else:
-        fitted, model = training.train_finetune(task, registry, upstream, train, data.dev, hp, seed, pooling,
-                                                lambda *a, **k: emit(*a, job=job, **k))
-        durations["train"] = round(time.perf_counter() - t0, 3)
-        t2 = time.perf_counter()
-        for name, ex in data.evals.items():
-            preds[name] = training.predict_finetune(task, registry, model, ex.inputs, hp["eval_batch_size"],
-                                                    fitted.target_mean, fitted.target_std)
-
-        def predict_test(examples: Any, name: str) -> list[Any]:
-            return training.predict_finetune(task, registry, model, examples.inputs, hp["eval_batch_size"],
-                                             fitted.target_mean, fitted.target_std)
-    scores: dict[str, float] = {}
-    for name, ex in data.evals.items():
-        per = training.score_predictions(task, registry, ex.targets, preds[name])
-        for metric, value in per.items():
-            scores[metric if len(task.evals) == 1 else f"{name}/{metric}"] = round(value, 4)
-    durations["evaluate"] = round(time.perf_counter() - t2, 3)
-    test_predictions: dict[str, dict[str, list[Any]]] = {}
-    if hp.get("predict_test") and data.tests:
-        t3 = time.perf_counter()
-        for name, ex in data.tests.items():  # unlabeled: predictions only, for a benchmark server to score
-            test_predictions[name] = {"index": list(ex.index), "prediction": _compact(predict_test(ex, name))}
-        durations["predict_test"] = round(time.perf_counter() - t3, 3)
-    durations["total"] = round(time.perf_counter() - t0, 3)
-    main = task_score(task, scores)
-    human = reference_score(task, "human")
-    rel = relative(main, human)
-    upstream_info = {
-        "name": job.upstream.text, "fingerprint": upstream.fingerprint, "modality": upstream.modality,
-        "n_parameters": int(upstream.n_parameters), "num_layers": int(upstream.num_layers),
-        "hidden_size": int(upstream.hidden_size), "source": getattr(upstream, "source", None),
-        "modifiers": list(job.upstream.modifiers),
-    }
-    task_info = {
-        "name": task.name, "version": task.version, "data_revision": data.revision,
-        "source": job.source,
-        "evals": list(task.evals), "head": task.head, "pooling": pooling, "notes": list(data.notes),
-        "human_score": human,
-    }
-    selection = {
-        "rule": f"epoch with the best '{'+'.join(task.score)}' on the model-selection split"
-                + (f" (early stopping, patience {hp['patience']})" if hp["mode"] == "frozen" else ""),
-        "split_size": len(data.dev), "best_epoch": fitted.best_epoch, "select_score": round(fitted.select_score, 4),
-        "epochs_run": fitted.epochs_run, "curve": fitted.curve,
-    }
-    return Result(
-        job_id=job.job_id, upstream=job.upstream.text, task=task.name, suite=registry.suites_of(task.name),
-        seed=seed, mode=hp["mode"], scores=scores, main_score=round(main, 4),
-        relative_to_human=None if rel is None else round(rel, 4), hyperparameters=dict(hp),
-        upstream_info=upstream_info, task_info=task_info, selection=selection,
-        layer_weights=fitted.featurizer.layer_weights(), durations=durations, environment=env,
-        n_examples={"train": len(train), "select": len(data.dev), **{k: len(v) for k, v in data.evals.items()},
-                    **{k: len(v) for k, v in data.tests.items() if hp.get("predict_test")}},
-        predictions={k: _compact(v) for k, v in preds.items()},
-        targets={k: _compact(list(ex.targets)) for k, ex in data.evals.items()},
-        test_predictions=test_predictions,
-        finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    )
-
-
-def _compact(values: list[Any]) -> list[Any]:
-    """Class indices as ints, regression values rounded to 6 significant digits (small, stable JSON)."""
-    return [v if isinstance(v, int) else float(f"{v:.6g}") for v in values]

@@ -1,9 +1,9 @@
-"""Feature extraction and head training: the parts of a job that touch tensors.
+"""Head training on frozen features (streamed from the feature cache) and full fine-tuning.
 
-Frozen mode: the upstream runs once per example (length-sorted batches, inference mode); each layer is pooled
-to one vector, and the featurizer + head train on the small (examples, layers, dim) tensor. Fine-tune mode:
-upstream, featurizer and head train together on raw inputs. Both select the epoch with the best score on the
-model-selection split and restore it.
+Frozen mode: the featurizer (softmax layer weights over standardised per-layer features) and the head train on
+pooled features read chunk by chunk from disk, shuffled by chunk order and within each chunk, so memory stays
+flat whatever the data size. Fine-tune mode: upstream, featurizer and head train together on raw inputs. Both
+keep the epoch with the best score on the model-selection split.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from benchmark.featurizer import Featurizer, pool_layers
+from benchmark.features import length_sorted_batches, moments
 from benchmark.registry import Registry
 from benchmark.taskspec import TaskSpec
 from benchmark.types import Examples
@@ -31,64 +32,6 @@ Progress = Callable[..., None]
 
 def _noop(*_: Any, **__: Any) -> None:
     pass
-
-
-def input_length(x: Any) -> int:
-    """A cheap length proxy used to bucket inputs of similar size into the same batch."""
-    if isinstance(x, str):
-        return len(x)
-    if isinstance(x, tuple | list) and x and isinstance(x[0], str):
-        return sum(len(s) for s in x)
-    return int(getattr(x, "shape", [len(x)])[-1])
-
-
-def length_sorted_batches(inputs: Sequence[Any], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (less padding); callers scatter results back by index."""
-    order = sorted(range(len(inputs)), key=lambda i: input_length(inputs[i]))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-class FeatureStore:
-    """Pooled per-layer features of each input already computed for one upstream, reused across tasks and seeds."""
-
-    def __init__(self) -> None:
-        self._store: dict[tuple[str, str], dict[Any, torch.Tensor]] = {}
-
-    def get(self, upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int,
-            progress: Progress = _noop, label: str = "") -> torch.Tensor:
-        """(examples, layers, dim) float32 features of `inputs`, running the upstream only on unseen inputs."""
-        known = self._store.setdefault((upstream.fingerprint, pooling), {})
-        todo = list(dict.fromkeys(x for x in inputs if x not in known))
-        if todo:
-            feats = extract_pooled(upstream, todo, pooling, batch_size, progress, label)
-            for x, f in zip(todo, feats):
-                known[x] = f
-        else:
-            progress("extract", done=len(inputs), total=len(inputs), label=label)
-        return torch.stack([known[x] for x in inputs])
-
-    def forget(self, fingerprint: str) -> None:
-        for key in [k for k in self._store if k[0] == fingerprint]:
-            del self._store[key]
-
-
-def extract_pooled(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int,
-                   progress: Progress = _noop, label: str = "") -> torch.Tensor:
-    """Run the frozen upstream over `inputs` in length-sorted batches: (examples, layers, dim) float32."""
-    out: torch.Tensor | None = None
-    done = 0
-    upstream.eval()
-    with torch.inference_mode():
-        for idx in length_sorted_batches(inputs, batch_size):
-            hidden = upstream([inputs[i] for i in idx])
-            pooled = pool_layers(hidden, pooling).float().cpu()  # (batch, layers, dim)
-            if out is None:
-                out = torch.empty(len(inputs), *pooled.shape[1:])
-            out[torch.tensor(idx)] = pooled
-            done += len(idx)
-            progress("extract", done=done, total=len(inputs), label=label)
-    assert out is not None
-    return out
 
 
 @dataclass
@@ -127,34 +70,43 @@ def _decode(task: TaskSpec, kind: Any, outputs: torch.Tensor, mean: float, std: 
     return pred.tolist()
 
 
-def train_frozen(task: TaskSpec, registry: Registry, x_train: torch.Tensor, y_train: Sequence[Any],
-                 x_dev: torch.Tensor, y_dev: Sequence[Any], hp: dict[str, Any], seed: int,
-                 progress: Progress = _noop) -> Fitted:
-    """Train featurizer + head on cached pooled features; keep the epoch with the best model-selection score."""
+def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequence[Any], x_dev: Any,
+                 y_dev: Sequence[Any], hp: dict[str, Any], seed: int, progress: Progress = _noop) -> Fitted:
+    """Train featurizer + head on cached pooled features; keep the epoch with the best model-selection score.
+
+    x_train / x_dev are feature sources (`cache.Features` on disk or `features.ArrayFeatures`): (examples,
+    layers, dim) rows read in chunks.
+    """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     kind = registry.downstreams.get(task.head).obj
     n_layers, dim = x_train.shape[1], x_train.shape[2]
     featurizer = Featurizer(n_layers, dim, hp["layer"])
-    featurizer.set_statistics(x_train)
+    mean_x, std_x = moments(x_train)
+    featurizer.center.copy_(torch.from_numpy(mean_x))
+    featurizer.scale.copy_(torch.from_numpy(std_x).clamp(min=1e-5))
     head = kind.build(dim, len(task.labels) if task.labels else None, hp["hidden"], hp["dropout"])
     model = nn.Sequential(featurizer, head)
     mean, std = _target_stats(task, y_train)
     y = _targets(task, y_train, mean, std)
     opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    step = x_train.chunk_rows()
+    starts = list(range(0, len(y), step))
     best_state, best, best_epoch, stale, curve = None, -math.inf, 0, 0, []
     for epoch in range(1, hp["epochs"] + 1):
         model.train()
         losses = []
-        for idx in torch.randperm(len(y), generator=gen).split(hp["batch_size"]):
-            loss = kind.loss(model(x_train[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+        for c in torch.randperm(len(starts), generator=gen).tolist():
+            start = starts[c]
+            x = torch.from_numpy(np.ascontiguousarray(x_train.read(start, start + step)))
+            for idx in torch.randperm(len(x), generator=gen).split(hp["batch_size"]):
+                loss = kind.loss(model(x[idx]), y[start + idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
         model.eval()
-        with torch.no_grad():
-            dev_pred = _decode(task, kind, model(x_dev), mean, std)
+        dev_pred = _predict_chunks(task, kind, model, x_dev, mean, std)
         score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))
         curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6), "select_score": round(score, 4)})
         progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
@@ -171,10 +123,18 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: torch.Tensor, y_tr
     return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve)
 
 
-def predict_frozen(task: TaskSpec, registry: Registry, fitted: Fitted, x: torch.Tensor) -> list[Any]:
-    kind = registry.downstreams.get(task.head).obj
+def _predict_chunks(task: TaskSpec, kind: Any, model: nn.Module, src: Any, mean: float, std: float) -> list[Any]:
+    out: list[Any] = []
     with torch.no_grad():
-        return _decode(task, kind, fitted.head(fitted.featurizer(x)), fitted.target_mean, fitted.target_std)
+        for _, x in src.chunks():
+            out.extend(_decode(task, kind, model(torch.from_numpy(np.ascontiguousarray(x))), mean, std))
+    return out
+
+
+def predict_frozen(task: TaskSpec, registry: Registry, fitted: Fitted, src: Any) -> list[Any]:
+    kind = registry.downstreams.get(task.head).obj
+    model = nn.Sequential(fitted.featurizer, fitted.head).eval()
+    return _predict_chunks(task, kind, model, src, fitted.target_mean, fitted.target_std)
 
 
 def _target_stats(task: TaskSpec, ys: Sequence[Any]) -> tuple[float, float]:

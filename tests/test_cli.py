@@ -44,8 +44,12 @@ def test_help_does_not_import_torch_or_transformers() -> None:
                                     "(0 = embeddings) (see 'bench run --help')"),
         (["run", "--upstream", "minilm+random"], "error: unknown upstream modifier '+random' in 'minilm+random' "
                                                  "(known: +rand, +re-emb)"),
-        (["list", "things"], "error: Invalid value for '{upstreams|tasks|suites|heads|metrics}': 'things' is not one "
-                             "of 'upstreams', 'tasks', 'suites', 'heads', 'metrics'. (see 'bench list --help')"),
+        (["list", "things"], "error: Invalid value for '{upstreams|tasks|suites|heads|metrics|executors}': 'things' "
+                             "is not one of 'upstreams', 'tasks', 'suites', 'heads', 'metrics', 'executors'. "
+                             "(see 'bench list --help')"),
+        (["run", "--lr", "1e-3,fast"], "error: Invalid value for '--lr': '1e-3,fast' is not a comma-separated list "
+                                       "of numbers (e.g. 1e-4,1e-3) (see 'bench run --help')"),
+        (["run", "--executor", "slurm"], "error: unknown executor 'slurm' (bench list executors)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:

@@ -36,3 +36,12 @@ def test_committed_html_is_exactly_what_the_documented_command_produces(tmp_path
     assert r.returncode == 0, r.stderr
     assert html.read_bytes() == (LEADERBOARD / "index.html").read_bytes(), (
         "leaderboard/index.html is stale: regenerate it with the command in leaderboard/README.md")
+
+
+def test_published_jobs_are_found_on_resume(registry) -> None:
+    """Options added since the results were written keep their job ids: rerunning the command does nothing."""
+    from benchmark import runner
+
+    plan = runner.plan(registry, ["minilm", "minilm+rand", "minilm+re-emb"], ["offline-text"], [0, 1, 2],
+                       runner.resolve_hparams("frozen", {}), LEADERBOARD / "results")
+    assert len(plan.jobs) == 18 and plan.todo == []

@@ -1,0 +1,126 @@
+"""Frozen features: run the upstream once per split into the feature cache, then stream rows from it.
+
+Inputs are grouped into batches of similar length (dynamic padding: far less padding than arrival order) and
+the upstream runs under inference mode, optionally with bf16 / fp16 autocast. Each layer is pooled to one
+vector per example (pooling commutes with the layer weighted sum), so a split is an (examples, layers, dim)
+array, written row by row to disk: memory does not grow with the number of examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmark.cache import FeatureCache, Features, entry_key, inputs_digest
+from benchmark.featurizer import pool_layers
+
+Progress = Callable[..., None]
+COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _noop(*_: Any, **__: Any) -> None:
+    pass
+
+
+def input_length(x: Any) -> int:
+    """A cheap length proxy used to bucket inputs of similar size into the same batch."""
+    if isinstance(x, str):
+        return len(x)
+    if isinstance(x, tuple | list) and x and isinstance(x[0], str):
+        return sum(len(s) for s in x)
+    return int(getattr(x, "shape", [len(x)])[-1])
+
+
+def length_sorted_batches(inputs: Sequence[Any], batch_size: int, bucketed: bool = True) -> list[list[int]]:
+    """Indices grouped into batches of similar length (or in arrival order); callers scatter results by index."""
+    order = sorted(range(len(inputs)), key=lambda i: input_length(inputs[i])) if bucketed else list(range(len(inputs)))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def autocast(device: str, dtype: str) -> contextlib.AbstractContextManager[Any]:
+    """bf16 / fp16 autocast on the device, or nothing for float32."""
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=getattr(torch, dtype))
+
+
+def upstream_device(upstream: Any) -> str:
+    dev = getattr(upstream, "device", None)
+    if dev is None:
+        dev = next((p.device for p in upstream.parameters()), torch.device("cpu"))
+    return str(dev)
+
+
+def iter_pooled(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, dtype: str = "float32",
+                bucketed: bool = True) -> Iterator[tuple[list[int], np.ndarray]]:
+    """(indices, pooled (batch, layers, dim) float32) for every batch of `inputs`."""
+    upstream.eval()
+    device = upstream_device(upstream)
+    with torch.inference_mode(), autocast(device, dtype):
+        for idx in length_sorted_batches(inputs, batch_size, bucketed):
+            hidden = upstream([inputs[i] for i in idx])
+            yield idx, pool_layers(hidden, pooling).float().cpu().numpy()
+
+
+def extract(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, cache: FeatureCache, *,
+            dtype: str = "float32", progress: Progress = _noop, label: str = "") -> Features:
+    """The split's features from the cache, computing (and caching) them on a miss."""
+    key = entry_key(upstream.fingerprint, pooling, inputs_digest(inputs), dtype)
+    found = cache.get(key)
+    if found is None:
+        with cache.lock(key):
+            found = cache.get(key)  # another process may have made it while we waited
+            if found is None:
+                meta = {"upstream": upstream.fingerprint, "pooling": pooling, "compute_dtype": dtype,
+                        "examples": len(inputs), "label": label}
+                done = 0
+                with cache.create(key, len(inputs), meta) as writer:
+                    for idx, pooled in iter_pooled(upstream, inputs, pooling, batch_size, dtype):
+                        writer.write(idx, pooled)
+                        done += len(idx)
+                        progress("extract", done=done, total=len(inputs), label=label)
+                found = cache.get(key)
+                if found is None:
+                    raise RuntimeError(f"feature cache entry {key} vanished right after it was written")
+                return found
+    progress("extract", done=len(inputs), total=len(inputs), label=label, cached=True)
+    return found
+
+
+class ArrayFeatures:
+    """In-memory stand-in for `cache.Features` (tests, tiny data): same read / chunk interface."""
+
+    def __init__(self, array: np.ndarray | torch.Tensor, chunk: int | None = None) -> None:
+        self.array = np.asarray(array, dtype=np.float32)
+        self.shape = self.array.shape
+        self._chunk = chunk or len(self.array) or 1
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.array[start:stop]
+
+    def chunk_rows(self) -> int:
+        return self._chunk
+
+    def chunks(self) -> Iterator[tuple[int, np.ndarray]]:
+        for start in range(0, len(self), self._chunk):
+            yield start, self.read(start, start + self._chunk)
+
+
+def moments(src: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per (layer, dim) mean and standard deviation over all rows, streamed chunk by chunk (float64 sums)."""
+    n, total, squares = 0, 0.0, 0.0
+    for _, x in src.chunks():
+        x64 = x.astype(np.float64)
+        total = total + x64.sum(0)
+        squares = squares + (x64 * x64).sum(0)
+        n += len(x)
+    mean = total / max(n, 1)
+    var = np.maximum(squares / max(n, 1) - mean * mean, 0.0) * (n / max(n - 1, 1))
+    return mean.astype(np.float32), np.sqrt(var).astype(np.float32)

@@ -1,0 +1,139 @@
+"""One job: (upstream, task, seed, hyper-parameter grid) -> Result. Pure apart from the upstream's own state.
+
+Frozen mode reads features from the feature cache (computed on the first miss). Every point of the head grid
+(learning rate, hidden size, weight decay, dropout, batch size: each may be a list) is trained with the same
+seed; the point with the best model-selection score is chosen (ties: the first in grid order) and only it is
+evaluated. The result records the whole grid, the selection rule and the chosen values.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmark.registry import Registry
+from benchmark.scoring import reference_score, relative, task_score
+from benchmark.types import Result
+
+GRID_KEYS = ("lr", "head_lr", "hidden", "weight_decay", "dropout", "batch_size")
+Progress = Callable[..., None]
+
+
+def grid_points(hp: dict[str, Any]) -> list[dict[str, Any]]:
+    """The product of every list-valued grid hyper-parameter, in a stable order; [{}] when nothing is a list."""
+    axes = [(k, hp[k]) for k in GRID_KEYS if isinstance(hp.get(k), list)]
+    return [dict(zip([k for k, _ in axes], values, strict=True)) for values in itertools.product(*(v for _, v in axes))]
+
+
+def _compact(values: list[Any]) -> list[Any]:
+    """Class indices as ints, regression values rounded to 6 significant digits (small, stable JSON)."""
+    return [v if isinstance(v, int) else float(f"{v:.6g}") for v in values]
+
+
+def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: Any, registry: Registry, cache: Any,
+            env: dict[str, Any], emit: Progress) -> Result:
+    """Run one job on a loaded upstream and loaded data. `fresh_upstream()` reloads it (fine-tuning a grid)."""
+    from benchmark import features, training
+
+    task, hp, seed = job.task, job.hparams, job.seed
+    pooling = hp["pooling"] or task.pooling
+    train = data.train
+    if hp["max_train"] is not None and len(train) > hp["max_train"]:
+        keep = sorted(random.Random(seed).sample(range(len(train)), hp["max_train"]))
+        train = train.subset(keep)
+    say = lambda *a, **k: emit(*a, job=job, **k)  # noqa: E731
+    durations: dict[str, float] = {}
+    t0 = time.perf_counter()
+    points = grid_points(hp)
+    tried: list[dict[str, Any]] = []
+    best: tuple[float, int, Any, Any] | None = None  # (score, index, fitted, model-or-features)
+    if hp["mode"] == "frozen":
+        def feats(examples: Any, label: str) -> Any:
+            return features.extract(upstream, examples.inputs, pooling, hp["eval_batch_size"], cache,
+                                    dtype=hp["dtype"], progress=say, label=label)
+
+        x_train, x_dev = feats(train, "train"), feats(data.dev, "select")
+        durations["extract"] = round(time.perf_counter() - t0, 3)
+        t1 = time.perf_counter()
+        for i, point in enumerate(points):
+            fitted = training.train_frozen(task, registry, x_train, train.targets, x_dev, data.dev.targets,
+                                           {**hp, **point}, seed, say)
+            tried.append({**point, "select_score": round(fitted.select_score, 4), "best_epoch": fitted.best_epoch})
+            if best is None or fitted.select_score > best[0]:
+                best = (fitted.select_score, i, fitted, None)
+        durations["train"] = round(time.perf_counter() - t1, 3)
+        assert best is not None
+        fitted = best[2]
+
+        def predict(examples: Any, name: str) -> list[Any]:
+            return training.predict_frozen(task, registry, fitted, feats(examples, name))
+    else:
+        for i, point in enumerate(points):
+            model_up = upstream if i == 0 else fresh_upstream()  # each grid point starts from the pretrained weights
+            fitted_i, model = training.train_finetune(task, registry, model_up, train, data.dev, {**hp, **point},
+                                                      seed, pooling, say)
+            tried.append({**point, "select_score": round(fitted_i.select_score, 4), "best_epoch": fitted_i.best_epoch})
+            if best is None or fitted_i.select_score > best[0]:
+                best = (fitted_i.select_score, i, fitted_i, model)
+        durations["train"] = round(time.perf_counter() - t0, 3)
+        assert best is not None
+        fitted, chosen_model = best[2], best[3]
+
+        def predict(examples: Any, name: str) -> list[Any]:
+            return training.predict_finetune(task, registry, chosen_model, examples.inputs, hp["eval_batch_size"],
+                                             fitted.target_mean, fitted.target_std)
+    t2 = time.perf_counter()
+    preds = {name: predict(ex, name) for name, ex in data.evals.items()}
+    scores: dict[str, float] = {}
+    for name, ex in data.evals.items():
+        per = training.score_predictions(task, registry, ex.targets, preds[name])
+        for metric, value in per.items():
+            scores[metric if len(task.evals) == 1 else f"{name}/{metric}"] = round(value, 4)
+    durations["evaluate"] = round(time.perf_counter() - t2, 3)
+    test_predictions: dict[str, dict[str, list[Any]]] = {}
+    if hp.get("predict_test") and data.tests:
+        t3 = time.perf_counter()
+        for name, ex in data.tests.items():  # unlabeled: predictions only, for a benchmark server to score
+            test_predictions[name] = {"index": list(ex.index), "prediction": _compact(predict(ex, name))}
+        durations["predict_test"] = round(time.perf_counter() - t3, 3)
+    durations["total"] = round(time.perf_counter() - t0, 3)
+    main = task_score(task, scores)
+    human = reference_score(task, "human")
+    rel = relative(main, human)
+    chosen = points[best[1]]
+    rule = (f"epoch with the best '{'+'.join(task.score)}' on the model-selection split"
+            + (f" (early stopping, patience {hp['patience']})" if hp["mode"] == "frozen" else ""))
+    if len(points) > 1:
+        rule = f"grid point and {rule}; ties go to the first point in grid order"
+    selection = {
+        "rule": rule, "split_size": len(data.dev), "best_epoch": fitted.best_epoch,
+        "select_score": round(fitted.select_score, 4), "epochs_run": fitted.epochs_run, "curve": fitted.curve,
+        "grid": tried if len(points) > 1 else [], "chosen": chosen,
+    }
+    return Result(
+        job_id=job.job_id, upstream=job.upstream.text, task=task.name, suite=registry.suites_of(task.name),
+        seed=seed, mode=hp["mode"], scores=scores, main_score=round(main, 4),
+        relative_to_human=None if rel is None else round(rel, 4), hyperparameters=dict(hp),
+        upstream_info={
+            "name": job.upstream.text, "fingerprint": upstream.fingerprint, "modality": upstream.modality,
+            "n_parameters": int(upstream.n_parameters), "num_layers": int(upstream.num_layers),
+            "hidden_size": int(upstream.hidden_size), "source": getattr(upstream, "source", None),
+            "modifiers": list(job.upstream.modifiers),
+        },
+        task_info={
+            "name": task.name, "version": task.version, "data_revision": data.revision, "source": job.source,
+            "evals": list(task.evals), "head": task.head, "pooling": pooling, "notes": list(data.notes),
+            "human_score": human,
+        },
+        selection=selection, layer_weights=fitted.featurizer.layer_weights(), durations=durations, environment=env,
+        n_examples={"train": len(train), "select": len(data.dev), **{k: len(v) for k, v in data.evals.items()},
+                    **{k: len(v) for k, v in data.tests.items() if hp.get("predict_test")}},
+        predictions={k: _compact(v) for k, v in preds.items()},
+        targets={k: _compact(list(ex.targets)) for k, ex in data.evals.items()},
+        test_predictions=test_predictions,
+        finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
