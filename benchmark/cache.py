@@ -191,6 +191,8 @@ class FeatureCache:
         """Write a new entry: yields a Writer; the entry appears (atomic rename) only if the block completes."""
         base = self._base()
         base.mkdir(parents=True, exist_ok=True)
+        for stale in base.glob(f"{_TMP_PREFIX}{key}-*"):  # a killed writer's leftovers (callers hold the key's lock)
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{key}-", dir=base))
         writer = Writer(tmp / "features.npy", n, self.dtype)
         try:

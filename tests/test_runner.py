@@ -131,3 +131,33 @@ def test_each_finetune_job_starts_from_the_pretrained_weights(tiny_bert_dir: Pat
     benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], output=tmp_path / "t", data_dir=glue_dir,
                   mode="finetune", epochs=1, batch_size=16)
     assert len(builds) == 2  # fine-tuning: a fresh upstream per job
+
+
+def test_grid_picks_the_best_point_on_the_selection_split(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path) -> None:
+    [r] = benchmark.run(f"bert:{tiny_bert_dir}", "sst2", output=tmp_path / "g", data_dir=glue_dir,
+                        lr=[1e-4, 1e-2], hidden=[0, 16], epochs=3)
+    grid = r.selection["grid"]
+    assert [(p["lr"], p["hidden"]) for p in grid] == [(1e-4, 0), (1e-4, 16), (1e-2, 0), (1e-2, 16)]
+    best = max(grid, key=lambda p: p["select_score"])
+    first_best = next(p for p in grid if p["select_score"] == best["select_score"])
+    assert r.selection["chosen"] == {"lr": first_best["lr"], "hidden": first_best["hidden"]}
+    assert r.selection["select_score"] == first_best["select_score"]
+    assert r.hyperparameters["lr"] == [1e-4, 1e-2] and "grid point" in r.selection["rule"]
+    # the same point alone reproduces the chosen model's score: the grid adds no leakage between points
+    [alone] = benchmark.run(f"bert:{tiny_bert_dir}", "sst2", output=tmp_path / "h", data_dir=glue_dir,
+                            lr=first_best["lr"], hidden=first_best["hidden"], epochs=3)
+    assert alone.main_score == r.main_score and alone.selection["grid"] == []
+    with pytest.raises(BenchError, match="'epochs' takes one value"):
+        runner.resolve_hparams("frozen", {"epochs": [1, 2]})
+
+
+def test_no_cache_run_leaves_the_cache_empty(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path) -> None:
+    from benchmark.cache import FeatureCache
+
+    [a] = benchmark.run(f"bert:{tiny_bert_dir}", "sst2", output=tmp_path / "a", data_dir=glue_dir, epochs=2,
+                        cache_dir=tmp_path / "cache", use_cache=False)
+    assert FeatureCache(tmp_path / "cache").info().entries == 0
+    [b] = benchmark.run(f"bert:{tiny_bert_dir}", "sst2", output=tmp_path / "b", data_dir=glue_dir, epochs=2,
+                        cache_dir=tmp_path / "cache")
+    assert FeatureCache(tmp_path / "cache").info().entries == 3  # train, select, dev
+    assert a.scores == b.scores and a.predictions == b.predictions
