@@ -17,6 +17,7 @@ from typing import Any
 
 from benchmark.registry import Registry
 from benchmark.scoring import reference_score, relative, task_score
+from benchmark.specs import LazyUpstream, upstream_info
 from benchmark.types import Result
 
 GRID_KEYS = ("lr", "head_lr", "hidden", "weight_decay", "dropout", "batch_size")
@@ -118,12 +119,9 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         job_id=job.job_id, upstream=job.upstream.text, task=task.name, suite=registry.suites_of(task.name),
         seed=seed, mode=hp["mode"], scores=scores, main_score=round(main, 4),
         relative_to_human=None if rel is None else round(rel, 4), hyperparameters=dict(hp),
-        upstream_info={
-            "name": job.upstream.text, "fingerprint": upstream.fingerprint, "modality": upstream.modality,
-            "n_parameters": int(upstream.n_parameters), "num_layers": int(upstream.num_layers),
-            "hidden_size": int(upstream.hidden_size), "source": getattr(upstream, "source", None),
-            "modifiers": list(job.upstream.modifiers),
-        },
+        upstream_info={"name": job.upstream.text, **(upstream.info() if isinstance(upstream, LazyUpstream) else
+                                                      upstream_info(upstream)),
+                       "modifiers": list(job.upstream.modifiers)},
         task_info={
             "name": task.name, "version": task.version, "data_revision": data.revision, "source": job.source,
             "evals": list(task.evals), "head": task.head, "pooling": pooling, "notes": list(data.notes),

@@ -24,7 +24,7 @@ from benchmark.data import load as load_data
 from benchmark.data import missing as data_missing
 from benchmark.errors import BenchError
 from benchmark.registry import Registry
-from benchmark.specs import UpstreamSpec, build_upstream, check_upstream, parse_upstream
+from benchmark.specs import LazyUpstream, UpstreamSpec, build_upstream, check_upstream, parse_upstream
 from benchmark.taskspec import TaskSpec
 from benchmark.types import Result
 
@@ -266,11 +266,15 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
             spec = jobs[0].upstream
 
             def load(spec: UpstreamSpec = spec) -> Any:
+                emit("load_upstream", upstream=spec.text)
                 return build_upstream(spec, registry, trust_remote_code=trust_remote_code).to(dev)
 
-            emit("load_upstream", upstream=spec.text)
             t0 = time.perf_counter()
-            upstream = load()
+            if all(j.hparams["mode"] == "frozen" for j in jobs):
+                # Loaded only if some split's features are not cached yet.
+                upstream: Any = LazyUpstream(spec, registry, load, plan_.cache_dir)
+            else:
+                upstream = load()
             load_s = time.perf_counter() - t0
             pristine = True
             for job in jobs:

@@ -61,3 +61,77 @@ def build_upstream(spec: UpstreamSpec, registry: Registry, *, trust_remote_code:
             raise BenchError(f"upstream '{spec.name}' does not support '+{mod}' (it has no reinitialize method)")
         reinit(MODIFIERS[mod], VARIANT_SEED)
     return upstream
+
+
+def upstream_info(upstream: Any) -> dict[str, Any]:
+    """The facts a result records about an upstream."""
+    return {"fingerprint": upstream.fingerprint, "modality": upstream.modality,
+            "n_parameters": int(upstream.n_parameters), "num_layers": int(upstream.num_layers),
+            "hidden_size": int(upstream.hidden_size), "source": getattr(upstream, "source", None)}
+
+
+class LazyUpstream:
+    """Stands in for a frozen upstream until something needs the model itself.
+
+    A factory that can tell its fingerprint without loading (`factory.fingerprint(arg, scopes, seed)`) lets a
+    job whose features are all in the cache run without ever loading the model: a second seed or learning
+    rate costs only the head. The facts recorded in results come from a small sidecar written the first time
+    the model was loaded (cache_dir/upstreams/).
+    """
+
+    def __init__(self, spec: UpstreamSpec, registry: Registry, load: Any, cache_dir: Any) -> None:
+        import hashlib
+        from pathlib import Path
+
+        self._spec, self._load, self._model = spec, load, None
+        factory = registry.upstreams.get(spec.name).obj
+        tell = getattr(factory, "fingerprint", None)
+        scopes = tuple(MODIFIERS[m] for m in spec.modifiers)
+        self._fingerprint = tell(spec.arg, scopes, VARIANT_SEED) if tell is not None else None
+        key = hashlib.sha256((self._fingerprint or spec.text).encode()).hexdigest()[:24]
+        self._info_path = Path(cache_dir) / "upstreams" / f"{key}.json"
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def get(self) -> Any:
+        if self._model is None:
+            import json
+
+            self._model = self._load()
+            if self._fingerprint is not None and self._model.fingerprint != self._fingerprint:
+                raise RuntimeError(f"upstream '{self._spec.text}': fingerprint {self._model.fingerprint} differs from "
+                                   f"the one its factory announced ({self._fingerprint})")
+            try:
+                self._info_path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self._info_path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(upstream_info(self._model)), encoding="utf-8")
+                tmp.replace(self._info_path)
+            except OSError:
+                pass  # the sidecar only saves a later load; never fail a job over it
+        return self._model
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint if self._fingerprint is not None else self.get().fingerprint
+
+    def info(self) -> dict[str, Any]:
+        if self._model is None and self._fingerprint is not None:
+            import json
+
+            try:
+                data = json.loads(self._info_path.read_text(encoding="utf-8"))
+                if data.get("fingerprint") == self._fingerprint:
+                    return data
+            except (OSError, ValueError):
+                pass
+        return upstream_info(self.get())
+
+    def __call__(self, inputs: Any) -> Any:
+        return self.get()(inputs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.get(), name)

@@ -125,7 +125,8 @@ def test_each_finetune_job_starts_from_the_pretrained_weights(tiny_bert_dir: Pat
         return real(*a, **k)
 
     monkeypatch.setattr(runner, "build_upstream", counting)
-    benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], output=tmp_path / "f", data_dir=glue_dir, epochs=2)
+    benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], output=tmp_path / "f", data_dir=glue_dir, epochs=2,
+                  cache_dir=tmp_path / "cache")
     assert len(builds) == 1  # frozen: one load shared by every job
     builds.clear()
     benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], output=tmp_path / "t", data_dir=glue_dir,
@@ -161,3 +162,20 @@ def test_no_cache_run_leaves_the_cache_empty(tiny_bert_dir: Path, glue_dir: Path
                         cache_dir=tmp_path / "cache")
     assert FeatureCache(tmp_path / "cache").info().entries == 3  # train, select, dev
     assert a.scores == b.scores and a.predictions == b.predictions
+
+
+def test_a_run_whose_features_are_cached_never_loads_the_model(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path,
+                                                               monkeypatch) -> None:
+    from benchmark import specs
+
+    kw = dict(data_dir=glue_dir, epochs=2, cache_dir=tmp_path / "cache")
+    [first] = benchmark.run(f"bert:{tiny_bert_dir}+rand", "sst2", seeds=[0], output=tmp_path / "o", **kw)
+    loads = []
+    real = specs.build_upstream
+    monkeypatch.setattr(runner, "build_upstream", lambda *a, **k: loads.append(1) or real(*a, **k))
+    [second] = benchmark.run(f"bert:{tiny_bert_dir}+rand", "sst2", seeds=[1], output=tmp_path / "o", lr=3e-3, **kw)
+    assert loads == [] and second.durations["extract"] < 1.0
+    assert second.upstream_info == {**first.upstream_info}  # facts from the sidecar, same as a loaded model's
+    # a new split is not cached: the model is loaded then, with the fingerprint the factory announced
+    benchmark.run(f"bert:{tiny_bert_dir}+rand", "stsb", seeds=[0], output=tmp_path / "o", **kw)
+    assert loads == [1]

@@ -132,3 +132,15 @@ def test_remote_code_is_off_unless_asked(registry, tiny_bert_dir: Path, monkeypa
     seen.clear()
     build_upstream(parse_upstream(f"bert:{tiny_bert_dir}"), registry, trust_remote_code=True)
     assert seen and set(seen) == {True}
+
+
+def test_factories_announce_the_fingerprint_without_loading(registry, tiny_bert_dir: Path) -> None:
+    from benchmark.specs import MODIFIERS, VARIANT_SEED
+
+    for text in ("minilm", "minilm+rand", f"bert:{tiny_bert_dir}+re-emb", f"bert:{tiny_bert_dir}"):
+        spec = parse_upstream(text)
+        factory = registry.upstreams.get(spec.name).obj
+        told = factory.fingerprint(spec.arg, tuple(MODIFIERS[m] for m in spec.modifiers), VARIANT_SEED)
+        assert told == build_upstream(spec, registry).fingerprint
+    # a Hub id that is not in the local cache cannot be told without the Hub: None (the model is loaded instead)
+    assert registry.upstreams.get("bert").obj.fingerprint(None, (), 0) is None

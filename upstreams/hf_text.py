@@ -47,6 +47,11 @@ def directory_fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def variant_suffix(scope: str, seed: int) -> str:
+    """What a seed variant adds to the fingerprint (shared with the factory's load-free fingerprint)."""
+    return f"+{scope}@{seed}"
+
+
 class HFTextUpstream(nn.Module):
     """A Hugging Face encoder that maps raw strings (or string pairs) to every layer's hidden states."""
 
@@ -84,10 +89,11 @@ class HFTextUpstream(nn.Module):
             self.max_length = positions - 2  # RoBERTa reserves two positions for its padding offset
         self.n_parameters = sum(p.numel() for p in self.model.parameters())
         self._variant = ""
-        self._base_fingerprint = self._describe_source(name_or_path)
+        self._base_fingerprint = self.describe_source(name_or_path)
 
     @staticmethod
-    def _describe_source(name_or_path: str) -> str:
+    def describe_source(name_or_path: str) -> str:
+        """The fingerprint of the weights and config at `name_or_path`, computed without loading them."""
         path = Path(name_or_path).expanduser()
         if path.is_dir():
             return f"dir:{directory_fingerprint(path)}"
@@ -120,7 +126,7 @@ class HFTextUpstream(nn.Module):
                 self.model.get_input_embeddings().weight.copy_(fresh.get_input_embeddings().weight)
         else:
             raise ValueError(f"unknown reinitialize scope {scope!r}")
-        self._variant += f"+{scope}@{seed}"
+        self._variant += variant_suffix(scope, seed)
 
     def forward(self, inputs: Sequence[TextInput]) -> HiddenStates:
         if not inputs:

@@ -46,6 +46,15 @@ class TextUpstreamFactory:
         return (f"model '{src}' (not in the local Hugging Face cache and the Hub is unreachable: download it once "
                 f"with network access, or pass a local directory as {self.name}:/path/to/model)")
 
+    def fingerprint(self, arg: str | None, scopes: tuple[str, ...], seed: int) -> str | None:
+        """The fingerprint the built upstream will have, without loading it (None if it cannot be told)."""
+        from upstreams.hf_text import HFTextUpstream, variant_suffix
+
+        base = HFTextUpstream.describe_source(self.source(arg))
+        if base.endswith("@unknown"):
+            return None  # a Hub model not in the cache: only loading it tells the revision
+        return base + "".join(variant_suffix(s, seed) for s in scopes)
+
     def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Any:
         from upstreams.hf_text import HFTextUpstream
 

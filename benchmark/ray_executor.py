@@ -1,0 +1,263 @@
+"""The `ray` executor: one Ray task per job, on the cluster at RAY_ADDRESS or on a local Ray instance.
+
+Each task rebuilds the plugin registry in its worker, re-plans only its own job from the driver's plan request
+(so the job id and result file name are the ones the driver planned: checked), and runs it with
+`runner.execute`. Workers therefore write the same result files and share the same feature cache as the local
+executor; the cache's file locks make two workers on one (upstream, split) compute its features once.
+
+Scheduling. On GPUs a task takes one GPU (one process per device). On CPUs a task takes a share of a node's
+cores and sets torch's thread count to exactly that share, so workers never oversubscribe the cores and a
+job's thread count does not depend on where it lands: with fewer jobs than cores each job gets several
+threads; with more, one thread each and as many jobs at once as there are cores. Jobs are submitted seed by
+seed, so the jobs running side by side first are different (upstream, task) pairs, which need different
+feature-cache entries instead of waiting on one another's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import site
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchError
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "the ray executor needs Ray: pip install 'bench[ray]'"
+# Passed on to the workers (a cluster's processes do not inherit the driver's environment).
+FORWARD_ENV = ("BENCH_CACHE", "BENCH_OFFLINE", "BENCH_DISABLE_PLUGIN_AUTOLOAD", "BENCH_BLOCK_PLUGINS", "HF_HOME",
+               "HF_HUB_CACHE", "HF_DATASETS_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+               "HF_DATASETS_OFFLINE")
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise BenchError(INSTALL_HINT) from None
+    return ray
+
+
+def local_cpus() -> int:
+    """The cores this process may use (its affinity mask, which containers and taskset narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def source_roots() -> list[str]:
+    """Directories that hold bench's top-level packages when they are not installed into site-packages
+    (an editable install or a checkout): the workers need them on their path to import `benchmark`."""
+    import benchmark
+    import downstreams
+    import upstreams
+
+    installed = {os.path.realpath(p) for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    roots = dict.fromkeys(os.path.realpath(Path(m.__file__).parent.parent) for m in (benchmark, upstreams, downstreams))
+    return [r for r in roots if r not in installed]
+
+
+def worker_env() -> dict[str, str]:
+    env = {k: os.environ[k] for k in FORWARD_ENV if k in os.environ}
+    roots = source_roots()
+    if roots:
+        rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in roots]
+        env["PYTHONPATH"] = os.pathsep.join([*roots, *rest])
+    return env
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    """Set environment variables the user has not set, for the duration of the block."""
+    added = [k for k in values if k not in os.environ]
+    for k in added:
+        os.environ[k] = values[k]
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Errors only from `logger` for the duration of the block. Ray's notice that a new local instance uses
+    token authentication (its default, which stays on) is not news to a `bench run` user."""
+    lg = logging.getLogger(logger)
+    level = lg.level
+    lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        lg.setLevel(level)
+
+
+@contextlib.contextmanager
+def ray_session(ray: Any) -> Iterator[bool]:
+    """Reuse an initialised Ray, or connect to RAY_ADDRESS, or start a local instance (shut down afterwards).
+    Yields whether this call started or connected it."""
+    if ray.is_initialized():
+        yield False
+        return
+    address = os.environ.get("RAY_ADDRESS") or None
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
+             "configure_logging": True}
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            # address="local": never attach to some other `ray start` instance found in /tmp/ray. Loopback only,
+            # and no usage statistics: a local run opens no connection beyond this machine.
+            with _env(RAY_USAGE_STATS_ENABLED="0"), _quiet("ray._private.authentication"):
+                ray.init(address="local", num_cpus=local_cpus(), _node_ip_address="127.0.0.1", **quiet)
+    except (ConnectionError, ValueError, RuntimeError) as err:
+        where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
+        raise BenchError(f"cannot start {where}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                         + (" (check RAY_ADDRESS, or unset it to run on this machine)" if address else "")) from None
+    try:
+        yield True
+    finally:
+        ray.shutdown()
+
+
+def _node_cpus(ray: Any) -> tuple[int, int]:
+    """(cores of the largest node, cores of the whole cluster) as Ray counts them."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    per_node = [int(n.get("Resources", {}).get("CPU", 0)) for n in nodes]
+    total = int(ray.cluster_resources().get("CPU", 0))
+    return max(per_node, default=total) or 1, total or 1
+
+
+def placement(device: str, n_jobs: int, gpus: float, node_cpus: int, total_cpus: int) -> tuple[str, dict[str, Any], int]:
+    """(device for the workers, Ray resource options per task, torch threads per task)."""
+    if device not in ("cpu", "cuda", "auto"):
+        raise BenchError(f"unknown device '{device}' (cpu, cuda or auto)")
+    if device == "cuda" or (device == "auto" and gpus >= 1):
+        if gpus < 1:
+            raise BenchError("--device cuda but the Ray cluster has no GPU; use --device cpu or auto")
+        return "cuda", {"num_gpus": 1, "num_cpus": 1}, 0  # one process per GPU; torch keeps its own threads
+    share = max(1, min(node_cpus, total_cpus // max(n_jobs, 1)))
+    return "cpu", {"num_cpus": share}, share
+
+
+def submission_order(jobs: list[Any]) -> list[Any]:
+    """Seed by seed (stable within a seed): jobs that start together need different feature-cache entries."""
+    rank = {s: i for i, s in enumerate(dict.fromkeys(j.seed for j in jobs))}
+    return sorted(jobs, key=lambda j: rank[j.seed])
+
+
+def describe(job: Any) -> str:
+    return f"{job.upstream.text} · {job.task.name} · seed {job.seed}"
+
+
+def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, request: dict[str, Any], *,
+            device: str, trust_remote_code: bool, command: str | None, threads: int, cwd: str) -> dict[str, Any]:
+    """The Ray task: re-plan this one job in the worker and run it. Returns {"result": asdict(Result)} or, for
+    a BenchError, {"error": its one-line message} (it travels as text: no pickled exception classes)."""
+    import torch
+
+    import benchmark
+    from benchmark import runner
+    from benchmark.errors import BenchError
+    from benchmark.plugins import load_plugins
+
+    if threads:
+        torch.set_num_threads(threads)  # the task's CPU share: deterministic, and no oversubscription
+    worker = {"pid": os.getpid(), "benchmark": str(Path(benchmark.__file__).resolve().parent),
+              "threads": torch.get_num_threads(), "python": sys.executable, "started": time.time()}
+    here = contextlib.chdir(cwd) if os.path.isdir(cwd) else contextlib.nullcontext()  # relative paths as the driver
+    try:
+        with here:
+            registry = load_plugins().registry
+            opt = lambda k: None if request[k] is None else Path(request[k])  # noqa: E731
+            p = runner.plan(registry, [upstream], [task], [seed], request["hparams"], Path(request["output"]),
+                            opt("data_dir"), request["overwrite"], opt("cache_dir"), use_cache=request["use_cache"],
+                            cache_dtype=request["cache_dtype"], cache_max_bytes=request["cache_max_bytes"])
+            [job] = p.jobs
+            if job.job_id != job_id or job.path.name != file_name:
+                raise RuntimeError(f"the worker planned job {job.job_id} ({job.path.name}) where the driver planned "
+                                   f"{job_id} ({file_name}): is the worker running another version of bench "
+                                   f"({worker['benchmark']})?")
+            if not p.todo:  # finished meanwhile by another run sharing the output directory
+                import json
+
+                return {"result": json.loads(job.path.read_text(encoding="utf-8")), "worker": worker}
+            [result] = runner.execute(p, registry, device=device, trust_remote_code=trust_remote_code,
+                                      command=command)
+    except BenchError as err:
+        return {"error": str(err), "worker": {**worker, "finished": time.time()}}
+    return {"result": dataclasses.asdict(result), "worker": {**worker, "finished": time.time()}}
+
+
+class RayExecutor:
+    description = "fan jobs out over Ray workers (RAY_ADDRESS, or a local Ray instance)"
+
+    def __init__(self) -> None:
+        self.workers: list[dict[str, Any]] = []
+        """Where each job ran (pid, the worker's `benchmark` package, its torch threads), in completion order."""
+
+    def run(self, plan: Any, registry: Any, *, device: str = "cpu", trust_remote_code: bool = False,
+            progress: Any = None, command: str | None = None) -> list[Any]:
+        from benchmark import results as results_mod
+        from benchmark import runner
+        from benchmark.api import result_from_dict
+
+        if plan.problems:
+            raise BenchError(runner.problems_message(plan.problems))
+        if not plan.todo:
+            return []
+        ray = _import_ray()
+        results_mod.check_writable(plan.output)
+        emit = progress or (lambda *a, **k: None)
+        with ray_session(ray):
+            gpus = float(ray.cluster_resources().get("GPU", 0))
+            dev, resources, threads = placement(device, len(plan.todo), gpus, *_node_cpus(ray))
+            remote = ray.remote(run_one).options(runtime_env={"env_vars": worker_env()}, max_retries=0,
+                                                 name="bench-job", **resources)
+            log.info("ray: %d jobs, %s per task, device %s", len(plan.todo), resources, dev)
+            pending: dict[Any, Any] = {}
+            t0 = time.perf_counter()
+            for job in submission_order(plan.todo):
+                ref = remote.remote(job.upstream.text, job.task.name, job.seed, job.job_id, job.path.name,
+                                    plan.request, device=dev, trust_remote_code=trust_remote_code, command=command,
+                                    threads=threads, cwd=os.getcwd())
+                pending[ref] = job
+            done: dict[str, Any] = {}
+            try:
+                while pending:
+                    [ref], _ = ray.wait(list(pending), num_returns=1)
+                    job = pending.pop(ref)
+                    payload = self._get(ray, ref, job)
+                    self.workers.append({"job": job.job_id, **payload.get("worker", {})})
+                    if "error" in payload:
+                        raise BenchError(payload["error"])
+                    result = result_from_dict(payload["result"])
+                    done[job.job_id] = result
+                    emit("job_done", job=job, result=result)
+            finally:
+                for ref in pending:  # an error or Ctrl-C: stop the rest (finished result files stay)
+                    ray.cancel(ref)
+            log.info("ray: %d jobs in %.1f s", len(done), time.perf_counter() - t0)
+        return [done[j.job_id] for j in plan.todo]
+
+    @staticmethod
+    def _get(ray: Any, ref: Any, job: Any) -> dict[str, Any]:
+        try:
+            return ray.get(ref)
+        except ray.exceptions.OutOfMemoryError as err:
+            raise BenchError(f"job {describe(job)} ran out of memory on its Ray worker; run fewer jobs at once "
+                             "(a smaller cluster share per job) or use a machine with more memory") from err
+        except ray.exceptions.RayTaskError as err:
+            cause = getattr(err, "cause", None)
+            what = f"{type(cause).__name__}: {cause}" if cause is not None else str(err).splitlines()[-1]
+            raise RuntimeError(f"job {describe(job)} failed on a Ray worker: {what}") from err
+        except ray.exceptions.RayError as err:
+            raise RuntimeError(f"job {describe(job)} was lost on Ray: {type(err).__name__}: {err}") from err
