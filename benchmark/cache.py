@@ -33,7 +33,7 @@ from benchmark.errors import BenchError
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
-CHUNK_BYTES = 64 << 20  # rows are streamed in chunks of about this many bytes (as float32)
+CHUNK_BYTES = 16 << 20  # rows stream in chunks of about this many bytes (float32); peak memory scales with it
 _TMP_PREFIX = ".tmp-"
 
 

@@ -117,9 +117,8 @@ def moments(src: Any) -> tuple[np.ndarray, np.ndarray]:
     """Per (layer, dim) mean and standard deviation over all rows, streamed chunk by chunk (float64 sums)."""
     n, total, squares = 0, 0.0, 0.0
     for _, x in src.chunks():
-        x64 = x.astype(np.float64)
-        total = total + x64.sum(0)
-        squares = squares + (x64 * x64).sum(0)
+        total = total + x.sum(0, dtype=np.float64)
+        squares = squares + np.square(x, dtype=np.float64).sum(0)
         n += len(x)
     mean = total / max(n, 1)
     var = np.maximum(squares / max(n, 1) - mean * mean, 0.0) * (n / max(n - 1, 1))
