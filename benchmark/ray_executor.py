@@ -6,11 +6,13 @@ Each task rebuilds the plugin registry in its worker, re-plans only its own job 
 executor; the cache's file locks make two workers on one (upstream, split) compute its features once.
 
 Scheduling. On GPUs a task takes one GPU (one process per device). On CPUs a task takes a share of a node's
-cores and sets torch's thread count to exactly that share, so workers never oversubscribe the cores and a
-job's thread count does not depend on where it lands: with fewer jobs than cores each job gets several
-threads; with more, one thread each and as many jobs at once as there are cores. Jobs are submitted seed by
-seed, so the jobs running side by side first are different (upstream, task) pairs, which need different
-feature-cache entries instead of waiting on one another's lock.
+cores and sets torch's thread count to exactly that share, so workers never oversubscribe the cores: with
+fewer jobs than cores each job gets several threads; with more, one thread each and as many jobs at once as
+there are cores (on 2 cores, two 1-thread jobs side by side beat one 2-thread job after another: the Python
+parts of a job run in parallel too, and single-threaded workers lose far less to a busy machine).
+BENCH_RAY_CPUS_PER_JOB=N gives each job at least N cores (fewer jobs at once: less memory). Jobs are submitted
+seed by seed, so the jobs running side by side first are different (upstream, task) pairs, which need
+different feature-cache entries instead of waiting on one another's lock.
 """
 
 from __future__ import annotations
@@ -114,14 +116,19 @@ def ray_session(ray: Any) -> Iterator[bool]:
         if address:
             ray.init(address=address, **quiet)
         else:
-            # address="local": never attach to some other `ray start` instance found in /tmp/ray. Loopback only,
-            # and no usage statistics: a local run opens no connection beyond this machine.
+            # address="local": never attach to some other `ray start` instance found in /tmp/ray. No usage
+            # statistics, so a local run sends nothing anywhere; Ray's token authentication (its default for a new
+            # instance) stays on, without its notice about it.
             with _env(RAY_USAGE_STATS_ENABLED="0"), _quiet("ray._private.authentication"):
-                ray.init(address="local", num_cpus=local_cpus(), _node_ip_address="127.0.0.1", **quiet)
-    except (ConnectionError, ValueError, RuntimeError) as err:
+                ray.init(address="local", num_cpus=local_cpus(), **quiet)
+    except Exception as err:  # Ray raises plain Exceptions too (a node that does not come up in time)
+        with contextlib.suppress(Exception):
+            ray.shutdown()
         where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
-        raise BenchError(f"cannot start {where}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
-                         + (" (check RAY_ADDRESS, or unset it to run on this machine)" if address else "")) from None
+        why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        fix = ("check RAY_ADDRESS, or unset it to run on this machine" if address
+               else "Ray's logs: /tmp/ray/session_latest/logs")
+        raise BenchError(f"cannot start {where}: {why} ({fix})") from None
     try:
         yield True
     finally:
@@ -136,7 +143,17 @@ def _node_cpus(ray: Any) -> tuple[int, int]:
     return max(per_node, default=total) or 1, total or 1
 
 
-def placement(device: str, n_jobs: int, gpus: float, node_cpus: int, total_cpus: int) -> tuple[str, dict[str, Any], int]:
+def min_share() -> int:
+    raw = os.environ.get("BENCH_RAY_CPUS_PER_JOB", "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise BenchError(f"BENCH_RAY_CPUS_PER_JOB={raw!r} must be a whole number of cores, at least 1")
+    return int(raw)
+
+
+def placement(device: str, n_jobs: int, gpus: float, node_cpus: int,
+              total_cpus: int) -> tuple[str, dict[str, Any], int]:
     """(device for the workers, Ray resource options per task, torch threads per task)."""
     if device not in ("cpu", "cuda", "auto"):
         raise BenchError(f"unknown device '{device}' (cpu, cuda or auto)")
@@ -144,7 +161,7 @@ def placement(device: str, n_jobs: int, gpus: float, node_cpus: int, total_cpus:
         if gpus < 1:
             raise BenchError("--device cuda but the Ray cluster has no GPU; use --device cpu or auto")
         return "cuda", {"num_gpus": 1, "num_cpus": 1}, 0  # one process per GPU; torch keeps its own threads
-    share = max(1, min(node_cpus, total_cpus // max(n_jobs, 1)))
+    share = min(node_cpus, max(min_share(), total_cpus // max(n_jobs, 1)))
     return "cpu", {"num_cpus": share}, share
 
 
@@ -177,7 +194,10 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
     try:
         with here:
             registry = load_plugins().registry
-            opt = lambda k: None if request[k] is None else Path(request[k])  # noqa: E731
+
+            def opt(key: str) -> Path | None:
+                return None if request[key] is None else Path(request[key])
+
             p = runner.plan(registry, [upstream], [task], [seed], request["hparams"], Path(request["output"]),
                             opt("data_dir"), request["overwrite"], opt("cache_dir"), use_cache=request["use_cache"],
                             cache_dtype=request["cache_dtype"], cache_max_bytes=request["cache_max_bytes"])
@@ -254,7 +274,7 @@ class RayExecutor:
             return ray.get(ref)
         except ray.exceptions.OutOfMemoryError as err:
             raise BenchError(f"job {describe(job)} ran out of memory on its Ray worker; run fewer jobs at once "
-                             "(a smaller cluster share per job) or use a machine with more memory") from err
+                             "(BENCH_RAY_CPUS_PER_JOB=N gives each job N cores) or use more memory") from err
         except ray.exceptions.RayTaskError as err:
             cause = getattr(err, "cause", None)
             what = f"{type(cause).__name__}: {cause}" if cause is not None else str(err).splitlines()[-1]
