@@ -55,15 +55,30 @@ def upstream_device(upstream: Any) -> str:
     return str(dev)
 
 
+def _release_freed_memory() -> None:
+    """Hand memory freed by finished batches back to the OS (glibc keeps it otherwise, and batches of varying
+    length fragment the heap, so resident memory would creep up with the number of batches)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def iter_pooled(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, dtype: str = "float32",
                 bucketed: bool = True) -> Iterator[tuple[list[int], np.ndarray]]:
     """(indices, pooled (batch, layers, dim) float32) for every batch of `inputs`."""
     upstream.eval()
     device = upstream_device(upstream)
     with torch.inference_mode(), autocast(device, dtype):
-        for idx in length_sorted_batches(inputs, batch_size, bucketed):
+        for b, idx in enumerate(length_sorted_batches(inputs, batch_size, bucketed)):
             hidden = upstream([inputs[i] for i in idx])
-            yield idx, pool_layers(hidden, pooling).float().cpu().numpy()
+            pooled = pool_layers(hidden, pooling).float().cpu().numpy()
+            del hidden
+            if b % 4 == 3:
+                _release_freed_memory()
+            yield idx, pooled
 
 
 def extract(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, cache: FeatureCache, *,
