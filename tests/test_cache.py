@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from benchmark import features
-from benchmark.cache import FeatureCache, Features
+from benchmark.cache import FeatureCache
 from fakes import CharUpstream
 
 TEXTS = [f"example number {i} " + "x" * (i % 17) for i in range(300)]
