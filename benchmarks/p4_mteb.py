@@ -24,7 +24,10 @@ Each repetition, interleaved so machine noise hits both sides alike:
              split (the 10 experiments then see the same examples in different orders). This is the
              fair accuracy comparison with bench, which trains on all of train (--no-full skips it).
 Every side runs as a subprocess and is timed around it (interpreter start, imports, model load,
-embedding, classifier, scoring). Medians over --runs are printed; --json writes every measurement.
+embedding, classifier, scoring): wall seconds and the CPU seconds (user + sys) of the subprocess. The table
+shows medians over --runs, the minimum wall time, and bench's time over each MTEB side's; every run also
+prints the machine's 1-minute load average, because other work on a shared machine stretches wall times
+far more than any difference measured here. --json writes every measurement.
 
     python benchmarks/p4_mteb.py            # 3 runs
     python benchmarks/p4_mteb.py --quick    # 1 run
@@ -131,7 +134,7 @@ class NotSatisfiable(Exception):
 
 def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
         timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
@@ -148,7 +151,8 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProc
 
 
 def tail(proc: subprocess.CompletedProcess[str], n: int = 15) -> str:
-    return "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-n:])
+    lines = (proc.stdout + proc.stderr).strip().splitlines()[-n:]
+    return "\n".join(line if len(line) <= 300 else line[:300] + " ..." for line in lines)
 
 
 _CHECK = r"""
