@@ -42,10 +42,10 @@ class Featurizer(nn.Module):
         self.register_buffer("center", torch.zeros(n_layers, dim))
         self.register_buffer("scale", torch.ones(n_layers, dim))
 
-    def set_statistics(self, pooled: torch.Tensor) -> None:
-        """Standardise with the mean and std of `pooled` (examples, layers, dim)."""
-        self.center.copy_(pooled.mean(0))
-        self.scale.copy_(pooled.std(0).clamp(min=1e-5))
+    def set_statistics(self, center: torch.Tensor, scale: torch.Tensor) -> None:
+        """Standardise with a per-(layer, dim) mean and standard deviation of the training features."""
+        self.center.copy_(center)
+        self.scale.copy_(scale.clamp(min=1e-5))
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         x = (pooled - self.center) / self.scale  # (batch, layers, dim)

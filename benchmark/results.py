@@ -41,26 +41,6 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, sort_keys=False, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` in one rename; a failure leaves the previous file as it was."""
     try:
@@ -85,7 +65,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def save(output: Path, result: Result) -> Path:
     path = result_path(output, result.task, result.upstream, result.seed, result.job_id)
-    write_json_atomic(path, dataclasses.asdict(result))
+    # Serialise first: a result that cannot be written as JSON never touches the file.
+    write_text_atomic(path, json.dumps(dataclasses.asdict(result), indent=2, allow_nan=False) + "\n")
     return path
 
 

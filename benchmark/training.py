@@ -83,8 +83,7 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
     n_layers, dim = x_train.shape[1], x_train.shape[2]
     featurizer = Featurizer(n_layers, dim, hp["layer"])
     mean_x, std_x = moments(x_train)
-    featurizer.center.copy_(torch.from_numpy(mean_x))
-    featurizer.scale.copy_(torch.from_numpy(std_x).clamp(min=1e-5))
+    featurizer.set_statistics(torch.from_numpy(mean_x), torch.from_numpy(std_x))
     head = kind.build(dim, len(task.labels) if task.labels else None, hp["hidden"], hp["dropout"])
     model = nn.Sequential(featurizer, head)
     mean, std = _target_stats(task, y_train)
