@@ -39,7 +39,9 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     model-selection split wins). use_cache=False keeps no features; executor picks where jobs run.
     predict_test: after training, also predict each task's unlabeled test splits (`Result.test_predictions`, for
     `bench export glue-submission`); part of the job's hyper-parameters, so it is a different job.
-    Raises BenchError (one line, says how to fix it) for bad input or missing models / data.
+    Raises BenchError (one line, says how to fix it) for bad input or missing models / data. A job that fails
+    (training diverged, out of memory, a broken upstream) is left out of the returned list; its reason is in a
+    `*.failed.json` record under `output` (`benchmark.results.load_failures(output)`).
     """
     registry = get_plugins().registry
     hp = runner.resolve_hparams(mode, {**hparams, "predict_test": predict_test})
@@ -58,6 +60,7 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     for job in the_plan.jobs:
         if job.job_id in fresh:
             out.append(fresh[job.job_id])
-        else:
+        elif job.path.is_file():
             out.append(result_from_dict(json.loads(job.path.read_text(encoding="utf-8"))))
+        # else the job failed: its reason is in the *.failed.json beside (benchmark.results.load_failures)
     return out

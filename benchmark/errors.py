@@ -18,3 +18,20 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' — did you mean 'x'?' for the closest choice, or '' when nothing is close."""
     close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
     return f" — did you mean '{close[0]}'?" if close else ""
+
+
+class JobFailed(Exception):
+    """One job could not finish (training diverged, out of memory, an upstream broke its contract).
+
+    The runner records it as a failed result with this message and goes on with the other jobs.
+    """
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """True for a CUDA / CPU allocation failure (torch raises several types for it)."""
+    if isinstance(err, MemoryError):
+        return True
+    name = type(err).__name__
+    text = str(err).lower()
+    return name == "OutOfMemoryError" or (isinstance(err, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text or "failed to allocate" in text))

@@ -9,6 +9,7 @@ array, written row by row to disk: memory does not grow with the number of examp
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -16,7 +17,9 @@ import numpy as np
 import torch
 
 from benchmark.cache import FeatureCache, Features, entry_key, inputs_digest
+from benchmark.errors import JobFailed
 from benchmark.featurizer import pool_layers
+from benchmark.specs import check_hidden
 
 Progress = Callable[..., None]
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
@@ -55,15 +58,22 @@ def upstream_device(upstream: Any) -> str:
     return str(dev)
 
 
-def _release_freed_memory() -> None:
-    """Hand memory freed by finished batches back to the OS (glibc keeps it otherwise, and batches of varying
-    length fragment the heap, so resident memory would creep up with the number of batches)."""
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Hand memory freed by finished batches back to the OS (glibc keeps it otherwise, and batches of varying
+    length fragment the heap, so resident memory would creep up with the number of batches)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def iter_pooled(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, dtype: str = "float32",
@@ -74,11 +84,22 @@ def iter_pooled(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: 
     with torch.inference_mode(), autocast(device, dtype):
         for b, idx in enumerate(length_sorted_batches(inputs, batch_size, bucketed)):
             hidden = upstream([inputs[i] for i in idx])
+            check_hidden(upstream, hidden, len(idx))
             pooled = pool_layers(hidden, pooling).float().cpu().numpy()
             del hidden
             if b % 4 == 3:
                 _release_freed_memory()
             yield idx, pooled
+
+
+def _check_finite(pooled: np.ndarray, idx: list[int], label: str) -> None:
+    """NaN or infinite features fail the job (and are never cached): training on them would diverge silently."""
+    bad = ~np.isfinite(pooled).reshape(len(pooled), -1).all(1)
+    if bad.any():
+        first = idx[int(np.argmax(bad))]
+        where = f" of the {label} split" if label else ""
+        raise JobFailed(f"the upstream produced NaN or infinite features for example {first}{where} "
+                        f"({int(bad.sum())} in its batch); check the upstream and that input")
 
 
 def extract(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, cache: FeatureCache, *,
@@ -95,6 +116,7 @@ def extract(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int,
                 done = 0
                 with cache.create(key, len(inputs), meta) as writer:
                     for idx, pooled in iter_pooled(upstream, inputs, pooling, batch_size, dtype):
+                        _check_finite(pooled, idx, label)
                         writer.write(idx, pooled)
                         done += len(idx)
                         progress("extract", done=done, total=len(inputs), label=label)

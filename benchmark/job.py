@@ -8,13 +8,15 @@ evaluated. The result records the whole grid, the selection rule and the chosen 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from benchmark.errors import JobFailed, out_of_memory
 from benchmark.registry import Registry
 from benchmark.scoring import reference_score, relative, task_score
 from benchmark.specs import LazyUpstream, upstream_info
@@ -33,6 +35,17 @@ def grid_points(hp: dict[str, Any]) -> list[dict[str, Any]]:
 def _compact(values: list[Any]) -> list[Any]:
     """Class indices as ints, regression values rounded to 6 significant digits (small, stable JSON)."""
     return [v if isinstance(v, int) else float(f"{v:.6g}") for v in values]
+
+
+@contextlib.contextmanager
+def _memory_guard(where: str, knob: str) -> Iterator[None]:
+    """Turn an out-of-memory error into a failed job that names the batch size to lower."""
+    try:
+        yield
+    except Exception as err:
+        if not out_of_memory(err):
+            raise
+        raise JobFailed(f"out of memory on {where}; lower {knob}") from None
 
 
 def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: Any, registry: Registry, cache: Any,
@@ -57,17 +70,28 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
             return features.extract(upstream, examples.inputs, pooling, hp["eval_batch_size"], cache,
                                     dtype=hp["dtype"], progress=say, label=label)
 
-        x_train, x_dev = feats(train, "train"), feats(data.dev, "select")
+        with _memory_guard(f"a batch of up to {hp['eval_batch_size']} examples while extracting features",
+                           f"--eval-batch-size (now {hp['eval_batch_size']})"):
+            x_train, x_dev = feats(train, "train"), feats(data.dev, "select")
         durations["extract"] = round(time.perf_counter() - t0, 3)
         t1 = time.perf_counter()
         for i, point in enumerate(points):
-            fitted = training.train_frozen(task, registry, x_train, train.targets, x_dev, data.dev.targets,
-                                           {**hp, **point}, seed, say)
+            php = {**hp, **point}
+            try:
+                with _memory_guard(f"a training batch of {php['batch_size']}", f"--batch-size (now {php['batch_size']})"):
+                    fitted = training.train_frozen(task, registry, x_train, train.targets, x_dev, data.dev.targets,
+                                                   php, seed, say)
+            except JobFailed as err:
+                if len(points) == 1:
+                    raise
+                tried.append({**point, "failed": str(err)})  # a diverged grid point loses; the others compete
+                continue
             tried.append({**point, "select_score": round(fitted.select_score, 4), "best_epoch": fitted.best_epoch})
             if best is None or fitted.select_score > best[0]:
                 best = (fitted.select_score, i, fitted, None)
         durations["train"] = round(time.perf_counter() - t1, 3)
-        assert best is not None
+        if best is None:
+            raise JobFailed(f"every grid point failed; the first: {tried[0]['failed']}")
         fitted = best[2]
 
         def predict(examples: Any, name: str) -> list[Any]:
@@ -75,20 +99,31 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     else:
         for i, point in enumerate(points):
             model_up = upstream if i == 0 else fresh_upstream()  # each grid point starts from the pretrained weights
-            fitted_i, model = training.train_finetune(task, registry, model_up, train, data.dev, {**hp, **point},
-                                                      seed, pooling, say)
+            php = {**hp, **point}
+            try:
+                with _memory_guard(f"a training batch of {php['batch_size']}", f"--batch-size (now {php['batch_size']})"):
+                    fitted_i, model = training.train_finetune(task, registry, model_up, train, data.dev, php, seed,
+                                                              pooling, say)
+            except JobFailed as err:
+                if len(points) == 1:
+                    raise
+                tried.append({**point, "failed": str(err)})
+                continue
             tried.append({**point, "select_score": round(fitted_i.select_score, 4), "best_epoch": fitted_i.best_epoch})
             if best is None or fitted_i.select_score > best[0]:
                 best = (fitted_i.select_score, i, fitted_i, model)
         durations["train"] = round(time.perf_counter() - t0, 3)
-        assert best is not None
+        if best is None:
+            raise JobFailed(f"every grid point failed; the first: {tried[0]['failed']}")
         fitted, chosen_model = best[2], best[3]
 
         def predict(examples: Any, name: str) -> list[Any]:
             return training.predict_finetune(task, registry, chosen_model, examples.inputs, hp["eval_batch_size"],
                                              fitted.target_mean, fitted.target_std)
     t2 = time.perf_counter()
-    preds = {name: predict(ex, name) for name, ex in data.evals.items()}
+    with _memory_guard(f"a batch of up to {hp['eval_batch_size']} examples while evaluating",
+                       f"--eval-batch-size (now {hp['eval_batch_size']})"):
+        preds = {name: predict(ex, name) for name, ex in data.evals.items()}
     scores: dict[str, float] = {}
     for name, ex in data.evals.items():
         per = training.score_predictions(task, registry, ex.targets, preds[name])
@@ -133,5 +168,5 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         predictions={k: _compact(v) for k, v in preds.items()},
         targets={k: _compact(list(ex.targets)) for k, ex in data.evals.items()},
         test_predictions=test_predictions,
-        finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        finished_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )

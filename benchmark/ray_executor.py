@@ -210,8 +210,15 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
                 import json
 
                 return {"result": json.loads(job.path.read_text(encoding="utf-8")), "worker": worker}
-            [result] = runner.execute(p, registry, device=device, trust_remote_code=trust_remote_code,
-                                      command=command)
+            ran = runner.execute(p, registry, device=device, trust_remote_code=trust_remote_code, command=command)
+            if not ran:  # the job failed; execute wrote its record
+                import json
+
+                from benchmark.results import failure_path
+
+                record = json.loads(failure_path(job.path).read_text(encoding="utf-8"))
+                return {"failed": record["reason"], "worker": {**worker, "finished": time.time()}}
+            [result] = ran
     except BenchError as err:
         return {"error": str(err), "worker": {**worker, "finished": time.time()}}
     return {"result": dataclasses.asdict(result), "worker": {**worker, "finished": time.time()}}
@@ -259,6 +266,9 @@ class RayExecutor:
                     self.workers.append({"job": job.job_id, **payload.get("worker", {})})
                     if "error" in payload:
                         raise BenchError(payload["error"])
+                    if "failed" in payload:
+                        emit("job_failed", job=job, reason=payload["failed"])
+                        continue
                     result = result_from_dict(payload["result"])
                     done[job.job_id] = result
                     emit("job_done", job=job, result=result)
@@ -266,7 +276,7 @@ class RayExecutor:
                 for ref in pending:  # an error or Ctrl-C: stop the rest (finished result files stay)
                     ray.cancel(ref)
             log.info("ray: %d jobs in %.1f s", len(done), time.perf_counter() - t0)
-        return [done[j.job_id] for j in plan.todo]
+        return [done[j.job_id] for j in plan.todo if j.job_id in done]
 
     @staticmethod
     def _get(ray: Any, ref: Any, job: Any) -> dict[str, Any]:

@@ -55,11 +55,14 @@ def write_text_atomic(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(err, OSError):  # a full disk, a quota, an I/O error: the old file was never touched
+            raise BenchError(f"cannot write {path}: {err.strerror or err}; nothing was replaced (files already "
+                             "there are intact): free space and rerun") from None
         raise
 
 
@@ -67,7 +70,33 @@ def save(output: Path, result: Result) -> Path:
     path = result_path(output, result.task, result.upstream, result.seed, result.job_id)
     # Serialise first: a result that cannot be written as JSON never touches the file.
     write_text_atomic(path, json.dumps(dataclasses.asdict(result), indent=2, allow_nan=False) + "\n")
+    failure_path(path).unlink(missing_ok=True)  # an earlier failure of this job is history now
     return path
+
+
+FAILED_SUFFIX = ".failed.json"
+
+
+def failure_path(result_file: Path) -> Path:
+    """Where a failed job's record lives: beside its result file, never mistaken for one (resume retries it)."""
+    return result_file.with_name(result_file.name[: -len(RESULT_SUFFIX)] + FAILED_SUFFIX)
+
+
+def save_failure(result_file: Path, record: dict[str, Any]) -> Path:
+    path = failure_path(result_file)
+    write_text_atomic(path, json.dumps(record, indent=2, allow_nan=False, default=str) + "\n")
+    return path
+
+
+def load_failures(output: Path) -> list[dict[str, Any]]:
+    """The records of jobs that failed and have not succeeded since (a later success removes its record)."""
+    out = []
+    for path in sorted(output.glob(f"*{FAILED_SUFFIX}")) if output.is_dir() else []:
+        try:
+            out.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 def check_writable(output: Path) -> None:
@@ -88,6 +117,8 @@ def load_all(output: Path) -> list[dict[str, Any]]:
         raise BenchError(f"no results directory {output}; run `bench run --output {output}` first")
     out = []
     for path in sorted(output.glob(f"*{RESULT_SUFFIX}")):
+        if path.name.endswith(FAILED_SUFFIX):
+            continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:

@@ -63,6 +63,48 @@ def build_upstream(spec: UpstreamSpec, registry: Registry, *, trust_remote_code:
     return upstream
 
 
+_REQUIRED = {"num_layers": int, "hidden_size": int, "n_parameters": int, "fingerprint": str, "modality": str}
+
+
+def check_built(upstream: Any, spec: UpstreamSpec, plugin: str) -> None:
+    """The attributes every job reads: a plugin whose upstream lacks one fails its jobs with one clear line."""
+    from benchmark.errors import JobFailed
+
+    for attr, kind in _REQUIRED.items():
+        value = getattr(upstream, attr, None)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise JobFailed(f"upstream '{spec.text}' (plugin '{plugin}') breaks the upstream contract: '{attr}' is "
+                            f"{value!r}, not {kind.__name__} (benchmark.testing.check_upstream shows every check)")
+    if not callable(getattr(upstream, "forward", None)):
+        raise JobFailed(f"upstream '{spec.text}' (plugin '{plugin}') breaks the upstream contract: no forward()")
+
+
+def check_hidden(upstream: Any, hidden: Any, n: int) -> None:
+    """Cheap per-batch checks of what forward() returned (shapes and mask), so a broken plugin upstream fails its
+    job with one line instead of a shape error deep inside the head."""
+    from benchmark.errors import JobFailed
+    from benchmark.types import HiddenStates
+
+    name = getattr(upstream, "name", type(upstream).__name__)
+
+    def fail(what: str) -> JobFailed:
+        return JobFailed(f"upstream '{name}' breaks the upstream contract: {what} (benchmark.testing.check_upstream "
+                         "shows every check)")
+
+    if not isinstance(hidden, HiddenStates):
+        raise fail(f"forward() returned {type(hidden).__name__}, not HiddenStates")
+    want = upstream.num_layers + 1
+    if len(hidden.layers) != want:
+        raise fail(f"{len(hidden.layers)} hidden layers for num_layers={upstream.num_layers} (expected {want})")
+    mask = hidden.mask
+    if getattr(mask, "ndim", None) != 2 or mask.shape[0] != n:
+        raise fail(f"mask of shape {tuple(getattr(mask, 'shape', ()))} for a batch of {n} (expected (batch, time))")
+    for i, layer in enumerate(hidden.layers):
+        shape = tuple(getattr(layer, "shape", ()))
+        if len(shape) != 3 or shape[0] != n or shape[1] != mask.shape[1] or shape[2] != upstream.hidden_size:
+            raise fail(f"layer {i} has shape {shape}; expected ({n}, {mask.shape[1]}, {upstream.hidden_size})")
+
+
 def upstream_info(upstream: Any) -> dict[str, Any]:
     """The facts a result records about an upstream."""
     return {"fingerprint": upstream.fingerprint, "modality": upstream.modality,

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.featurizer import Featurizer, pool_layers
+from benchmark.errors import JobFailed
 from benchmark.features import length_sorted_batches, moments
+from benchmark.featurizer import Featurizer, pool_layers
 from benchmark.registry import Registry
 from benchmark.taskspec import TaskSpec
 from benchmark.types import Examples
@@ -102,8 +103,10 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
                 loss = kind.loss(model(x[idx]), y[start + idx])
                 opt.zero_grad()
                 loss.backward()
-                opt.step()
+                _step(opt, hp)
                 losses.append(loss.item())
+                if not math.isfinite(losses[-1]):
+                    raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
         model.eval()
         dev_pred = _predict_chunks(task, kind, model, x_dev, mean, std)
         score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))
@@ -120,6 +123,20 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
     model.load_state_dict(best_state)
     model.eval()
     return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve)
+
+
+def _step(opt: torch.optim.Optimizer, hp: dict[str, Any]) -> None:
+    try:
+        opt.step()
+    except RuntimeError as err:
+        if "overflow" not in str(err):
+            raise
+        raise JobFailed(f"training diverged: the optimizer step overflowed (lr {hp['lr']:g}); lower --lr") from None
+
+
+def _diverged(loss: float, epoch: int, step: int, hp: dict[str, Any], knob: str) -> JobFailed:
+    return JobFailed(f"training diverged: the loss is {loss} at epoch {epoch}, step {step} (lr {hp[knob]:g}); "
+                     "lower --lr or check the data for extreme values")
 
 
 def _predict_chunks(task: TaskSpec, kind: Any, model: nn.Module, src: Any, mean: float, std: float) -> list[Any]:
@@ -180,9 +197,11 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            _step(opt, hp)
             sched.step()
             losses.append(loss.item())
+            if not math.isfinite(losses[-1]):
+                raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
             progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
         dev_pred = predict_finetune(task, registry, model, dev.inputs, hp["eval_batch_size"], mean, std)
         score = selection_score(task, score_predictions(task, registry, dev.targets, dev_pred))

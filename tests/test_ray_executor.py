@@ -20,6 +20,7 @@ import pytest
 
 import benchmark
 from benchmark import ray_executor as rx
+from benchmark import results as results_mod
 from benchmark import runner
 from benchmark.errors import BenchError
 
@@ -118,15 +119,27 @@ def test_a_worker_bench_error_is_one_line(ray_instance, registry, tiny_bert_dir:
     assert not list((tmp_path / "out").glob("*.json"))
 
 
-def test_other_worker_errors_name_the_job(ray_instance, registry, tiny_bert_dir: Path, glue_dir: Path,
-                                          tmp_path: Path) -> None:
+def test_a_bad_checkpoint_on_a_worker_is_one_line(ray_instance, registry, tiny_bert_dir: Path, glue_dir: Path,
+                                                 tmp_path: Path) -> None:
     model = tmp_path / "model"
     shutil.copytree(tiny_bert_dir, model)
     plan = _plan(registry, model, glue_dir, tmp_path / "out", tmp_path / "cache", ["sst2"], [0])
     (model / "model.safetensors").write_bytes(b"not a safetensors file")
-    failed = rf"job bert:{re.escape(str(model))} · sst2 · seed 0 failed on a Ray worker: SafetensorError"
-    with pytest.raises(RuntimeError, match=failed):
+    with pytest.raises(BenchError, match=rf"^cannot load text model '{re.escape(str(model))}': SafetensorError: "):
         rx.RayExecutor().run(plan, registry)
+
+
+def test_a_job_failing_on_a_worker_is_recorded_as_locally(ray_instance, registry, tiny_bert_dir: Path,
+                                                            glue_dir: Path, tmp_path: Path) -> None:
+    hp = runner.resolve_hparams("frozen", {"epochs": 4, "lr": 1e30})
+    plan = runner.plan(registry, [f"bert:{tiny_bert_dir}"], ["sst2"], [0], hp, tmp_path / "out", glue_dir,
+                       cache_dir=tmp_path / "cache")
+    events = []
+    assert rx.RayExecutor().run(plan, registry, progress=lambda e, **k: events.append((e, k))) == []
+    [(event, info)] = [(e, k) for e, k in events if e == "job_failed"]
+    assert info["job"].job_id == plan.jobs[0].job_id and info["reason"].startswith("training diverged")
+    [record] = results_mod.load_failures(tmp_path / "out")
+    assert record["reason"] == info["reason"] and record["job_id"] == plan.jobs[0].job_id
 
 
 def test_cli_run_starts_and_stops_its_own_ray(ray_module, tiny_bert_dir: Path, glue_dir: Path,
