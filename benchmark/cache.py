@@ -178,8 +178,13 @@ class FeatureCache:
     def lock(self, key: str) -> Iterator[None]:
         """An exclusive lock for computing one key (other processes wait, then find the entry made)."""
         base = self._base()
-        base.mkdir(parents=True, exist_ok=True)
-        with (base / f".{key}.lock").open("a") as f:
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            f = (base / f".{key}.lock").open("a")
+        except OSError as err:
+            raise BenchError(f"cannot use the feature cache at {self.root.parent}: {err.strerror or err} (set BENCH_CACHE to "
+                             "a writable directory, or run with --no-cache)") from None
+        with f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             try:
                 yield
@@ -190,7 +195,11 @@ class FeatureCache:
     def create(self, key: str, n: int, meta: dict[str, Any]) -> Iterator[Writer]:
         """Write a new entry: yields a Writer; the entry appears (atomic rename) only if the block completes."""
         base = self._base()
-        base.mkdir(parents=True, exist_ok=True)
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise BenchError(f"cannot use the feature cache at {self.root.parent}: {err.strerror or err} (set BENCH_CACHE to "
+                             "a writable directory, or run with --no-cache)") from None
         for stale in base.glob(f"{_TMP_PREFIX}{key}-*"):  # a killed writer's leftovers (callers hold the key's lock)
             shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{key}-", dir=base))
@@ -209,9 +218,13 @@ class FeatureCache:
                 os.rename(tmp, final)
             except OSError:  # another writer finished first: its entry is as good as ours
                 shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            writer.close()
+        except BaseException as err:
+            with contextlib.suppress(OSError):
+                writer.close()
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(err, OSError):  # a full disk or quota: nothing half-written is left behind
+                raise BenchError(f"cannot write to the feature cache at {self.root.parent}: {err.strerror or err}; free "
+                                 "space, lower BENCH_CACHE_MAX_GB, or run with --no-cache") from None
             raise
         self.evict()
 

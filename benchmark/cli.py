@@ -37,6 +37,18 @@ def _warn_plugin_failures() -> None:
         console.print(f"[yellow]warning:[/] {line}", highlight=False, markup=True, soft_wrap=True)
 
 
+def _tasks_files(paths: tuple[Path, ...]) -> None:
+    """Add the user's --tasks-file YAML files to the registry (strictly validated; a problem is a BenchError)."""
+    if paths:
+        from benchmark.plugins import add_task_files
+
+        add_task_files(_plugins(), list(paths))
+
+
+_TASKS_FILE_HELP = ("A tasks YAML file of your own (the schema of tasks.yaml, docs/tasks.md); repeat for more. "
+                    "Env: BENCH_TASKS_FILE (several separated by spaces).")
+
+
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -102,6 +114,8 @@ def cli(verbose: int) -> None:
 @click.option("--upstream", "-u", default="minilm", show_default=True,
               help="Comma-separated upstreams: NAME, NAME:HUB_ID_OR_PATH, NAME+rand, NAME+re-emb.")
 @click.option("--tasks", "-t", default="offline-text", show_default=True, help="Comma-separated suites and tasks.")
+@click.option("--tasks-file", "tasks_files", multiple=True, envvar="BENCH_TASKS_FILE",
+              type=click.Path(path_type=Path, dir_okay=False), help=_TASKS_FILE_HELP)
 @click.option("--seeds", default="0", show_default=True, callback=_seeds, help="Comma-separated integer seeds.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("bench-results"), show_default=True,
               help="Directory for the result files (one JSON per job).")
@@ -123,6 +137,8 @@ def cli(verbose: int) -> None:
               help="Hidden units of an MLP head (0 = linear, the default); a list is a grid: 0,256.")
 @click.option("--weight-decay", default=None, callback=_floats, metavar="X[,Y...]",
               help="AdamW weight decay (0.01); a list is a grid.")
+@click.option("--eval-batch-size", type=click.IntRange(min=1), default=None,
+              help="Examples per forward pass when extracting features and evaluating (64); lower it on out-of-memory.")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
               help="Autocast the upstream's forward passes (default float32; bfloat16 also helps recent CPUs).")
 @click.option("--no-cache", is_flag=True, help="Do not keep frozen features in the feature cache.")
@@ -136,26 +152,33 @@ def cli(verbose: int) -> None:
 @click.option("--predict-test", is_flag=True,
               help="Also predict each task's unlabeled test split(s), for bench export glue-submission.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no leaderboard.")
-def run(upstream: str, tasks: str, seeds: list[int], output: Path, data_dir: Path | None, mode: str,
-        layer: int | None, pooling: str | None, lr: list[float] | None, head_lr: list[float] | None,
-        epochs: int | None, batch_size: list[int] | None, hidden: list[int] | None,
-        weight_decay: list[float] | None, dtype: str | None, no_cache: bool, cache_dtype: str, executor: str,
-        max_train: int | None, device: str, trust_remote_code: bool, overwrite: bool, quiet: bool,
-        predict_test: bool = False) -> None:
+def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], seeds: list[int], output: Path,
+        data_dir: Path | None, mode: str, layer: int | None, pooling: str | None, lr: list[float] | None,
+        head_lr: list[float] | None, epochs: int | None, batch_size: list[int] | None, hidden: list[int] | None,
+        weight_decay: list[float] | None, eval_batch_size: int | None, dtype: str | None, no_cache: bool,
+        cache_dtype: str, executor: str, max_train: int | None, device: str, trust_remote_code: bool,
+        overwrite: bool, quiet: bool, predict_test: bool = False) -> None:
     """Train heads for every (upstream, task, seed) job and print the leaderboard.
 
-    Finished jobs are skipped (their result file exists) unless --overwrite.
+    Finished jobs are skipped (their result file exists) unless --overwrite. A job that fails (training
+    diverged, out of memory) is recorded beside the results as *.failed.json; the others go on, and the exit
+    code is 1. Ctrl-C stops at once; finished jobs are kept and a rerun does the rest.
     """
     from rich.console import Console
 
     from benchmark import runner
 
     _warn_plugin_failures()
+    if head_lr is not None and mode != "finetune":
+        raise BenchError("--head-lr applies to --mode finetune (in frozen mode only the head trains: use --lr)")
+    if no_cache and cache_dtype != "float32":
+        raise BenchError("--cache-dtype has no effect with --no-cache; drop one of them")
+    _tasks_files(tasks_files)
     registry = _plugins().registry
     hp = runner.resolve_hparams(mode, {
         "layer": layer, "pooling": pooling, "lr": lr, "head_lr": head_lr, "epochs": epochs,
         "batch_size": batch_size, "hidden": hidden, "weight_decay": weight_decay, "max_train": max_train,
-        "predict_test": predict_test, "dtype": dtype})
+        "predict_test": predict_test, "dtype": dtype, "eval_batch_size": eval_batch_size})
     runner_executor = registry.executors.get(executor).obj
     the_plan = runner.plan(registry, _split(upstream), _split(tasks), seeds, hp, output, data_dir, overwrite,
                            use_cache=not no_cache, cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes())
@@ -169,12 +192,32 @@ def run(upstream: str, tasks: str, seeds: list[int], output: Path, data_dir: Pat
     if the_plan.done and not quiet:
         console.print(f"{len(the_plan.done)} of {len(the_plan.jobs)} jobs already finished in {output} "
                       "(--overwrite redoes them)", highlight=False)
+    failed: list[tuple[Any, str]] = []
     if the_plan.todo:
         with _Progress(console, len(the_plan.todo), quiet) as progress:
-            runner_executor.run(the_plan, registry, device=device, trust_remote_code=trust_remote_code,
-                                progress=progress, command=shlex.join(["bench", *_INVOCATION]))
+            try:
+                runner_executor.run(the_plan, registry, device=device, trust_remote_code=trust_remote_code,
+                                    progress=progress, command=shlex.join(["bench", *_INVOCATION]))
+            except KeyboardInterrupt:
+                n = len(the_plan.todo)
+                raise Interrupted(f"interrupted: {progress.done} of {n} jobs finished and saved in {output}"
+                                  f"{f', {len(progress.failed)} failed' if progress.failed else ''}; "
+                                  "rerun the same command to do the rest") from None
+        failed = progress.failed
     if not quiet:
         _print_leaderboard(output, only={(j.upstream.text, j.task.name) for j in the_plan.jobs})
+    if failed:
+        raise JobsFailed(f"{len(failed)} of {len(the_plan.todo)} jobs failed (why: {output}/*.failed.json; "
+                         f"first: {failed[0][0].upstream.text} · {failed[0][0].task.name} · seed "
+                         f"{failed[0][0].seed}: {failed[0][1]}); rerun the same command to retry them")
+
+
+class Interrupted(Exception):
+    """Ctrl-C during `bench run`: the one-line summary of what finished."""
+
+
+class JobsFailed(Exception):
+    """Some jobs of a run failed (recorded as *.failed.json); exit code 1."""
 
 
 class _Progress:
@@ -184,8 +227,12 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.quiet = quiet
+        self.done = 0
+        self.failed: list[tuple[Any, str]] = []
+        # Bars only in a terminal: in a log file a bar is one stale frame. Per-job lines print either way.
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=False, disable=quiet)
+                                 TimeElapsedColumn(), console=console, transient=False,
+                                 disable=quiet or not console.is_terminal)
         self.jobs = self.progress.add_task("jobs", total=n_jobs)
         self.step = self.progress.add_task("", total=None, visible=False)
 
@@ -194,6 +241,8 @@ class _Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        if exc[0] is not None:  # an error or Ctrl-C: clear the bars, so that its one line stands alone
+            self.progress.live.transient = True
         self.progress.__exit__(*exc)
 
     def __call__(self, event: str, **info: Any) -> None:
@@ -210,9 +259,19 @@ class _Progress:
             job = info["job"]
             p.update(self.step, description=f"{job.upstream.text} · {job.task.name} · seed {job.seed} · "
                      f"epoch (select score {info['score']:.1f})", total=info["epochs"], completed=info["epoch"])
-        elif event == "job_done":
+        elif event == "job_failed":
+            self.failed.append((info["job"], info["reason"]))
             p.advance(self.jobs)
             p.update(self.step, visible=False)
+            job = info["job"]
+            p.console.print(f"  {job.upstream.text} · {job.task.name} · seed {job.seed}: FAILED: {info['reason']}",
+                            highlight=False, markup=False)
+        elif event == "job_done":
+            self.done += 1
+            p.advance(self.jobs)
+            p.update(self.step, visible=False)
+            if self.quiet:
+                return
             r = info["result"]
             rel = "" if r.relative_to_human is None else f", {r.relative_to_human:.3f}× human"
             p.console.print(f"  {r.upstream} · {r.task} · seed {r.seed}: {r.main_score:.2f}{rel}", highlight=False)
@@ -278,11 +337,14 @@ def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -
 @click.option("--html", "html_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the leaderboard as one self-contained HTML file.")
 @click.option("--title", default="bench leaderboard", show_default=True, help="Title of the HTML page.")
-def report_cmd(output: Path, fmt: str, html_file: Path | None, title: str) -> None:
+@click.option("--tasks-file", "tasks_files", multiple=True, envvar="BENCH_TASKS_FILE",
+              type=click.Path(path_type=Path, dir_okay=False), help=_TASKS_FILE_HELP)
+def report_cmd(output: Path, fmt: str, html_file: Path | None, title: str, tasks_files: tuple[Path, ...]) -> None:
     """Print the leaderboard of every result under --output (and write it as HTML with --html)."""
     from benchmark import report, results
 
     _warn_plugin_failures()
+    _tasks_files(tasks_files)
     if html_file is not None or fmt in ("json", "markdown"):
         board = report.build(results.load_all(output), _plugins().registry)
         if html_file is not None:
@@ -302,9 +364,12 @@ def report_cmd(output: Path, fmt: str, html_file: Path | None, title: str) -> No
 
 @cli.command(name="list")
 @click.argument("what", type=click.Choice(["upstreams", "tasks", "suites", "heads", "metrics", "executors"]))
-def list_cmd(what: str) -> None:
+@click.option("--tasks-file", "tasks_files", multiple=True, envvar="BENCH_TASKS_FILE",
+              type=click.Path(path_type=Path, dir_okay=False), help=_TASKS_FILE_HELP)
+def list_cmd(what: str, tasks_files: tuple[Path, ...]) -> None:
     """List what the installed plugins registered."""
     _warn_plugin_failures()
+    _tasks_files(tasks_files)
     reg = _plugins().registry
     table_of = {"upstreams": reg.upstreams, "tasks": reg.tasks, "suites": reg.suites, "heads": reg.downstreams,
                 "metrics": reg.metrics, "executors": reg.executors}[what]
@@ -404,9 +469,28 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
+    except Interrupted as err:
+        click.echo(str(err), err=True)
+        sys.exit(130)
     except KeyboardInterrupt:
         click.echo("interrupted: finished jobs are saved; rerun the same command to continue", err=True)
         sys.exit(130)
+    except JobsFailed as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    except OSError as err:  # the file system said no (permissions, a full disk, a path that is a file...)
+        if os.environ.get("BENCH_TRACEBACK"):
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        click.echo(f"error: {err.strerror or err}{where}", err=True)
+        sys.exit(2)
+    except Exception as err:  # a bug in bench or a plugin: still one line, with the way to see more
+        if os.environ.get("BENCH_TRACEBACK"):
+            raise
+        first = (str(err).strip().splitlines() or [""])[0]
+        click.echo(f"error: internal error: {type(err).__name__}: {first} (BENCH_TRACEBACK=1 shows where; "
+                   "please report it)", err=True)
+        sys.exit(1)
     if os.environ.get("BENCH_DEBUG_IMPORTS"):
         heavy = sorted(m for m in ("torch", "transformers", "datasets") if m in sys.modules)
         click.echo(f"imported: {','.join(heavy) or 'none'}", err=True)

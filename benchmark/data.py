@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import random
@@ -193,13 +194,24 @@ def _columns(header: list[str] | None, wanted: list[str | int], path: Path) -> l
     return out
 
 
+def _not_utf8(path: Path, err: UnicodeDecodeError) -> BenchError:
+    line = err.object[: err.start].count(b"\n") + 1
+    return BenchError(f"{path}: line {line} is not UTF-8 text (byte 0x{err.object[err.start]:02x}); convert the file "
+                      "with iconv -t UTF-8")
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from None
+
+
 def _tsv_rows(path: Path) -> list[list[str]]:
     csv.field_size_limit(sys.maxsize)
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    except UnicodeDecodeError as err:
-        raise BenchError(f"{path}: not UTF-8 text (byte {err.start}); convert it with iconv -t UTF-8") from None
+    text = _read_text(path)
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
 def read_tsv(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, int]:
@@ -227,10 +239,7 @@ def read_tsv(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, in
 
 def read_jsonl(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, int]:
     inputs, targets = [], []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise BenchError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    lines = _read_text(path).splitlines()
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -266,7 +275,7 @@ def read_unlabeled(src: LocalSource, split: str, path: Path) -> Unlabeled:
     index_col = over.index if over.index is not None else src.index
     index, inputs = [], []
     if src.format == "jsonl":
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
             if not line.strip():
                 continue
             try:

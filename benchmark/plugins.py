@@ -2,7 +2,8 @@
 
 A third-party plugin that fails to import, or raises in one of its hooks, is reported as one line and
 skipped; it never takes `bench --help` down with it. `BENCH_DISABLE_PLUGIN_AUTOLOAD=1` turns entry points
-off and `BENCH_BLOCK_PLUGINS=a,b` skips the named ones (as pytest's `-p no:NAME`).
+off, `BENCH_PLUGINS=pkg.mod,...` imports plugin modules by name (no installation needed), and
+`BENCH_BLOCK_PLUGINS=a,b` skips the named ones, builtins included (as pytest's `-p no:NAME`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib.metadata
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -64,6 +66,11 @@ def _blocked() -> set[str]:
     return {p.strip() for p in os.environ.get("BENCH_BLOCK_PLUGINS", "").split(",") if p.strip()}
 
 
+def _named_plugins() -> list[str]:
+    """BENCH_PLUGINS=pkg.module,other: plugin modules to import by name, as `python -m pytest -p` does."""
+    return [p.strip() for p in os.environ.get("BENCH_PLUGINS", "").split(",") if p.strip()]
+
+
 def _new_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("bench")
     pm.add_hookspecs(hookspecs)
@@ -84,6 +91,8 @@ def load_plugins(extra: tuple[Any, ...] = ()) -> Plugins:
     failures: list[str] = []
     blocked = _blocked()
     for modname in DEFAULT_PLUGINS:
+        if modname in blocked:
+            continue  # a builtin can be blocked too, e.g. to replace it with a plugin of one's own
         # Builtins are part of the product: an import error here is a bug and should surface as one.
         pm.register(importlib.import_module(modname), name=modname)
         infos[modname] = PluginInfo(modname, "builtin")
@@ -104,6 +113,19 @@ def load_plugins(extra: tuple[Any, ...] = ()) -> Plugins:
                     pm.unregister(name=ep.name)
                 continue
             infos[ep.name] = PluginInfo(ep.name, f"entry point ({dist})")
+    for modname in _named_plugins():
+        # Modules the user named in BENCH_PLUGINS (no installation needed); contained like entry points.
+        if modname in blocked or pm.has_plugin(modname):
+            continue
+        try:
+            pm.register(importlib.import_module(modname), name=modname)
+            pm.check_pending()
+        except Exception as err:
+            failures.append(f"plugin '{modname}' (BENCH_PLUGINS) failed to load: {type(err).__name__}: {err}")
+            if pm.has_plugin(modname):
+                pm.unregister(name=modname)
+            continue
+        infos[modname] = PluginInfo(modname, "BENCH_PLUGINS")
     for i, plugin in enumerate(extra):
         name = getattr(plugin, "__name__", None) or f"extra-{i}"
         pm.register(plugin, name=name)
@@ -150,6 +172,32 @@ def add_commands(pm: pluggy.PluginManager, cli: Any, failures: list[str]) -> Non
             impl(cli=cli)
         except Exception as err:
             failures.append(f"plugin '{name}' failed in register_commands: {type(err).__name__}: {err}")
+
+
+def add_task_files(plugins: Plugins, paths: list[Path]) -> None:
+    """Register the tasks and suites of the user's own tasks YAML files (`--tasks-file`), validated as strictly
+    as the builtin tasks.yaml. Any problem (bad YAML, schema, a name already taken, an unknown head / metric /
+    dataset loader / suite member) is a BenchError: the user chose these files, so they must be right."""
+    from benchmark.taskspec import load_task_file
+
+    registry = plugins.registry
+    for path in dict.fromkeys(paths):
+        tasks, suites = load_task_file(path)
+        owner = f"tasks file {path}"
+        for kind, table, items in (("task", registry.tasks, tasks), ("suite", registry.suites, suites)):
+            for item in items:
+                if item.name in table:
+                    other = table.get(item.name).plugin
+                    raise BenchError(f"{path}: {kind} '{item.name}' is already defined by {other}; rename it")
+        for task in tasks:
+            registry.tasks.add(task.name, task, owner, task.description)
+        for suite in suites:
+            registry.suites.add(suite.name, suite, owner, suite.description)
+        plugins.infos[owner] = PluginInfo(owner, "tasks file", {k: v for k, v in registry.registered_by(owner).items() if v})
+        ours = {t.name for t in tasks} | {s.name for s in suites}
+        problems = [p for p in registry.check() if p.split("'")[1] in ours]
+        if problems:
+            raise BenchError(f"{path}: {problems[0]}")
 
 
 _cached: Plugins | None = None

@@ -181,6 +181,9 @@ def _one_line(err: ValidationError, where: str) -> str:
     if kind == "missing":
         return f"{where}: missing required field '{loc}'"
     msg = first["msg"].removeprefix("Value error, ")
+    given = first.get("input")
+    if kind != "value_error" and isinstance(given, str | int | float | bool) and not isinstance(given, dict):
+        msg += f" (got {given!r})"
     return f"{where}: {loc + ': ' if loc else ''}{msg}"
 
 

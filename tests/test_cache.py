@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import CharUpstream
 
 from benchmark import features
 from benchmark.cache import FeatureCache
-from fakes import CharUpstream
 
 TEXTS = [f"example number {i} " + "x" * (i % 17) for i in range(300)]
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import write_tsv
 
 
@@ -79,8 +78,8 @@ def test_offline_bert_on_glue_names_model_and_data_and_writes_nothing(tmp_path: 
 
 def test_sst2_from_a_glue_directory_on_real_minilm(tmp_path: Path) -> None:
     """Must-show: a GLUE-layout dir holding only SST-2 runs and reports accuracy and the human-relative score."""
-    from downstreams.vader import load_snippets, polarity_items, split_of
     from benchmark.runner import default_cache_dir
+    from downstreams.vader import load_snippets, polarity_items, split_of
 
     snippets = polarity_items(load_snippets(default_cache_dir(), "movieReviewSnippets"))
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import write_tsv
 
 from benchmark import data
 from benchmark.errors import BenchError
 from benchmark.types import Examples
-from conftest import write_tsv
 
 
 def test_glue_layout_loads_with_holdout_selection(registry, glue_dir: Path, tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_wrong_columns_non_numeric_and_non_utf8(registry, tmp_path: Path) -> Non
     with pytest.raises(BenchError, match=r"task 'stsb': non-numeric target 'high' at .*train.tsv:2"):
         data.load(registry.tasks.get("stsb").obj, d, registry, tmp_path)
     (d / "SST-2" / "train.tsv").write_bytes(b"sentence\tlabel\ncaf\xe9\t1\n")
-    with pytest.raises(BenchError, match=r"train.tsv: not UTF-8 text \(byte 18\)"):
+    with pytest.raises(BenchError, match=r"train.tsv: line 2 is not UTF-8 text \(byte 0xe9\)"):
         data.load(registry.tasks.get("sst2").obj, d, registry, tmp_path)
 
 

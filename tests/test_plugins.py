@@ -125,3 +125,33 @@ def test_every_hook_is_documented_with_its_exact_signature() -> None:
         assert inspect.getdoc(fn).split(":")[0] in text
     documented = set(re.findall(r"^### `(register_\w+)\(", text, flags=re.M))
     assert documented == set(hooks), "docs/plugins.md documents hooks that do not exist"
+
+
+def test_the_block_list_and_bench_plugins_work_for_builtins_and_named_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
+    monkeypatch.setenv("BENCH_PLUGINS", "bench_testplugin,no_such_plugin_module")
+    loaded = load_plugins()
+    assert loaded.registry.upstreams.get("char").plugin == "bench_testplugin"
+    assert loaded.infos["bench_testplugin"].source == "BENCH_PLUGINS"
+    assert loaded.failures == ["plugin 'no_such_plugin_module' (BENCH_PLUGINS) failed to load: ModuleNotFoundError: "
+                               "No module named 'no_such_plugin_module'"]
+    # named modules load even with autoload off: the user chose them by name
+    monkeypatch.setenv("BENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert "char" in load_plugins().registry.upstreams
+    # a builtin can be blocked like any plugin: here replaced by nothing, and the rest of bench still works
+    monkeypatch.setenv("BENCH_BLOCK_PLUGINS", "upstreams.text,bench_testplugin")
+    blocked = load_plugins()
+    assert "minilm" not in blocked.registry.upstreams and "char" not in blocked.registry.upstreams
+    assert "upstreams.text" not in blocked.infos and "sst2" in blocked.registry.tasks
+
+
+def test_a_failing_named_plugin_is_one_warning_line_and_bench_works(tmp_path: Path) -> None:
+    import subprocess
+
+    (tmp_path / "crashy_plugin.py").write_text("raise RuntimeError('boom at import')\n")
+    env = {**__import__("os").environ, "BENCH_PLUGINS": "crashy_plugin", "PYTHONPATH": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "benchmark", "list", "upstreams"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0 and "minilm" in r.stdout
+    assert r.stderr.strip() == ("warning: plugin 'crashy_plugin' (BENCH_PLUGINS) failed to load: RuntimeError: boom "
+                                "at import")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +17,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, out_of_memory
 from benchmark.types import HiddenStates, TextInput
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,31 @@ def _file_digest(path: Path, chunk: int = 1 << 20) -> str:
 def directory_fingerprint(path: Path) -> str:
     """A digest of a model directory: config and tokenizer files in full, weight files by size and ends."""
     h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    files = (p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+             and "__pycache__" not in p.relative_to(path).parts)  # bytecode appears when remote code is imported
+    for f in sorted(files):
         h.update(str(f.relative_to(path)).encode())
         if f.suffix in _WEIGHT_SUFFIXES:
             h.update(_file_digest(f).encode())
         elif f.stat().st_size < 8 << 20:
             h.update(f.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _load_problem(err: Exception) -> str:
+    """One line saying why a checkpoint did not load, and what to do about the cases bench refuses on purpose."""
+    text = str(err).strip()
+    if isinstance(err, pickle.UnpicklingError) or "weights_only" in text:
+        found = re.search(r"GLOBAL (\S+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return (f"refused: its weights are a pickle that would run code{what}, and bench unpickles only plain "
+                "tensors (torch.load(weights_only=True)); use a safetensors checkpoint")
+    if "contains custom code" in text or "trust_remote_code" in text:
+        return ("it needs to run its own Python code (auto_map in config.json); read that code, then pass "
+                "--trust-remote-code if you trust it")
+    first = text.splitlines()[0] if text else ""
+    name = type(err).__name__
+    return first if isinstance(err, OSError | ValueError) and first else f"{name}: {first}" if first else name
 
 
 def variant_suffix(scope: str, seed: int) -> str:
@@ -72,17 +92,18 @@ class HFTextUpstream(nn.Module):
             self.config = AutoConfig.from_pretrained(name_or_path, **kwargs)
             self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, **kwargs)
             model = AutoModel.from_pretrained(name_or_path, **kwargs)
-        except (OSError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise BenchError(f"cannot load text model '{name_or_path}': {first}") from None
+        except Exception as err:  # transformers, safetensors and torch raise many types for a bad checkpoint
+            if out_of_memory(err):
+                raise
+            raise BenchError(f"cannot load text model '{name_or_path}': {_load_problem(err)}") from None
         if not getattr(self.tokenizer, "is_fast", False):
             raise BenchError(f"model '{name_or_path}' has no fast tokenizer; bench needs one for token offsets")
         # Encoder-decoder models (BART, T5): benchmark the encoder, which reads the input text.
         self.model = model.get_encoder() if getattr(self.config, "is_encoder_decoder", False) else model
         self.model.eval()
         cfg = self.config.get_text_config() if hasattr(self.config, "get_text_config") else self.config
-        self.hidden_size = int(getattr(cfg, "hidden_size", None) or getattr(cfg, "d_model"))
-        self.num_layers = int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "num_layers"))
+        self.hidden_size = int(getattr(cfg, "hidden_size", None) or cfg.d_model)
+        self.num_layers = int(getattr(cfg, "num_hidden_layers", None) or cfg.num_layers)
         positions = getattr(cfg, "max_position_embeddings", None) or MAX_TOKENS
         self.max_length = int(min(positions, MAX_TOKENS, self.tokenizer.model_max_length or MAX_TOKENS))
         if positions < MAX_TOKENS and getattr(cfg, "model_type", "") == "roberta":

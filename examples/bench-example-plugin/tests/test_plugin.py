@@ -11,13 +11,13 @@ import os
 import subprocess
 import sys
 
+import bench_example_plugin
 import pytest
 import torch
-
-import bench_example_plugin
 from bench_example_plugin import HashbowFactory
 from bench_example_plugin.hashbow import HashBow, tokenize, word_buckets
 from bench_example_plugin.questions import LABELS, QuestionsLoader, build_splits, label_text, split_of
+
 from benchmark.errors import BenchError
 
 

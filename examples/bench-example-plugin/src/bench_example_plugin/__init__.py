@@ -10,10 +10,9 @@ from __future__ import annotations
 import importlib.resources
 from typing import Any
 
+from bench_example_plugin.questions import QuestionsLoader
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
-
-from bench_example_plugin.questions import QuestionsLoader
 
 __version__ = "0.1.0"
 DEFAULT_DIM = 512

@@ -22,9 +22,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from benchmark.types import HiddenStates
-
 from bench_example_plugin import DEFAULT_DIM
+from benchmark.types import HiddenStates
 
 ALGORITHM = "hashbow-v1"  # bump when tokenisation, hashing or the weight draw changes
 DEFAULT_BUCKETS = 2**12
