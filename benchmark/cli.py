@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from benchmark import __version__
+from benchmark.clitypes import PathArg
 from benchmark.errors import BenchError
 from benchmark.export import export_cmd
 
@@ -115,11 +116,11 @@ def cli(verbose: int) -> None:
               help="Comma-separated upstreams: NAME, NAME:HUB_ID_OR_PATH, NAME+rand, NAME+re-emb.")
 @click.option("--tasks", "-t", default="offline-text", show_default=True, help="Comma-separated suites and tasks.")
 @click.option("--tasks-file", "tasks_files", multiple=True, envvar="BENCH_TASKS_FILE",
-              type=click.Path(path_type=Path, dir_okay=False), help=_TASKS_FILE_HELP)
+              type=PathArg(path_type=Path, dir_okay=False), help=_TASKS_FILE_HELP)
 @click.option("--seeds", default="0", show_default=True, callback=_seeds, help="Comma-separated integer seeds.")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("bench-results"), show_default=True,
+@click.option("--output", "-o", type=PathArg(path_type=Path), default=Path("bench-results"), show_default=True,
               help="Directory for the result files (one JSON per job).")
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar="BENCH_DATA_DIR",
+@click.option("--data-dir", type=PathArg(path_type=Path), envvar="BENCH_DATA_DIR",
               help="Local task data, e.g. GLUE in its download layout (DIR/SST-2/train.tsv). Env: BENCH_DATA_DIR.")
 @click.option("--mode", type=click.Choice(["frozen", "finetune"]), default="frozen", show_default=True,
               help="frozen: train only the head on the upstream's features; finetune: train everything.")
@@ -330,15 +331,15 @@ def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -
 
 
 @cli.command(name="report")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("bench-results"), show_default=True,
+@click.option("--output", "-o", type=PathArg(path_type=Path), default=Path("bench-results"), show_default=True,
               help="Directory of result files.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True,
               help="What to print: the terminal table, the leaderboard as JSON, or Markdown for READMEs and papers.")
-@click.option("--html", "html_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("--html", "html_file", type=PathArg(path_type=Path, dir_okay=False), default=None,
               help="Also write the leaderboard as one self-contained HTML file.")
 @click.option("--title", default="bench leaderboard", show_default=True, help="Title of the HTML page.")
 @click.option("--tasks-file", "tasks_files", multiple=True, envvar="BENCH_TASKS_FILE",
-              type=click.Path(path_type=Path, dir_okay=False), help=_TASKS_FILE_HELP)
+              type=PathArg(path_type=Path, dir_okay=False), help=_TASKS_FILE_HELP)
 def report_cmd(output: Path, fmt: str, html_file: Path | None, title: str, tasks_files: tuple[Path, ...]) -> None:
     """Print the leaderboard of every result under --output (and write it as HTML with --html)."""
     from benchmark import report, results
@@ -365,7 +366,7 @@ def report_cmd(output: Path, fmt: str, html_file: Path | None, title: str, tasks
 @cli.command(name="list")
 @click.argument("what", type=click.Choice(["upstreams", "tasks", "suites", "heads", "metrics", "executors"]))
 @click.option("--tasks-file", "tasks_files", multiple=True, envvar="BENCH_TASKS_FILE",
-              type=click.Path(path_type=Path, dir_okay=False), help=_TASKS_FILE_HELP)
+              type=PathArg(path_type=Path, dir_okay=False), help=_TASKS_FILE_HELP)
 def list_cmd(what: str, tasks_files: tuple[Path, ...]) -> None:
     """List what the installed plugins registered."""
     _warn_plugin_failures()

@@ -28,6 +28,7 @@ from typing import Any
 
 import click
 
+from benchmark.clitypes import PathArg
 from benchmark.errors import BenchError
 
 # (task, test split, submission file), in the order of the GLUE leaderboard.
@@ -181,9 +182,9 @@ def export_cmd() -> None:
 
 
 @export_cmd.command(name="glue-submission")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("bench-results"), show_default=True,
+@click.option("--output", "-o", type=PathArg(path_type=Path), default=Path("bench-results"), show_default=True,
               help="Directory of result files, from runs with --predict-test.")
-@click.option("--to", "to", type=click.Path(path_type=Path), required=True,
+@click.option("--to", "to", type=PathArg(path_type=Path), required=True,
               help="Directory for the TSV files (zip its files to submit them).")
 @click.option("--upstream", "-u", default=None, help="Whose predictions, when --output holds several upstreams'.")
 @click.option("--allow-missing", is_flag=True, help="Write the files there are predictions for; skip the others.")

@@ -23,6 +23,7 @@ import logging
 import os
 import site
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,40 @@ def _quiet(logger: str) -> Iterator[None]:
         lg.setLevel(level)
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a RAY_ADDRESS nobody listens at: Ray's client would retry for minutes."""
+    import socket
+
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local" or a form Ray resolves itself
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        why = err.strerror or type(err).__name__
+        raise BenchError(f"cannot reach the Ray cluster at RAY_ADDRESS={address}: {why} (check RAY_ADDRESS, or unset "
+                         "it to run on this machine)") from None
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 to the debug log instead of the user's terminal."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode("utf-8", "replace").splitlines():
+                log.debug("ray: %s", line)
+
+
 @contextlib.contextmanager
 def ray_session(ray: Any) -> Iterator[bool]:
     """Reuse an initialised Ray, or connect to RAY_ADDRESS, or start a local instance (shut down afterwards).
@@ -112,9 +147,12 @@ def ray_session(ray: Any) -> Iterator[bool]:
     address = os.environ.get("RAY_ADDRESS") or None
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
              "configure_logging": True}
+    if address:
+        _check_reachable(address)
     try:
         if address:
-            ray.init(address=address, **quiet)
+            with _native_stderr_to_log():  # Ray's C++ client prints a line per connection retry
+                ray.init(address=address, **quiet)
         else:
             # address="local": never attach to some other `ray start` instance found in /tmp/ray. No usage
             # statistics, so a local run sends nothing anywhere; Ray's token authentication (its default for a new

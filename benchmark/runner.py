@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import math
 import os
 import platform
 import subprocess
@@ -92,7 +93,34 @@ def resolve_hparams(mode: str, overrides: dict[str, Any]) -> dict[str, Any]:
         hp[key] = value
     if hp["dtype"] not in ("float32", "bfloat16", "float16"):
         raise BenchError(f"unknown dtype '{hp['dtype']}' (float32, bfloat16 or float16)")
+    for key, ok, what in _HP_RULES:
+        for value in hp[key] if isinstance(hp[key], list) else [hp[key]]:
+            if value is not None and not ok(value):
+                raise BenchError(f"--{key.replace('_', '-')} must be {what} (got {value})")
     return hp
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_HP_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("lr", lambda v: _number(v) and v > 0, "a positive number"),
+    ("head_lr", lambda v: _number(v) and v > 0, "a positive number"),
+    ("weight_decay", lambda v: _number(v) and v >= 0, "a number >= 0"),
+    ("dropout", lambda v: _number(v) and 0 <= v < 1, "in [0, 1)"),
+    ("batch_size", lambda v: _count(v) and v >= 1, "a whole number >= 1"),
+    ("eval_batch_size", lambda v: _count(v) and v >= 1, "a whole number >= 1"),
+    ("hidden", lambda v: _count(v) and v >= 0, "a whole number >= 0 (0 = a linear head)"),
+    ("epochs", lambda v: _count(v) and v >= 1, "a whole number >= 1"),
+    ("patience", lambda v: _count(v) and v >= 0, "a whole number >= 0"),
+    ("max_train", lambda v: _count(v) and v >= 1, "a whole number >= 1"),
+)
+MAX_SEED = 2**32 - 1  # numpy's limit; torch's is larger
 
 
 @dataclass(frozen=True)
@@ -156,12 +184,16 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
         raise BenchError("no upstream given (--upstream NAME; bench list upstreams)")
     if not seeds:
         raise BenchError("no seed given (--seeds 0,1,2)")
+    bad = [s for s in seeds if not _count(s) or not 0 <= s <= MAX_SEED]
+    if bad:
+        raise BenchError(f"seed {bad[0]} is out of range: seeds are whole numbers from 0 to {MAX_SEED}")
     specs = [parse_upstream(u) for u in dict.fromkeys(upstreams)]
     task_specs = expand_tasks(tasks, registry)
     if not task_specs:
         raise BenchError("no task given (--tasks SUITE_OR_TASK; bench list tasks)")
     if data_dir is not None and not data_dir.is_dir():
-        raise BenchError(f"data directory not found: {data_dir} (--data-dir / BENCH_DATA_DIR)")
+        what = "is not a directory" if data_dir.exists() else "not found"
+        raise BenchError(f"data directory {what}: {data_dir} (--data-dir / BENCH_DATA_DIR)")
     cache = cache_dir or default_cache_dir()
     problems: list[Missing] = []
     for spec in specs:

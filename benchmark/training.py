@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from benchmark.errors import JobFailed
-from benchmark.features import length_sorted_batches, moments
+from benchmark.features import length_sorted_batches, moments, upstream_device
 from benchmark.featurizer import Featurizer, pool_layers
 from benchmark.registry import Registry
 from benchmark.taskspec import TaskSpec
@@ -178,9 +178,10 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
     kind = registry.downstreams.get(task.head).obj
     featurizer = Featurizer(upstream.num_layers + 1, upstream.hidden_size, hp["layer"])
     head = kind.build(upstream.hidden_size, len(task.labels) if task.labels else None, hp["hidden"], hp["dropout"])
-    model = _FineTuneModel(upstream, featurizer, head, pooling).to(upstream.device)
+    device = upstream_device(upstream)
+    model = _FineTuneModel(upstream, featurizer, head, pooling).to(device)
     mean, std = _target_stats(task, train.targets)
-    y = _targets(task, train.targets, mean, std).to(upstream.device)
+    y = _targets(task, train.targets, mean, std).to(device)
     groups = [{"params": list(upstream.parameters()), "lr": hp["lr"]},
               {"params": list(featurizer.parameters()) + list(head.parameters()), "lr": hp["head_lr"]}]
     opt = torch.optim.AdamW(groups, weight_decay=hp["weight_decay"])

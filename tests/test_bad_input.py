@@ -153,6 +153,16 @@ CASES = [
          "layers 0 (embeddings) to 2"),
     Case("device-cuda-absent", ("--device", "cuda"), "error: --device cuda but no CUDA device is available; use "
          "--device cpu or auto"),
+    Case("batch-size-zero", ("--batch-size", "64,0"), "error: --batch-size must be a whole number >= 1 (got 0)"),
+    Case("lr-negative", ("--lr", "-1"), "error: --lr must be a positive number (got -1.0)"),
+    Case("lr-not-finite", ("--lr", "1e-3,nan"), "error: --lr must be a positive number (got nan)"),
+    Case("weight-decay-negative", ("--weight-decay", "-0.1"), "error: --weight-decay must be a number >= 0 (got -0.1)"),
+    Case("seed-out-of-range", ("--seeds", "0,99999999999"), "error: seed 99999999999 is out of range: seeds are whole "
+         "numbers from 0 to 4294967295"),
+    Case("output-empty", ("--output", ""), "error: Invalid value for '--output' / '-o': is empty; give a path (see "
+         "'bench run --help')"),
+    Case("data-dir-is-a-file", ("--data-dir", "{ws}/tasks.yaml"), "error: data directory is not a directory: "
+         "{ws}/tasks.yaml (--data-dir / BENCH_DATA_DIR)"),
     Case("epochs-zero", ("--epochs", "0"), "error: Invalid value for '--epochs': 0 is not in the range x>=1. "
          "(see 'bench run --help')"),
     # --- where things are written -------------------------------------------------------------------------------

@@ -240,3 +240,14 @@ def test_workers_get_this_checkout_on_their_path(monkeypatch) -> None:
     env = rx.worker_env()
     root = str(Path(benchmark.__file__).resolve().parent.parent)
     assert env["PYTHONPATH"].split(os.pathsep) == [root, "/elsewhere"] and env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_an_unreachable_ray_address_is_one_line_at_once(ray_module, tmp_path: Path) -> None:
+    """Ray's client would retry for minutes, printing a line per retry; the user gets one line at once."""
+    from reliability_workspace import make_workspace
+
+    ws = make_workspace(tmp_path)
+    r = ws.bench(*ws.run_args("--executor", "ray", "-q"), env={"RAY_ADDRESS": "127.0.0.1:9"}, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == ("error: cannot reach the Ray cluster at RAY_ADDRESS=127.0.0.1:9: Connection refused "
+                                "(check RAY_ADDRESS, or unset it to run on this machine)")
