@@ -152,7 +152,7 @@ def cli(verbose: int) -> None:
 @click.option("--overwrite", is_flag=True, help="Redo jobs whose result file already exists.")
 @click.option("--predict-test", is_flag=True,
               help="Also predict each task's unlabeled test split(s), for bench export glue-submission.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars and no leaderboard.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress, no per-job lines, no leaderboard (failures still print).")
 def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], seeds: list[int], output: Path,
         data_dir: Path | None, mode: str, layer: int | None, pooling: str | None, lr: list[float] | None,
         head_lr: list[float] | None, epochs: int | None, batch_size: list[int] | None, hidden: list[int] | None,

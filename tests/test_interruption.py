@@ -103,5 +103,7 @@ def test_ctrl_c_stops_promptly_with_a_one_line_summary(tmp_path: Path) -> None:
     assert 1 <= finished < N_JOBS
     assert err.strip().splitlines()[-1] == (f"interrupted: {finished} of {N_JOBS} jobs finished and saved in {ws.out}; "
                                             "rerun the same command to do the rest")
-    r = ws.bench(*ws.run_args("--seeds", SEEDS, "-q"))
+    r = ws.bench(*ws.run_args("--seeds", SEEDS))
     assert r.returncode == 0 and len(_results(ws)) == N_JOBS
+    assert f"{finished} of {N_JOBS} jobs already finished" in r.stderr
+    assert sum(line.startswith("  char · mini-") for line in r.stderr.splitlines()) == N_JOBS - finished
