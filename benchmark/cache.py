@@ -41,7 +41,11 @@ def inputs_digest(inputs: Sequence[Any]) -> str:
     """A digest of a split's inputs, in order: any change of data or order gives another cache key."""
     h = hashlib.sha256()
     for x in inputs:
-        h.update(json.dumps(x, ensure_ascii=False).encode("utf-8"))
+        if isinstance(x, np.ndarray):  # a waveform or an image: its dtype, shape and bytes
+            h.update(f"{x.dtype.str}{x.shape}".encode())
+            h.update(np.ascontiguousarray(x).tobytes())
+        else:
+            h.update(json.dumps(x, ensure_ascii=False).encode("utf-8"))
         h.update(b"\x1e")
     return h.hexdigest()
 

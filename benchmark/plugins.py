@@ -30,7 +30,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.metrics",
     "downstreams.heads",
     "downstreams.vader",
+    "downstreams.speech_synth",
     "upstreams.text",
+    "upstreams.speech",
     "benchmark.executors",
 )
 

@@ -48,13 +48,26 @@ def check_upstream(spec: UpstreamSpec, registry: Registry) -> str | None:
     """Raise for an unknown name; return what the upstream lacks to load now (None when it can load)."""
     factory = registry.upstreams.get(spec.name).obj
     check = getattr(factory, "missing", None)
-    return check(spec.arg) if check is not None else None
+    if check is None:
+        return None
+    return check(spec.arg, **_modifiers_for(check, spec))
+
+
+def _modifiers_for(fn: Any, spec: UpstreamSpec) -> dict[str, Any]:
+    """`modifiers=(...)` for a factory method that declares that parameter (it may build +rand without weights)."""
+    import inspect
+
+    try:
+        return {"modifiers": spec.modifiers} if "modifiers" in inspect.signature(fn).parameters else {}
+    except (TypeError, ValueError):
+        return {}
 
 
 def build_upstream(spec: UpstreamSpec, registry: Registry, *, trust_remote_code: bool = False) -> Any:
     """Construct the upstream and apply its modifiers."""
     factory = registry.upstreams.get(spec.name).obj
-    upstream = factory(spec.arg, name=spec.text, trust_remote_code=trust_remote_code)
+    upstream = factory(spec.arg, name=spec.text, trust_remote_code=trust_remote_code,
+                       **_modifiers_for(factory, spec))
     for mod in spec.modifiers:
         reinit = getattr(upstream, "reinitialize", None)
         if reinit is None:

@@ -45,9 +45,23 @@ class ContractReport:
             raise AssertionError(f"upstream '{self.upstream}' breaks the contract: {lines}")
 
 
+def sample_waveforms(sample_rate: int = 16_000) -> list[Any]:
+    """Three deterministic test waveforms of different lengths (0.45 s, 1 s, 1.3 s): tones in noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    out = []
+    for seconds, hz in ((0.45, 220.0), (1.0, 440.0), (1.3, 330.0)):
+        t = np.arange(int(seconds * sample_rate)) / sample_rate
+        out.append((0.3 * np.sin(2 * np.pi * hz * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32))
+    return out
+
+
 def _sample_inputs(upstream: Any) -> Sequence[Any]:
     if upstream.modality == "text":
         return SAMPLE_TEXT
+    if upstream.modality == "speech":
+        return sample_waveforms(upstream.sample_rate)
     raise ValueError(f"no sample inputs for modality {upstream.modality!r}; pass inputs=")
 
 

@@ -111,6 +111,8 @@ CASES = [
     Case("unknown-executor", ("--executor", "slurm"), "error: unknown executor 'slurm' (bench list executors)"),
     Case("unknown-modifier", ("--upstream", "char+random"), "error: unknown upstream modifier '+random' in "
          "'char+random' (known: +rand, +re-emb)"),
+    Case("modality-mismatch", ("--upstream", "fbank"), "error: upstream 'fbank' is a speech model and task "
+         "'mini-sent' is a text task; pick tasks of the upstream's modality"),
     # --- data ---------------------------------------------------------------------------------------------------
     Case("data-dir-missing", ("--data-dir", "{ws}/nowhere"), "error: data directory not found: {ws}/nowhere "
          "(--data-dir / BENCH_DATA_DIR)"),

@@ -1,0 +1,86 @@
+"""Speech upstreams plugin: `fbank` and `mfcc` (SUPERB's baselines) and the Hugging Face speech encoders
+`wav2vec2`, `hubert`, `wavlm`, `data2vec-audio` (any checkpoint id or local directory as NAME:ID_OR_PATH).
+
+The seed variants work offline with no checkpoint at all: `wav2vec2+rand` is the family's base architecture
+(transformers' config defaults) with random weights, drawn with bench's fixed variant seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmark.hookspecs import hookimpl
+from benchmark.hub import hub_reachable, looks_like_local_path, model_in_cache
+
+DEFAULTS = {"wav2vec2": "facebook/wav2vec2-base", "hubert": "facebook/hubert-base-ls960",
+            "wavlm": "microsoft/wavlm-base-plus", "data2vec-audio": "facebook/data2vec-audio-base"}
+
+
+class FilterbankFactory:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def fingerprint(self, arg: str | None, scopes: tuple[str, ...], seed: int) -> str | None:
+        return None if scopes else f"{self.kind}-kaldi-v1:{80 if self.kind == 'fbank' else 13}+d+dd"
+
+    def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Any:
+        from benchmark.errors import BenchError
+        from upstreams.hf_speech import FilterbankUpstream
+
+        if arg:
+            raise BenchError(f"upstream '{self.kind}' takes no argument (got '{arg}')")
+        return FilterbankUpstream(self.kind, name=name)  # type: ignore[arg-type]
+
+
+class SpeechModelFactory:
+    """Builds an HFSpeechUpstream; with +rand, from the checkpoint's config (or the family's defaults) alone."""
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+
+    def missing(self, arg: str | None, modifiers: tuple[str, ...] = ()) -> str | None:
+        if arg is None and "rand" in modifiers:
+            return None  # the family's default architecture, no download
+        src = arg or DEFAULTS[self.family]
+        if looks_like_local_path(src):
+            if not (Path(src).expanduser() / "config.json").is_file():
+                return f"model directory '{src}' has no config.json (pass a directory saved with save_pretrained)"
+            return None
+        if model_in_cache(src) or hub_reachable():
+            return None
+        return (f"model '{src}' (not in the local Hugging Face cache and the Hub is unreachable: download it once "
+                f"with network access, pass a local directory as {self.family}:/path/to/model, or use "
+                f"{self.family}+rand for the untrained architecture)")
+
+    def fingerprint(self, arg: str | None, scopes: tuple[str, ...], seed: int) -> str | None:
+        from upstreams.hf_speech import CONFIG_CLASSES, config_fingerprint, default_config
+        from upstreams.hf_text import HFTextUpstream, variant_suffix
+
+        suffix = "".join(variant_suffix(s, seed) for s in scopes)
+        if arg is None and "all" in scopes:
+            return f"config:{CONFIG_CLASSES[self.family]}:{config_fingerprint(default_config(self.family))}{suffix}"
+        base = HFTextUpstream.describe_source(arg or DEFAULTS[self.family])
+        if base.endswith("@unknown"):
+            return None
+        return (f"config-of:{base}" if "all" in scopes else base) + suffix
+
+    def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False,
+                 modifiers: tuple[str, ...] = ()) -> Any:
+        from upstreams.hf_speech import HFSpeechUpstream
+
+        rand = "rand" in modifiers
+        source = None if (arg is None and rand) else (arg or DEFAULTS[self.family])
+        return HFSpeechUpstream(self.family, source, name=name, trust_remote_code=trust_remote_code,
+                                from_config=rand)
+
+
+@hookimpl
+def register_upstreams(register: Any) -> None:
+    register("fbank", FilterbankFactory("fbank"), modality="speech",
+             description="80-bin log-mel filterbank + deltas (Kaldi-compatible); SUPERB's zero point")
+    register("mfcc", FilterbankFactory("mfcc"), modality="speech", description="13 MFCCs + deltas (Kaldi-compatible)")
+    for family, checkpoint in DEFAULTS.items():
+        register(family, SpeechModelFactory(family), modality="speech",
+                 description=f"{family} encoder ({checkpoint} from the Hub; {family}:ID_OR_PATH; "
+                             f"{family}+rand works offline)")
