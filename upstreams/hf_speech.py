@@ -71,8 +71,6 @@ class FilterbankUpstream(nn.Module):
 
 CONFIG_CLASSES = {"wav2vec2": "Wav2Vec2Config", "hubert": "HubertConfig", "wavlm": "WavLMConfig",
                   "data2vec-audio": "Data2VecAudioConfig"}
-MODEL_CLASSES = {"wav2vec2": "Wav2Vec2Model", "hubert": "HubertModel", "wavlm": "WavLMModel",
-                 "data2vec-audio": "Data2VecAudioModel"}
 
 
 def default_config(family: str) -> Any:
@@ -111,7 +109,7 @@ class HFSpeechUpstream(nn.Module):
             if source is None or from_config:
                 self.config = default_config(family) if source is None else transformers.AutoConfig.from_pretrained(
                     source, trust_remote_code=trust_remote_code)
-                model = getattr(transformers, MODEL_CLASSES[family])(self.config)
+                model = transformers.AutoModel.from_config(self.config)  # the checkpoint's own architecture
             else:
                 self.config = transformers.AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
                 model = transformers.AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code)
@@ -165,7 +163,7 @@ class HFSpeechUpstream(nn.Module):
         from upstreams.hf_text import variant_suffix
 
         torch.manual_seed(seed)
-        fresh = getattr(transformers, MODEL_CLASSES[self.family])(self.config)
+        fresh = transformers.AutoModel.from_config(self.config)
         if scope == "all":
             self.model.load_state_dict(fresh.state_dict())
         elif scope == "embeddings":
