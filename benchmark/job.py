@@ -141,6 +141,7 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     human = reference_score(task, "human")
     rel = relative(main, human)
     chosen = points[best[1]]
+    best_hp = {**hp, **chosen}
     rule = (f"epoch with the best '{'+'.join(task.score)}' on the model-selection split"
             + (f" (early stopping, patience {hp['patience']})" if hp["mode"] == "frozen" else ""))
     if len(points) > 1:
@@ -148,6 +149,8 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     selection = {
         "rule": rule, "split_size": len(data.dev), "best_epoch": fitted.best_epoch,
         "select_score": round(fitted.select_score, 4), "epochs_run": fitted.epochs_run, "curve": fitted.curve,
+        **({"passes_per_epoch": training.passes_per_epoch(len(train), best_hp["batch_size"])}
+           if hp["mode"] == "frozen" else {}),
         "grid": tried if len(points) > 1 else [], "chosen": chosen,
     }
     return Result(

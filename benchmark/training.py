@@ -93,20 +93,22 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
     step = x_train.chunk_rows()
     starts = list(range(0, len(y), step))
     best_state, best, best_epoch, stale, curve = None, -math.inf, 0, 0, []
+    passes = passes_per_epoch(len(y), hp["batch_size"])
     for epoch in range(1, hp["epochs"] + 1):
         model.train()
         losses = []
-        for c in torch.randperm(len(starts), generator=gen).tolist():
-            start = starts[c]
-            x = torch.from_numpy(np.ascontiguousarray(x_train.read(start, start + step)))
-            for idx in torch.randperm(len(x), generator=gen).split(hp["batch_size"]):
-                loss = kind.loss(model(x[idx]), y[start + idx])
-                opt.zero_grad()
-                loss.backward()
-                _step(opt, hp)
-                losses.append(loss.item())
-                if not math.isfinite(losses[-1]):
-                    raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
+        for _ in range(passes):
+            for c in torch.randperm(len(starts), generator=gen).tolist():
+                start = starts[c]
+                x = torch.from_numpy(np.ascontiguousarray(x_train.read(start, start + step)))
+                for idx in torch.randperm(len(x), generator=gen).split(hp["batch_size"]):
+                    loss = kind.loss(model(x[idx]), y[start + idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    _step(opt, hp)
+                    losses.append(loss.item())
+                    if not math.isfinite(losses[-1]):
+                        raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
         model.eval()
         dev_pred = _predict_chunks(task, kind, model, x_dev, mean, std)
         score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))
@@ -123,6 +125,20 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
     model.load_state_dict(best_state)
     model.eval()
     return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve)
+
+
+MIN_STEPS_PER_EPOCH = 20
+
+
+def passes_per_epoch(n: int, batch_size: int) -> int:
+    """Passes over the training data between two model-selection checks in frozen mode.
+
+    An "epoch" is at least MIN_STEPS_PER_EPOCH optimizer steps: on a small training set (480 examples at batch
+    256 is 2 steps a pass) one pass per check would stop early after a handful of steps, far from converged.
+    Data sets with >= 20 batches (e.g. VADER's 6,985 snippets at 256) keep one pass per epoch.
+    """
+    steps = max(1, math.ceil(n / batch_size))
+    return max(1, math.ceil(MIN_STEPS_PER_EPOCH / steps))
 
 
 def _step(opt: torch.optim.Optimizer, hp: dict[str, Any]) -> None:

@@ -179,3 +179,12 @@ def test_a_run_whose_features_are_cached_never_loads_the_model(tiny_bert_dir: Pa
     # a new split is not cached: the model is loaded then, with the fingerprint the factory announced
     benchmark.run(f"bert:{tiny_bert_dir}+rand", "stsb", seeds=[0], output=tmp_path / "o", **kw)
     assert loads == [1]
+
+
+def test_a_frozen_epoch_is_at_least_twenty_steps() -> None:
+    from benchmark.training import passes_per_epoch
+
+    assert passes_per_epoch(6985, 256) == 1  # 28 batches: one pass (VADER, as published)
+    assert passes_per_epoch(480, 256) == 10  # 2 batches a pass: ten passes between selection checks
+    assert passes_per_epoch(5120, 256) == 1 and passes_per_epoch(5000, 256) == 1
+    assert passes_per_epoch(1, 256) == 20
