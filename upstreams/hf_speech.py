@@ -19,6 +19,7 @@ from torch import nn
 from benchmark.audio import pad_batch
 from benchmark.errors import BenchError, out_of_memory
 from benchmark.types import HiddenStates
+from upstreams.hf_text import HFEncoder
 
 SAMPLE_RATE = 16_000
 
@@ -85,7 +86,7 @@ def config_fingerprint(config: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class HFSpeechUpstream(nn.Module):
+class HFSpeechUpstream(HFEncoder):
     """A Hugging Face speech encoder: raw waveform in, the CNN-projected input and every transformer layer out.
 
     Group-normalised feature encoders (the base models) normalise over the whole input, padding included, so a
@@ -146,14 +147,6 @@ class HFSpeechUpstream(nn.Module):
             except Exception:  # no preprocessor_config.json: the default
                 pass
         return True
-
-    @property
-    def fingerprint(self) -> str:
-        return f"{self._base_fingerprint}{self._variant}"
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
     def reinitialize(self, scope: Literal["all", "embeddings"], seed: int) -> None:
         """'all': same architecture, random weights (+rand). 'embeddings': the speech analogue of re-initialised

@@ -72,7 +72,23 @@ def variant_suffix(scope: str, seed: int) -> str:
     return f"+{scope}@{seed}"
 
 
-class HFTextUpstream(nn.Module):
+class HFEncoder(nn.Module):
+    """What the Hugging Face upstreams share: a fingerprint of the weights plus any seed variant, and a device."""
+
+    _base_fingerprint: str
+    _variant: str
+    model: nn.Module
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self._base_fingerprint}{self._variant}"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+class HFTextUpstream(HFEncoder):
     """A Hugging Face encoder that maps raw strings (or string pairs) to every layer's hidden states."""
 
     modality = "text"
@@ -124,14 +140,6 @@ class HFTextUpstream(nn.Module):
         # The snapshot directory name is the Hub commit hash: the exact revision that was loaded.
         revision = Path(cached).parent.name if isinstance(cached, str) else "unknown"
         return f"hub:{name_or_path}@{revision}"
-
-    @property
-    def fingerprint(self) -> str:
-        return f"{self._base_fingerprint}{self._variant}"
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
     def reinitialize(self, scope: Literal["all", "embeddings"], seed: int) -> None:
         """Seed variants: 'all' -> same architecture, random weights; 'embeddings' -> new input embeddings."""
