@@ -3,6 +3,7 @@
 GLUE rule: a task with several scored metrics scores their mean; MNLI's matched and mismatched sets are one
 task (the mean of the two); the suite score is the macro average over tasks. A suite score over a subset
 of its tasks is not a suite score: it is missing (None). Human-relative: score / human score (1.0 = human).
+SUPERB rule: each metric mapped so that FBANK = 0 and SOTA = 1000, averaged within a task, then across tasks.
 """
 
 from __future__ import annotations
@@ -50,6 +51,24 @@ def suite_score(suite: SuiteSpec, task_scores: Mapping[str, float | None]) -> fl
 def suite_reference(suite: SuiteSpec, tasks: Mapping[str, TaskSpec], reference: str = "human") -> float | None:
     """The suite score the reference reaches (GLUE human baseline: 87.1), None if a task lacks the reference."""
     return suite_score(suite, {t: reference_score(tasks[t], reference) if t in tasks else None for t in suite.tasks})
+
+
+SUPERB_ZERO, SUPERB_TOP = "fbank", "sota"
+
+
+def superb_score(task: TaskSpec, scores: Mapping[str, float]) -> float | None:
+    """SUPERB's normalised task score: each scored metric mapped linearly so that the task's `fbank` reference
+    is 0 and its `sota` reference is 1000, then averaged. A lower-is-better metric (WER, PER) needs no flag: its
+    SOTA value is below FBANK's, so the slope's sign turns an improvement into a higher score.
+    None when the task lacks either reference (or they coincide on a metric)."""
+    zero, top = task.references.get(SUPERB_ZERO), task.references.get(SUPERB_TOP)
+    keys = task.score_keys()
+    if zero is None or top is None or any(k not in zero.scores or k not in top.scores for k in keys):
+        return None
+    if any(zero.scores[k] == top.scores[k] for k in keys):
+        return None
+    return statistics.fmean(1000.0 * (float(scores[k]) - zero.scores[k]) / (top.scores[k] - zero.scores[k])
+                            for k in keys)
 
 
 @dataclass(frozen=True)

@@ -44,3 +44,43 @@ def test_aggregate_over_seeds() -> None:
     assert (a.mean, a.n) == (82.0, 3)
     assert a.std == pytest.approx(2.0)
     assert Aggregate.of([70.0]).std == 0.0
+
+
+# SUPERB's public-set leaderboard table (superbbenchmark.org, as listed in issue 6): FBANK / SOTA per task.
+SUPERB_TABLE = {"pr": ("per", 82.01, 3.53), "ks": ("accuracy", 41.38, 96.66), "ic": ("accuracy", 9.65, 98.76),
+                "sid": ("accuracy", 20.06, 90.3), "er": ("accuracy", 48.24, 67.62), "asr": ("wer", 23.18, 3.62)}
+
+
+def _superb_task(name: str, metric: str, fbank: float, sota: float):
+    from benchmark.taskspec import TaskSpec
+
+    return TaskSpec.model_validate({
+        "name": name, "description": name, "version": 1, "modality": "speech", "head": "classification",
+        "metrics": [metric], "score": [metric], "evals": ["test"],
+        "sources": {"recipe": {"name": "x"}},
+        "references": {"fbank": {"scores": {metric: fbank}, "citation": "SUPERB"},
+                       "sota": {"scores": {metric: sota}, "citation": "SUPERB"}}})
+
+
+@pytest.mark.parametrize("name", sorted(SUPERB_TABLE))
+def test_superb_score_is_0_at_fbank_and_1000_at_sota(name: str) -> None:
+    from benchmark.scoring import superb_score
+
+    metric, fbank, sota = SUPERB_TABLE[name]
+    task = _superb_task(name, metric, fbank, sota)
+    assert superb_score(task, {metric: fbank}) == pytest.approx(0.0)
+    assert superb_score(task, {metric: sota}) == pytest.approx(1000.0)
+    halfway = (fbank + sota) / 2
+    assert superb_score(task, {metric: halfway}) == pytest.approx(500.0)
+
+
+def test_superb_score_moves_the_right_way_for_wer() -> None:
+    from benchmark.scoring import superb_score
+
+    task = _superb_task("asr", "wer", 23.18, 3.62)
+    worse, better = superb_score(task, {"wer": 20.0}), superb_score(task, {"wer": 10.0})
+    assert 0 < worse < better < 1000  # a lower WER scores higher
+    assert superb_score(task, {"wer": 30.0}) < 0  # worse than FBANK is below zero
+    assert superb_score(_superb_task("ks", "accuracy", 41.38, 96.66), {"accuracy": 30.0}) < 0
+    no_refs = _superb_task("x", "accuracy", 1.0, 1.0)
+    assert superb_score(no_refs, {"accuracy": 50.0}) is None
