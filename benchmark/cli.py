@@ -301,9 +301,12 @@ def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -
     table = Table(title=f"bench leaderboard — {output}", title_justify="left", show_lines=False)
     table.add_column("upstream", no_wrap=True)
     table.add_column("params", justify="right")
+    superb_suites = {s for s in board.suites if any(s in row.superb for row in board.rows)}
     for s in board.suites:
         table.add_column(s, justify="right", style="bold")
         table.add_column("×human", justify="right")
+        if s in superb_suites:
+            table.add_column("SUPERB", justify="right")
     for t in board.tasks:
         table.add_column(t, justify="right")
     for row in board.rows:
@@ -311,6 +314,8 @@ def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -
         for s in board.suites:
             value, rel = row.suites.get(s, (None, None))
             cells += [_fmt(value), _fmt(rel, 3)]
+            if s in superb_suites:
+                cells.append(_fmt(row.superb.get(s), 0))
         for t in board.tasks:
             c = row.tasks.get(t)
             if c is None:
@@ -323,11 +328,15 @@ def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -
     human = ["human", ""]
     for s in board.suites:
         human += [_fmt(board.human.get(s)), "1.000" if board.human.get(s) else "—"]
+        if s in superb_suites:
+            human.append("")
     human += [_fmt(board.human.get(t)) for t in board.tasks]
     table.add_row(*human, style="dim")
     console.print(table)
     console.print("Task scores in percent points (GLUE rule: two metrics → their mean). ×human = score / human "
-                  "score. A suite with a missing task shows —.", style="dim", highlight=False)
+                  "score. A suite with a missing task shows —."
+                  + (" SUPERB = the SUPERB score: FBANK 0, state of the art 1000." if superb_suites else ""),
+                  style="dim", highlight=False)
 
 
 @cli.command(name="report")

@@ -16,7 +16,15 @@ from typing import Any
 
 from benchmark import stats
 from benchmark.registry import Registry
-from benchmark.scoring import Aggregate, mean_by_key, reference_score, relative, suite_reference, suite_score
+from benchmark.scoring import (
+    Aggregate,
+    mean_by_key,
+    reference_score,
+    relative,
+    suite_reference,
+    suite_score,
+    superb_score,
+)
 
 
 def row_label(result: dict[str, Any]) -> str:
@@ -39,6 +47,8 @@ class TaskCell:
     seeds: list[int] = field(default_factory=list)
     layer_weights: list[float] | None = None
     curves: list[list[dict[str, float]]] = field(default_factory=list)
+    superb: float | None = None
+    """SUPERB-normalised score (FBANK = 0, SOTA = 1000) when the task has both references, else None."""
 
 
 @dataclass
@@ -46,6 +56,8 @@ class Row:
     label: str
     tasks: dict[str, TaskCell] = field(default_factory=dict)
     suites: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    superb: dict[str, float | None] = field(default_factory=dict)
+    """Per suite: the mean SUPERB-normalised task score, when every task of the suite has one."""
     n_parameters: int | None = None
     upstream: str = ""
     modality: str = ""
@@ -117,6 +129,9 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
             ci=stats.bootstrap_ci(task, registry, rs) if uncertainty else None,
             seeds=[r["seed"] for r in rs], layer_weights=_mean_weights(rs),
             curves=[r.get("selection", {}).get("curve", []) for r in rs])
+        cell = row.tasks[task_name]
+        if all(k in cell.metrics for k in task.score_keys()):
+            cell.superb = superb_score(task, {k: cell.metrics[k].mean for k in task.score_keys()})
     present = {t for (_, t) in grouped}
     suites = [s.name for s in registry.suites if present & set(s.obj.tasks)]
     tasks_by_name = {r.name: r.obj for r in registry.tasks}
@@ -127,6 +142,9 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
         for row in rows.values():
             value = suite_score(suite, {t: c.score.mean for t, c in row.tasks.items()})
             row.suites[name] = (value, relative(value, human[name]))
+            superb = suite_score(suite, {t: c.superb for t, c in row.tasks.items()})
+            if superb is not None:
+                row.superb[name] = superb
     ordered = list(dict.fromkeys([t for s in suites for t in registry.suites.get(s).obj.tasks if t in present]
                                  + sorted(present)))
     for t in ordered:
@@ -194,8 +212,10 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                 "mode": row.mode,
                 "n_parameters": row.n_parameters,
                 "fingerprints": row.fingerprints,
-                "suites": {s: {"score": _r(v), "relative_to_human": _r(rel)} for s, (v, rel) in row.suites.items()},
+                "suites": {s: {"score": _r(v), "relative_to_human": _r(rel), "superb": _r(row.superb.get(s))}
+                           for s, (v, rel) in row.suites.items()},
                 "tasks": {t: {"score": agg(c.score), "relative_to_human": _r(c.relative_to_human),
+                              "superb": _r(c.superb),
                               "ci95": None if c.ci is None else [_r(c.ci[0]), _r(c.ci[1])], "seeds": c.seeds,
                               "metrics": {m: agg(a) for m, a in c.metrics.items()}, "layer_weights": c.layer_weights}
                           for t, c in row.tasks.items()},

@@ -84,3 +84,32 @@ def test_superb_score_moves_the_right_way_for_wer() -> None:
     assert superb_score(_superb_task("ks", "accuracy", 41.38, 96.66), {"accuracy": 30.0}) < 0
     no_refs = _superb_task("x", "accuracy", 1.0, 1.0)
     assert superb_score(no_refs, {"accuracy": 50.0}) is None
+
+
+def test_the_leaderboard_reports_superb_scores_for_tasks_with_both_references(registry) -> None:
+    from benchmark import report
+    from benchmark.taskspec import SuiteSpec
+
+    ks = _superb_task("ks", "accuracy", 41.38, 96.66)
+    asr = _superb_task("asr", "wer", 23.18, 3.62)
+    registry.metrics.add("wer", registry.metrics.get("accuracy").obj, "test")  # any metric object: only the name matters here
+    for t in (ks, asr):
+        registry.tasks.add(t.name, t, "test")
+    registry.suites.add("mini-superb", SuiteSpec(name="mini-superb", description="d", tasks=["ks", "asr"]), "test")
+
+    def result(upstream: str, task: str, seed: int, metric: str, value: float) -> dict:
+        return {"upstream": upstream, "task": task, "seed": seed, "scores": {metric: value}, "main_score": value}
+
+    rows = [result("good", "ks", 0, "accuracy", 96.66), result("good", "ks", 1, "accuracy", 96.66),
+            result("good", "asr", 0, "wer", 13.4), result("base", "ks", 0, "accuracy", 41.38),
+            result("base", "asr", 0, "wer", 23.18), result("half", "ks", 0, "accuracy", 69.02)]
+    board = report.build(rows, registry, uncertainty=False)
+    by = {r.label: r for r in board.rows}
+    assert by["good"].tasks["ks"].superb == pytest.approx(1000.0)
+    assert by["good"].tasks["asr"].superb == pytest.approx(500.0)  # WER halfway between FBANK and SOTA
+    assert by["good"].superb["mini-superb"] == pytest.approx(750.0)
+    assert by["base"].superb["mini-superb"] == pytest.approx(0.0)
+    assert "mini-superb" not in by["half"].superb  # a suite score needs every task
+    data = report.to_json(board)
+    good = next(r for r in data["rows"] if r["upstream"] == "good")
+    assert good["suites"]["mini-superb"]["superb"] == 750.0 and good["tasks"]["asr"]["superb"] == 500.0
