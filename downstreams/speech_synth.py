@@ -149,7 +149,7 @@ def _keywords(o: dict[str, Any]) -> dict[str, Any]:
         for s, voice in enumerate(group):
             for r in range(o["repeats"]):
                 for label, cls in enumerate(KS_LABELS):
-                    rng = np.random.default_rng([o["seed"], 2, zlib_id(split), s, r, label])
+                    rng = np.random.default_rng([o["seed"], 2, _split_id(split), s, r, label])
                     if cls == "_silence_":
                         clip = degrade(np.zeros(SAMPLE_RATE // 10, np.float32), rng, SAMPLE_RATE)
                     else:
@@ -163,7 +163,7 @@ def _keywords(o: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def zlib_id(text: str) -> int:
+def _split_id(text: str) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
