@@ -44,7 +44,9 @@ def _cell(c: TaskCell | None, with_ci: bool = True) -> str:
     ci = (f'<div class="ci" title="95% bootstrap CI over the evaluation examples">[{c.ci[0]:.1f}, {c.ci[1]:.1f}]</div>'
           if with_ci and c.ci else "")
     rel = f'<div class="rel">{c.relative_to_human:.2f}× human</div>' if c.relative_to_human is not None else ""
-    return f'<td class="num"{_sort_attr(c.score.mean)}>{c.score.mean:.1f}{std}{ci}{rel}</td>'
+    superb = (f'<div class="rel" title="SUPERB score: FBANK 0, state of the art 1000">SUPERB {c.superb:.0f}</div>'
+              if c.superb is not None else "")
+    return f'<td class="num"{_sort_attr(c.score.mean)}>{c.score.mean:.1f}{std}{ci}{rel}{superb}</td>'
 
 
 def _row_attrs(row: Row) -> str:
@@ -53,9 +55,12 @@ def _row_attrs(row: Row) -> str:
 
 def _overview(board: Leaderboard) -> str:
     head = ['<th>upstream</th><th>modality</th><th>mode</th><th class="num">params</th>']
+    superb = {s for s in board.suites if any(s in row.superb for row in board.rows)}
     for s in board.suites:
         head.append(f'<th class="num" data-suite="{escape(s)}">{escape(s)}</th>'
                     f'<th class="num" data-suite="{escape(s)}">×human</th>')
+        if s in superb:
+            head.append(f'<th class="num" data-suite="{escape(s)}" title="FBANK 0, state of the art 1000">SUPERB</th>')
     body = []
     for row in board.rows:
         cells = [f'<th scope="row">{escape(row.label)}</th><td>{escape(row.modality)}</td><td>{escape(row.mode)}</td>',
@@ -65,12 +70,17 @@ def _overview(board: Leaderboard) -> str:
             title = "" if value is not None else ' title="not every task of the suite has a result"'
             cells.append(f'<td class="num" data-suite="{escape(s)}"{_sort_attr(value)}{title}>{_num(value)}</td>'
                          f'<td class="num" data-suite="{escape(s)}"{_sort_attr(rel)}>{_num(rel, 3)}</td>')
+            if s in superb:
+                score = row.superb.get(s)
+                cells.append(f'<td class="num" data-suite="{escape(s)}"{_sort_attr(score)}>{_num(score, 0)}</td>')
         body.append(f"<tr{_row_attrs(row)}>{''.join(cells)}</tr>")
     foot = ['<th scope="row">human</th><td></td><td></td><td></td>']
     for s in board.suites:
         h = board.human.get(s)
         foot.append(f'<td class="num" data-suite="{escape(s)}">{_num(h)}</td>'
                     f'<td class="num" data-suite="{escape(s)}">{"1.000" if h else "—"}</td>')
+        if s in superb:
+            foot.append(f'<td class="num" data-suite="{escape(s)}"></td>')
     chart = svg.bars(board.suites, [r.label for r in board.rows],
                      [[r.suites.get(s, (None, None))[0] for r in board.rows] for s in board.suites],
                      [board.human.get(s) for s in board.suites], title="Suite scores against the human score")

@@ -113,3 +113,8 @@ def test_the_leaderboard_reports_superb_scores_for_tasks_with_both_references(re
     data = report.to_json(board)
     good = next(r for r in data["rows"] if r["upstream"] == "good")
     assert good["suites"]["mini-superb"]["superb"] == 750.0 and good["tasks"]["asr"]["superb"] == 500.0
+    from benchmark import html_report
+
+    page = html_report.render(report.build(rows, registry, uncertainty=False), title="t")
+    assert '>SUPERB</th>' in page and 'data-sort="750.000000">750</td>' in page  # the suite's column
+    assert ">SUPERB 500</div>" in page and ">SUPERB 1000</div>" in page  # and each task cell
