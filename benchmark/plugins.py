@@ -68,6 +68,20 @@ def _blocked() -> set[str]:
     return {p.strip() for p in os.environ.get("BENCH_BLOCK_PLUGINS", "").split(",") if p.strip()}
 
 
+def _register_contained(pm: pluggy.PluginManager, name: str, load: Any, origin: str, failures: list[str]) -> bool:
+    """Import and register a plugin the user installed or named; a failure is one line in `failures`, never
+    an exception (a stranger's plugin must not take bench down)."""
+    try:
+        pm.register(load(), name=name)
+        pm.check_pending()
+    except Exception as err:
+        failures.append(f"plugin '{name}' ({origin}) failed to load: {type(err).__name__}: {err}")
+        if pm.has_plugin(name):
+            pm.unregister(name=name)
+        return False
+    return True
+
+
 def _named_plugins() -> list[str]:
     """BENCH_PLUGINS=pkg.module,other: plugin modules to import by name, as `python -m pytest -p` does."""
     return [p.strip() for p in os.environ.get("BENCH_PLUGINS", "").split(",") if p.strip()]
@@ -105,29 +119,14 @@ def load_plugins(extra: tuple[Any, ...] = ()) -> Plugins:
             if ep.name in blocked:
                 continue
             dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "?"
-            try:
-                plugin = ep.load()
-                pm.register(plugin, name=ep.name)
-                pm.check_pending()
-            except Exception as err:  # a stranger's plugin must not take bench down
-                failures.append(f"plugin '{ep.name}' ({dist}) failed to load: {type(err).__name__}: {err}")
-                if pm.has_plugin(ep.name):
-                    pm.unregister(name=ep.name)
-                continue
-            infos[ep.name] = PluginInfo(ep.name, f"entry point ({dist})")
+            if _register_contained(pm, ep.name, ep.load, dist, failures):
+                infos[ep.name] = PluginInfo(ep.name, f"entry point ({dist})")
     for modname in _named_plugins():
         # Modules the user named in BENCH_PLUGINS (no installation needed); contained like entry points.
         if modname in blocked or pm.has_plugin(modname):
             continue
-        try:
-            pm.register(importlib.import_module(modname), name=modname)
-            pm.check_pending()
-        except Exception as err:
-            failures.append(f"plugin '{modname}' (BENCH_PLUGINS) failed to load: {type(err).__name__}: {err}")
-            if pm.has_plugin(modname):
-                pm.unregister(name=modname)
-            continue
-        infos[modname] = PluginInfo(modname, "BENCH_PLUGINS")
+        if _register_contained(pm, modname, lambda m=modname: importlib.import_module(m), "BENCH_PLUGINS", failures):
+            infos[modname] = PluginInfo(modname, "BENCH_PLUGINS")
     for i, plugin in enumerate(extra):
         name = getattr(plugin, "__name__", None) or f"extra-{i}"
         pm.register(plugin, name=name)
@@ -196,8 +195,7 @@ def add_task_files(plugins: Plugins, paths: list[Path]) -> None:
         for suite in suites:
             registry.suites.add(suite.name, suite, owner, suite.description)
         plugins.infos[owner] = PluginInfo(owner, "tasks file", {k: v for k, v in registry.registered_by(owner).items() if v})
-        ours = {t.name for t in tasks} | {s.name for s in suites}
-        problems = [p for p in registry.check() if p.split("'")[1] in ours]
+        problems = registry.check({t.name for t in tasks} | {s.name for s in suites})
         if problems:
             raise BenchError(f"{path}: {problems[0]}")
 

@@ -160,14 +160,19 @@ class Registry:
                   "executors": self.executors}
         return {kind: table.by_plugin(plugin) for kind, table in tables.items()}
 
-    def check(self) -> list[str]:
-        """Cross-references between registrations: problems as one-line strings (suite -> task, task -> head...)."""
+    def check(self, names: set[str] | None = None) -> list[str]:
+        """Cross-references between registrations: problems as one-line strings (suite -> task, task -> head...).
+        `names`: only the suites and tasks with these names."""
         problems = []
         for suite in self.suites:
+            if names is not None and suite.name not in names:
+                continue
             for task in suite.obj.tasks:
                 if task not in self.tasks:
                     problems.append(f"suite '{suite.name}' names unknown task '{task}'{did_you_mean(task, self.tasks.names())}")
         for reg in self.tasks:
+            if names is not None and reg.name not in names:
+                continue
             task = reg.obj
             if task.head not in self.downstreams:
                 problems.append(f"task '{task.name}' uses unknown head '{task.head}'{did_you_mean(task.head, self.downstreams.names())}")
