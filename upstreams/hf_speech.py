@@ -24,6 +24,14 @@ from upstreams.hf_text import HFEncoder
 SAMPLE_RATE = 16_000
 
 
+FILTERBANK_BINS = {"fbank": 80, "mfcc": 13}
+
+
+def filterbank_fingerprint(kind: str) -> str:
+    """Names the feature recipe: change it whenever the features change."""
+    return f"{kind}-kaldi-v1:{FILTERBANK_BINS[kind]}+d+dd"
+
+
 class FilterbankUpstream(nn.Module):
     """Kaldi-compatible log-mel filterbank (80 bins) or MFCC (13 coefficients), each with first and second
     derivatives: 25 ms windows every 10 ms, no dither (deterministic). SUPERB's FBANK is its zero point."""
@@ -33,9 +41,9 @@ class FilterbankUpstream(nn.Module):
     def __init__(self, kind: Literal["fbank", "mfcc"], *, name: str) -> None:
         super().__init__()
         self.kind, self.name = kind, name
-        self.bins = 80 if kind == "fbank" else 13
+        self.bins = FILTERBANK_BINS[kind]
         self.hidden_size = 3 * self.bins
-        self.fingerprint = f"{kind}-kaldi-v1:{self.bins}+d+dd"
+        self.fingerprint = filterbank_fingerprint(kind)
         self.source = "torchaudio.compliance.kaldi"
 
     def reinitialize(self, scope: str, seed: int) -> None:

@@ -7,11 +7,9 @@ The seed variants work offline with no checkpoint at all: `wav2vec2+rand` is the
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from benchmark.hookspecs import hookimpl
-from benchmark.hub import hub_reachable, looks_like_local_path, model_in_cache
 
 DEFAULTS = {"wav2vec2": "facebook/wav2vec2-base", "hubert": "facebook/hubert-base-ls960",
             "wavlm": "microsoft/wavlm-base-plus", "data2vec-audio": "facebook/data2vec-audio-base"}
@@ -22,7 +20,9 @@ class FilterbankFactory:
         self.kind = kind
 
     def fingerprint(self, arg: str | None, scopes: tuple[str, ...], seed: int) -> str | None:
-        return None if scopes else f"{self.kind}-kaldi-v1:{80 if self.kind == 'fbank' else 13}+d+dd"
+        from upstreams.hf_speech import filterbank_fingerprint
+
+        return None if scopes else filterbank_fingerprint(self.kind)
 
     def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Any:
         from benchmark.errors import BenchError
@@ -40,18 +40,12 @@ class SpeechModelFactory:
         self.family = family
 
     def missing(self, arg: str | None, modifiers: tuple[str, ...] = ()) -> str | None:
+        from upstreams.text import model_missing
+
         if arg is None and "rand" in modifiers:
             return None  # the family's default architecture, no download
-        src = arg or DEFAULTS[self.family]
-        if looks_like_local_path(src):
-            if not (Path(src).expanduser() / "config.json").is_file():
-                return f"model directory '{src}' has no config.json (pass a directory saved with save_pretrained)"
-            return None
-        if model_in_cache(src) or hub_reachable():
-            return None
-        return (f"model '{src}' (not in the local Hugging Face cache and the Hub is unreachable: download it once "
-                f"with network access, pass a local directory as {self.family}:/path/to/model, or use "
-                f"{self.family}+rand for the untrained architecture)")
+        return model_missing(arg or DEFAULTS[self.family], self.family,
+                             f", or use {self.family}+rand for the untrained architecture")
 
     def fingerprint(self, arg: str | None, scopes: tuple[str, ...], seed: int) -> str | None:
         from upstreams.hf_speech import CONFIG_CLASSES, config_fingerprint, default_config

@@ -16,6 +16,19 @@ from benchmark.hookspecs import hookimpl
 from benchmark.hub import hub_reachable, looks_like_local_path, model_in_cache
 
 
+def model_missing(src: str, name: str, alternative: str = "") -> str | None:
+    """None when a Hugging Face model (Hub id or local directory) can be loaded now; else what is missing and how
+    to supply it. Shared by the text and speech factories."""
+    if looks_like_local_path(src):
+        if not (Path(src).expanduser() / "config.json").is_file():
+            return f"model directory '{src}' has no config.json (pass a directory saved with save_pretrained)"
+        return None
+    if model_in_cache(src) or hub_reachable():
+        return None
+    return (f"model '{src}' (not in the local Hugging Face cache and the Hub is unreachable: download it once "
+            f"with network access, or pass a local directory as {name}:/path/to/model{alternative})")
+
+
 class TextUpstreamFactory:
     """Builds an HFTextUpstream from `name` or `name:NAME_OR_PATH`; says up front what an offline run lacks."""
 
@@ -35,16 +48,7 @@ class TextUpstreamFactory:
 
     def missing(self, arg: str | None) -> str | None:
         """None when the model can be loaded now, else what is missing and how to supply it."""
-        src = self.source(arg)
-        if looks_like_local_path(src):
-            path = Path(src).expanduser()
-            if not (path / "config.json").is_file():
-                return f"model directory '{src}' has no config.json (pass a directory saved with save_pretrained)"
-            return None
-        if model_in_cache(src) or hub_reachable():
-            return None
-        return (f"model '{src}' (not in the local Hugging Face cache and the Hub is unreachable: download it once "
-                f"with network access, or pass a local directory as {self.name}:/path/to/model)")
+        return model_missing(self.source(arg), self.name)
 
     def fingerprint(self, arg: str | None, scopes: tuple[str, ...], seed: int) -> str | None:
         """The fingerprint the built upstream will have, without loading it (None if it cannot be told)."""
