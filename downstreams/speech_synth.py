@@ -159,7 +159,7 @@ def _keywords(o: dict[str, Any]) -> dict[str, Any]:
                         clip = degrade(synthesize(word, voice, pitch, speed), rng, SAMPLE_RATE)
                     waves.append(clip)
                     labels.append(label)
-        out[split] = (waves, labels, [v["accent"] + "+" + v["variant"] for v in group])
+        out[split] = (waves, labels)
     return out
 
 
@@ -174,7 +174,7 @@ def _speakers(o: dict[str, Any]) -> dict[str, Any]:
                  rng0.permutation(np.array(np.meshgrid(range(10), range(10), range(10))).T.reshape(-1, 3))]
     k = o["sentences"]
     n_train, n_select = k * 2 // 3, k // 6
-    out: dict[str, Any] = {s: ([], [], []) for s in ("train", "select", "test")}
+    out: dict[str, Any] = {s: ([], []) for s in ("train", "select", "test")}
     for s, voice in enumerate(voices):
         mine = sentences[s * k:(s + 1) * k] if (s + 1) * k <= len(sentences) else sentences[:k]
         for i, text in enumerate(mine):
@@ -182,11 +182,10 @@ def _speakers(o: dict[str, Any]) -> dict[str, Any]:
             rng = np.random.default_rng([o["seed"], 4, s, i])
             pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
             speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
-            waves, labels, _ = out[split]
+            waves, labels = out[split]
             waves.append(degrade(synthesize(text, voice, pitch, speed), rng))
             labels.append(s)
-    names = [v["accent"] + "+" + v["variant"] for v in voices]
-    return {split: (w, lab, names) for split, (w, lab, _) in out.items()}
+    return out
 
 
 class EspeakSpeech:
@@ -208,11 +207,10 @@ class EspeakSpeech:
             built = _keywords(o) if o["kind"] == "keywords" else _speakers(o)
             path.parent.mkdir(parents=True, exist_ok=True)
             arrays: dict[str, Any] = {}
-            for split, (waves, labels, names) in built.items():
+            for split, (waves, labels) in built.items():
                 arrays[f"{split}_lengths"] = np.array([len(w) for w in waves])
                 arrays[f"{split}_audio"] = np.concatenate(waves)
                 arrays[f"{split}_labels"] = np.array(labels)
-                arrays[f"{split}_speakers"] = np.array(names)
             tmp = path.with_suffix(".tmp.npz")
             np.savez_compressed(tmp, **arrays)
             tmp.replace(path)
