@@ -264,7 +264,7 @@ def environment(device: str, command: str | None = None) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     return {"versions": versions, "git": git, "device": device, "threads": torch.get_num_threads(),
-            "platform": platform.platform(), "command": command, "determinism": make_deterministic(device)}
+            "platform": platform.platform(), "command": command}
 
 
 def make_deterministic(device: str) -> dict[str, Any]:
@@ -340,7 +340,7 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     emit = progress or (lambda *a, **k: None)
     dev = resolve_device(device)
-    env = environment(dev, command)
+    env = {**environment(dev, command), "determinism": make_deterministic(dev)}
     cache = plan_.feature_cache()
     data_cache: dict[str, Any] = {}
     out: list[Result] = []
