@@ -8,7 +8,10 @@ user means, so they are done, not refused.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,71 @@ def load_audio(path: Path, sample_rate: int) -> np.ndarray:
         raise BenchError(f"{path}: not a readable audio file ({str(err).strip().splitlines()[0]})") from None
     wave = check_waveform(wave, rate, str(path))
     return resample(wave, rate, sample_rate)
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """Audio on disk (or a slice of it), decoded only when an upstream reads it: a SUPERB corpus (65,000 Speech
+    Commands clips, 100 hours of LibriSpeech) does not fit in memory as waveforms.
+
+    start / stop are seconds into the file (stop None: to the end); gain_db is applied after decoding (s3prl's
+    Speech Commands recipe applies -3 dB). `stamp` (size and modification time, filled by `clip`) is part of the
+    feature-cache key, so features are recomputed when a file changes. `seconds` (when known) lets batches be
+    grouped by length without decoding.
+    """
+
+    path: str
+    start: float = 0.0
+    stop: float | None = None
+    gain_db: float = 0.0
+    seconds: float | None = None
+    stamp: str = ""
+
+    @property
+    def shape(self) -> tuple[int]:
+        """An approximate length in 16 kHz samples, for grouping inputs of similar length into a batch."""
+        if self.seconds is not None:
+            return (int(self.seconds * 16_000),)
+        span = (self.stop - self.start) if self.stop is not None else None
+        if span is not None:
+            return (int(span * 16_000),)
+        size = int(self.stamp.split(":")[0]) if self.stamp[:1].isdigit() else 0
+        return (size // 2,)  # 16-bit PCM-ish
+
+    def key(self) -> str:
+        """What identifies the clip's content in the feature cache."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def decode(self, sample_rate: int) -> np.ndarray:
+        """The clip as mono float32 at `sample_rate`; problems are one-line BenchErrors naming the file."""
+        import soundfile as sf
+
+        where = self.path if not (self.start or self.stop) else f"{self.path} [{self.start:g}-{self.stop or 0:g} s]"
+        try:
+            info = sf.info(self.path)
+            first = int(round(self.start * info.samplerate))
+            last = None if self.stop is None else int(round(self.stop * info.samplerate))
+            wave, rate = sf.read(self.path, start=first, stop=last, dtype="float32", always_2d=True)
+        except FileNotFoundError:
+            raise BenchError(f"{self.path}: audio file not found") from None
+        except (RuntimeError, sf.LibsndfileError, OSError) as err:
+            raise BenchError(f"{self.path}: not a readable audio file ({str(err).strip().splitlines()[0]})") from None
+        x = check_waveform(wave, rate, where)
+        if self.gain_db:
+            x = x * np.float32(10 ** (self.gain_db / 20))
+        return resample(x, rate, sample_rate)
+
+
+def clip(path: Path | str, start: float = 0.0, stop: float | None = None, gain_db: float = 0.0,
+         seconds: float | None = None) -> AudioClip:
+    """An AudioClip stamped with the file's size and modification time (FileNotFoundError if it is absent)."""
+    st = os.stat(path)
+    return AudioClip(str(path), start, stop, gain_db, seconds, f"{st.st_size}:{st.st_mtime_ns}")
+
+
+def as_waveforms(inputs: Sequence[Any], sample_rate: int) -> list[Any]:
+    """Decode the AudioClips of a batch (in-memory waveforms pass through): what a speech upstream is given."""
+    return [x.decode(sample_rate) if isinstance(x, AudioClip) else x for x in inputs]
 
 
 def pad_batch(waves: Sequence[Any]) -> tuple[Any, Any]:

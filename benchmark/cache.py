@@ -44,6 +44,8 @@ def inputs_digest(inputs: Sequence[Any]) -> str:
         if isinstance(x, np.ndarray):  # a waveform or an image: its dtype, shape and bytes
             h.update(f"{x.dtype.str}{x.shape}".encode())
             h.update(np.ascontiguousarray(x).tobytes())
+        elif hasattr(x, "key"):  # audio on disk (benchmark.audio.AudioClip): path, slice and file stamp
+            h.update(x.key().encode("utf-8"))
         else:
             h.update(json.dumps(x, ensure_ascii=False).encode("utf-8"))
         h.update(b"\x1e")

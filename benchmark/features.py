@@ -38,6 +38,15 @@ def input_length(x: Any) -> int:
     return int(getattr(x, "shape", [len(x)])[-1])
 
 
+def upstream_inputs(upstream: Any, batch: Sequence[Any]) -> list[Any]:
+    """A batch as the upstream takes it: audio clips on disk are decoded at a speech upstream's sample rate."""
+    if getattr(upstream, "modality", None) == "speech":
+        from benchmark.audio import as_waveforms
+
+        return as_waveforms(batch, upstream.sample_rate)
+    return list(batch)
+
+
 def length_sorted_batches(inputs: Sequence[Any], batch_size: int, bucketed: bool = True) -> list[list[int]]:
     """Indices grouped into batches of similar length (or in arrival order); callers scatter results by index."""
     order = sorted(range(len(inputs)), key=lambda i: input_length(inputs[i])) if bucketed else list(range(len(inputs)))
@@ -83,7 +92,7 @@ def iter_pooled(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: 
     device = upstream_device(upstream)
     with torch.inference_mode(), autocast(device, dtype):
         for b, idx in enumerate(length_sorted_batches(inputs, batch_size, bucketed)):
-            hidden = upstream([inputs[i] for i in idx])
+            hidden = upstream(upstream_inputs(upstream, [inputs[i] for i in idx]))
             check_hidden(upstream, hidden, len(idx))
             pooled = pool_layers(hidden, pooling).float().cpu().numpy()
             del hidden

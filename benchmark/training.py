@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from benchmark.errors import JobFailed
-from benchmark.features import length_sorted_batches, moments, upstream_device
+from benchmark.features import length_sorted_batches, moments, upstream_device, upstream_inputs
 from benchmark.featurizer import Featurizer, pool_layers
 from benchmark.registry import Registry
 from benchmark.taskspec import TaskSpec
@@ -182,7 +182,7 @@ class _FineTuneModel(nn.Module):
         self.upstream, self.featurizer, self.head, self.pooling = upstream, featurizer, head, pooling
 
     def forward(self, inputs: Sequence[Any]) -> torch.Tensor:
-        pooled = pool_layers(self.upstream(inputs), self.pooling)  # (batch, layers, dim)
+        pooled = pool_layers(self.upstream(upstream_inputs(self.upstream, inputs)), self.pooling)  # (batch, layers, dim)
         return self.head(self.featurizer(pooled.float()))
 
 
