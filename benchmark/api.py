@@ -49,7 +49,8 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     ddir = Path(data_dir) if data_dir is not None else Path(env_dir) if env_dir else None
     the_plan = runner.plan(registry, _as_list(upstreams), _as_list(tasks), list(seeds), hp, Path(output),
                            ddir, overwrite, Path(cache_dir) if cache_dir else None, use_cache=use_cache,
-                           cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes())
+                           cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes(),
+                           explicit={k for k, v in hparams.items() if v is not None})
     if the_plan.problems:
         raise BenchError(runner.problems_message(the_plan.problems))
     ran = registry.executors.get(executor).obj.run(the_plan, registry, device=device,

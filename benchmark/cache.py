@@ -131,6 +131,68 @@ class Writer:
             self.fd = None
 
 
+class FrameWriter:
+    """Appends each example's (frames, layers, dim) block to `frames.bin`; `index.npy` records where each starts.
+
+    Frame-level tasks (CTC) need every frame, and the number of frames is known only once the upstream has run,
+    so blocks are appended in arrival order rather than written at precomputed offsets.
+    """
+
+    def __init__(self, directory: Path, n: int, dtype: np.dtype) -> None:
+        self.directory, self.n, self.dtype = directory, n, dtype
+        self.index = np.full((n, 2), -1, dtype=np.int64)  # (first row, number of frames) per example
+        self.rows = 0
+        self.written = 0
+        self.layers = self.dim = 0
+        self.file: Any = None
+
+    def write(self, indices: Sequence[int], blocks: Sequence[np.ndarray]) -> None:
+        """blocks[k]: (frames, layers, dim) of example indices[k]."""
+        if self.file is None:
+            self.file = (self.directory / "frames.bin").open("wb")
+            self.layers, self.dim = blocks[0].shape[1], blocks[0].shape[2]
+        for i, block in zip(indices, blocks, strict=True):
+            data = np.ascontiguousarray(block, dtype=self.dtype)
+            self.file.write(data.tobytes())
+            self.index[int(i)] = (self.rows, len(data))
+            self.rows += len(data)
+        self.written += len(indices)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            self.file = None
+            np.save(self.directory / "index.npy", self.index)
+
+    def summary(self) -> dict[str, Any]:
+        return {"frames": True, "rows": self.rows, "layers": self.layers, "dim": self.dim}
+
+
+class FrameFeatures:
+    """Read access to a frame-level entry: each example's (frames, layers, dim) block, float32 out (pread)."""
+
+    def __init__(self, entry: Path, meta: dict[str, Any]) -> None:
+        self.path = entry / "frames.bin"
+        self.index = np.load(entry / "index.npy")
+        self.layers, self.dim = int(meta["layers"]), int(meta["dim"])
+        self.dtype = np.dtype(meta["dtype"])
+        self.row_bytes = self.layers * self.dim * self.dtype.itemsize
+        if self.path.stat().st_size != int(meta["rows"]) * self.row_bytes or (self.index[:, 0] < 0).any():
+            raise ValueError(f"{self.path}: truncated or incomplete frame features")
+        self.lengths = self.index[:, 1]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def example(self, i: int) -> np.ndarray:
+        start, n = (int(v) for v in self.index[i])
+        with self.path.open("rb", buffering=0) as f:
+            buf = os.pread(f.fileno(), n * self.row_bytes, start * self.row_bytes)
+        return np.frombuffer(buf, dtype=self.dtype).reshape(n, self.layers, self.dim).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class CacheInfo:
     root: Path
@@ -200,6 +262,34 @@ class FeatureCache:
     @contextlib.contextmanager
     def create(self, key: str, n: int, meta: dict[str, Any]) -> Iterator[Writer]:
         """Write a new entry: yields a Writer; the entry appears (atomic rename) only if the block completes."""
+        with self._new_entry(key, lambda tmp: Writer(tmp / "features.npy", n, self.dtype),
+                             lambda tmp, w: {"shape": list(Features(tmp / "features.npy").shape)}, meta) as writer:
+            yield writer
+
+    @contextlib.contextmanager
+    def create_frames(self, key: str, n: int, meta: dict[str, Any]) -> Iterator[FrameWriter]:
+        """Write a new frame-level entry (every example's (frames, layers, dim) block), atomically like create."""
+        with self._new_entry(key, lambda tmp: FrameWriter(tmp, n, self.dtype), lambda tmp, w: w.summary(),
+                             meta) as writer:
+            yield writer
+
+    def get_frames(self, key: str) -> FrameFeatures | None:
+        entry = self.path(key)
+        try:
+            meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+            if meta.get("format") != FORMAT_VERSION or not meta.get("frames"):
+                return None
+            feats = FrameFeatures(entry, meta)
+        except (OSError, ValueError, KeyError) as err:
+            if entry.exists():
+                log.warning("ignoring unreadable cache entry %s: %s", entry, err)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(entry / "meta.json")
+        return feats
+
+    @contextlib.contextmanager
+    def _new_entry(self, key: str, make: Any, describe: Any, meta: dict[str, Any]) -> Iterator[Any]:
         base = self._base()
         try:
             base.mkdir(parents=True, exist_ok=True)
@@ -209,14 +299,13 @@ class FeatureCache:
         for stale in base.glob(f"{_TMP_PREFIX}{key}-*"):  # a killed writer's leftovers (callers hold the key's lock)
             shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{key}-", dir=base))
-        writer = Writer(tmp / "features.npy", n, self.dtype)
+        writer = make(tmp)
         try:
             yield writer
             writer.close()
-            if writer.written != n:
-                raise RuntimeError(f"cache entry {key}: wrote {writer.written} of {n} rows")
-            shape = Features(tmp / "features.npy").shape
-            body = {**meta, "format": FORMAT_VERSION, "shape": list(shape), "dtype": self.dtype.name,
+            if writer.written != writer.n:
+                raise RuntimeError(f"cache entry {key}: wrote {writer.written} of {writer.n} rows")
+            body = {**meta, "format": FORMAT_VERSION, **describe(tmp, writer), "dtype": self.dtype.name,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             (tmp / "meta.json").write_text(json.dumps(body, indent=1), encoding="utf-8")
             final = self.path(key)

@@ -176,13 +176,14 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], seeds: list[in
         raise BenchError("--cache-dtype has no effect with --no-cache; drop one of them")
     _tasks_files(tasks_files)
     registry = _plugins().registry
-    hp = runner.resolve_hparams(mode, {
-        "layer": layer, "pooling": pooling, "lr": lr, "head_lr": head_lr, "epochs": epochs,
-        "batch_size": batch_size, "hidden": hidden, "weight_decay": weight_decay, "max_train": max_train,
-        "predict_test": predict_test, "dtype": dtype, "eval_batch_size": eval_batch_size})
+    given = {"layer": layer, "pooling": pooling, "lr": lr, "head_lr": head_lr, "epochs": epochs,
+             "batch_size": batch_size, "hidden": hidden, "weight_decay": weight_decay, "max_train": max_train,
+             "predict_test": predict_test, "dtype": dtype, "eval_batch_size": eval_batch_size}
+    hp = runner.resolve_hparams(mode, given)
     runner_executor = registry.executors.get(executor).obj
     the_plan = runner.plan(registry, _split(upstream), _split(tasks), seeds, hp, output, data_dir, overwrite,
-                           use_cache=not no_cache, cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes())
+                           use_cache=not no_cache, cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes(),
+                           explicit={k for k, v in given.items() if v is not None})
     if the_plan.problems:
         raise BenchError(runner.problems_message(the_plan.problems))
     if the_plan.todo:

@@ -165,7 +165,18 @@ def holdout(examples: Examples, fraction: float, cap: int) -> tuple[Examples, Ex
 
 
 def convert_target(task: TaskSpec, value: Any, where: str) -> Any:
-    """Map a raw label to a class index (classification) or a float (regression); bad values are errors."""
+    """Map a raw label to a class index (classification), a float (regression) or a transcript (sequence tasks:
+    whitespace normalised, every symbol in the task's vocabulary); bad values are errors."""
+    if task.vocabulary is not None:
+        text = " ".join(str(value).split())
+        if not text:
+            raise BenchError(f"task '{task.name}': empty transcript at {where}")
+        known = set(task.vocabulary)
+        bad = next((sym for sym in task.symbols(text) if sym not in known), None)
+        if bad is not None:
+            raise BenchError(f"task '{task.name}': {bad!r} at {where} is not in the task's vocabulary "
+                             f"({''.join(task.vocabulary) if task.tokenize == 'characters' else ' '.join(task.vocabulary)})")
+        return text
     if task.labels is None:
         try:
             out = float(value)

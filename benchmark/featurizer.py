@@ -53,11 +53,12 @@ class Featurizer(nn.Module):
         self.scale.copy_(scale.clamp(min=1e-5))
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        x = (pooled - self.center) / self.scale  # (batch, layers, dim)
+        """(..., layers, dim) -> (..., dim): pooled vectors (batch, layers, dim) or frames (batch, time, layers, dim)."""
+        x = (pooled - self.center) / self.scale
         if self.weights is None:
-            return x[:, self.layer]
+            return x[..., self.layer, :]
         w = torch.softmax(self.weights, dim=0)
-        return torch.einsum("l,bld->bd", w, x)  # (batch, dim)
+        return torch.einsum("l,...ld->...d", w, x)
 
     def layer_weights(self) -> list[float]:
         """The normalised weight of each layer (one-hot for a fixed layer)."""

@@ -33,8 +33,9 @@ def grid_points(hp: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _compact(values: list[Any]) -> list[Any]:
-    """Class indices as ints, regression values rounded to 6 significant digits (small, stable JSON)."""
-    return [v if isinstance(v, int) else float(f"{v:.6g}") for v in values]
+    """Class indices as ints, transcripts as text, regression values rounded to 6 significant digits (small,
+    stable JSON)."""
+    return [v if isinstance(v, int | str) else float(f"{v:.6g}") for v in values]
 
 
 @contextlib.contextmanager
@@ -63,59 +64,87 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     durations: dict[str, float] = {}
     t0 = time.perf_counter()
     points = grid_points(hp)
-    tried: list[dict[str, Any]] = []
-    best: tuple[float, int, Any, Any] | None = None  # (score, index, fitted, model-or-features)
-    if hp["mode"] == "frozen":
-        def feats(examples: Any, label: str) -> Any:
-            return features.extract(upstream, examples.inputs, pooling, hp["eval_batch_size"], cache,
-                                    dtype=hp["dtype"], progress=say, label=label)
+    sequence = getattr(registry.downstreams.get(task.head).obj, "target", None) == "sequence"
 
-        with _memory_guard(f"a batch of up to {hp['eval_batch_size']} examples while extracting features",
-                           f"--eval-batch-size (now {hp['eval_batch_size']})"):
-            x_train, x_dev = feats(train, "train"), feats(data.dev, "select")
-        durations["extract"] = round(time.perf_counter() - t0, 3)
-        t1 = time.perf_counter()
+    def fit_grid(fit: Callable[[int, dict[str, Any]], tuple[Any, Any]]) -> tuple[Any, Any, int, list[dict[str, Any]]]:
+        """Train every grid point (fit(i, hp) -> (fitted, model)); the best by model selection wins, ties go to
+        the first. A diverged point is recorded and loses; the job fails only when every point failed."""
+        tried: list[dict[str, Any]] = []
+        best: tuple[Any, Any, int] | None = None
         for i, point in enumerate(points):
             php = {**hp, **point}
             try:
-                with _memory_guard(f"a training batch of {php['batch_size']}", f"--batch-size (now {php['batch_size']})"):
-                    fitted = training.train_frozen(task, registry, x_train, train.targets, x_dev, data.dev.targets,
-                                                   php, seed, say)
-            except JobFailed as err:
-                if len(points) == 1:
-                    raise
-                tried.append({**point, "failed": str(err)})  # a diverged grid point loses; the others compete
-                continue
-            tried.append({**point, "select_score": round(fitted.select_score, 4), "best_epoch": fitted.best_epoch})
-            if best is None or fitted.select_score > best[0]:
-                best = (fitted.select_score, i, fitted, None)
-        durations["train"] = round(time.perf_counter() - t1, 3)
-        if best is None:
-            raise JobFailed(f"every grid point failed; the first: {tried[0]['failed']}")
-        fitted = best[2]
-
-        def predict(examples: Any, name: str) -> list[Any]:
-            return training.predict_frozen(task, registry, fitted, feats(examples, name))
-    else:
-        for i, point in enumerate(points):
-            model_up = upstream if i == 0 else fresh_upstream()  # each grid point starts from the pretrained weights
-            php = {**hp, **point}
-            try:
-                with _memory_guard(f"a training batch of {php['batch_size']}", f"--batch-size (now {php['batch_size']})"):
-                    fitted_i, model = training.train_finetune(task, registry, model_up, train, data.dev, php, seed,
-                                                              pooling, say)
+                with _memory_guard(f"a training batch of {php['batch_size']}",
+                                   f"--batch-size (now {php['batch_size']})"):
+                    fitted_i, model_i = fit(i, php)
             except JobFailed as err:
                 if len(points) == 1:
                     raise
                 tried.append({**point, "failed": str(err)})
                 continue
             tried.append({**point, "select_score": round(fitted_i.select_score, 4), "best_epoch": fitted_i.best_epoch})
-            if best is None or fitted_i.select_score > best[0]:
-                best = (fitted_i.select_score, i, fitted_i, model)
-        durations["train"] = round(time.perf_counter() - t0, 3)
+            if best is None or training.better(task, registry, fitted_i.select_score, best[0].select_score):
+                best = (fitted_i, model_i, i)
         if best is None:
             raise JobFailed(f"every grid point failed; the first: {tried[0]['failed']}")
-        fitted, chosen_model = best[2], best[3]
+        return best[0], best[1], best[2], tried
+
+    extract_guard = (f"a batch of up to {hp['eval_batch_size']} examples while extracting features",
+                     f"--eval-batch-size (now {hp['eval_batch_size']})")
+    if sequence:
+        from benchmark import sequence as seq
+
+        def frames(examples: Any, label: str) -> Any:
+            if hp["mode"] == "finetune" or not cache.enabled:  # --no-cache: the upstream runs on every batch
+                return seq.LiveFrames(upstream, examples.inputs, hp["dtype"])
+            return seq.CachedFrames(seq.extract_frames(upstream, examples.inputs, hp["eval_batch_size"], cache,
+                                                       dtype=hp["dtype"], progress=say, label=label))
+
+        with _memory_guard(*extract_guard):
+            src_train, src_dev = frames(train, "train"), frames(data.dev, "select")
+        durations["extract"] = round(time.perf_counter() - t0, 3)
+        t1 = time.perf_counter()
+
+        def fit_frames(i: int, php: dict[str, Any]) -> tuple[Any, Any]:
+            if php["mode"] == "frozen":
+                return seq.train(task, registry, src_train, train.targets, src_dev, data.dev.targets, php, seed,
+                                 say), None
+            model_up = upstream if i == 0 else fresh_upstream()
+            live = seq.LiveFrames(model_up, train.inputs, php["dtype"], grad=True)
+            dev_live = seq.LiveFrames(model_up, data.dev.inputs, php["dtype"])
+            return seq.train(task, registry, live, train.targets, dev_live, data.dev.targets, php, seed, say,
+                             upstream=model_up), model_up
+
+        fitted, chosen_up, chosen_i, tried = fit_grid(fit_frames)
+        durations["train"] = round(time.perf_counter() - t1, 3)
+        kind = registry.downstreams.get(task.head).obj
+
+        def predict(examples: Any, name: str) -> list[Any]:
+            src = (seq.LiveFrames(chosen_up, examples.inputs, hp["dtype"]) if chosen_up is not None
+                   else frames(examples, name))
+            return seq.predict(task, kind, fitted.model, src, hp["eval_batch_size"])
+    elif hp["mode"] == "frozen":
+        def feats(examples: Any, label: str) -> Any:
+            return features.extract(upstream, examples.inputs, pooling, hp["eval_batch_size"], cache,
+                                    dtype=hp["dtype"], progress=say, label=label)
+
+        with _memory_guard(*extract_guard):
+            x_train, x_dev = feats(train, "train"), feats(data.dev, "select")
+        durations["extract"] = round(time.perf_counter() - t0, 3)
+        t1 = time.perf_counter()
+        fitted, _, chosen_i, tried = fit_grid(lambda i, php: (training.train_frozen(
+            task, registry, x_train, train.targets, x_dev, data.dev.targets, php, seed, say), None))
+        durations["train"] = round(time.perf_counter() - t1, 3)
+
+        def predict(examples: Any, name: str) -> list[Any]:
+            return training.predict_frozen(task, registry, fitted, feats(examples, name))
+    else:
+        def fit_finetune(i: int, php: dict[str, Any]) -> tuple[Any, Any]:
+            model_up = upstream if i == 0 else fresh_upstream()  # each grid point starts from the pretrained weights
+            return training.train_finetune(task, registry, model_up, train, data.dev, php, seed, pooling, say)
+
+        fitted, chosen_model, chosen_i, tried = fit_grid(fit_finetune)
+        durations["train"] = round(time.perf_counter() - t0, 3)
 
         def predict(examples: Any, name: str) -> list[Any]:
             return training.predict_finetune(task, registry, chosen_model, examples.inputs, hp["eval_batch_size"],
@@ -140,7 +169,7 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     main = task_score(task, scores)
     human = reference_score(task, "human")
     rel = relative(main, human)
-    chosen = points[best[1]]
+    chosen = points[chosen_i]
     best_hp = {**hp, **chosen}
     rule = (f"epoch with the best '{'+'.join(task.score)}' on the model-selection split"
             + (f" (early stopping, patience {hp['patience']})" if hp["mode"] == "frozen" else ""))

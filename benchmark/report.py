@@ -138,9 +138,12 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
     human: dict[str, float | None] = {}
     for name in suites:
         suite = registry.suites.get(name).obj
-        human[name] = suite_reference(suite, tasks_by_name)
+        # Averaging accuracies with error rates means nothing: such a suite's aggregate is its SUPERB score.
+        mixed = len({registry.metrics.get(m).obj.higher_is_better for t in suite.tasks if t in tasks_by_name
+                     for m in tasks_by_name[t].score}) > 1
+        human[name] = None if mixed else suite_reference(suite, tasks_by_name)
         for row in rows.values():
-            value = suite_score(suite, {t: c.score.mean for t, c in row.tasks.items()})
+            value = None if mixed else suite_score(suite, {t: c.score.mean for t, c in row.tasks.items()})
             row.suites[name] = (value, relative(value, human[name]))
             superb = suite_score(suite, {t: c.superb for t, c in row.tasks.items()})
             if superb is not None:

@@ -15,7 +15,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,18 @@ def resolve_hparams(mode: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return hp
 
 
+def task_hparams(hp: dict[str, Any], task: TaskSpec, explicit: Collection[str]) -> dict[str, Any]:
+    """The job's hyper-parameters: the run's, with the task's own defaults (`hparams:` in its YAML, per mode)
+    for every one the user did not set (`explicit`)."""
+    extra = {k: v for k, v in task.hparams.get(hp["mode"], {}).items() if k not in explicit}
+    if not extra:
+        return hp
+    try:
+        return resolve_hparams(hp["mode"], {**hp, **extra})
+    except BenchError as err:
+        raise BenchError(f"task '{task.name}': hparams.{hp['mode']}: {err}") from None
+
+
 def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -174,12 +186,16 @@ def expand_tasks(names: Sequence[str], registry: Registry) -> list[TaskSpec]:
 def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], seeds: Sequence[int],
          hparams: dict[str, Any], output: Path, data_dir: Path | None = None, overwrite: bool = False,
          cache_dir: Path | None = None, *, use_cache: bool = True, cache_dtype: str = "float32",
-         cache_max_bytes: int | None = None) -> Plan:
-    """Every job, split into those to run and those already finished; inputs checked, nothing run."""
+         cache_max_bytes: int | None = None, explicit: Collection[str] = ()) -> Plan:
+    """Every job, split into those to run and those already finished; inputs checked, nothing run.
+
+    explicit: the hyper-parameters the user set; the others may take a task's own defaults (TaskSpec.hparams).
+    """
     request = {"upstreams": list(upstreams), "tasks": list(tasks), "seeds": list(seeds), "hparams": dict(hparams),
                "output": str(output), "data_dir": None if data_dir is None else str(data_dir),
                "overwrite": overwrite, "cache_dir": None if cache_dir is None else str(cache_dir),
-               "use_cache": use_cache, "cache_dtype": cache_dtype, "cache_max_bytes": cache_max_bytes}
+               "use_cache": use_cache, "cache_dtype": cache_dtype, "cache_max_bytes": cache_max_bytes,
+               "explicit": sorted(explicit)}
     if not upstreams:
         raise BenchError("no upstream given (--upstream NAME; bench list upstreams)")
     if not seeds:
@@ -212,14 +228,15 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
                 raise BenchError(f"upstream '{spec.text}' is a {modality} model and task '{task.name}' is a "
                                  f"{task.modality} task; pick tasks of the upstream's modality")
             source = choose_source(task, data_dir)
+            job_hp = task_hparams(hparams, task, explicit)
             for seed in dict.fromkeys(seeds):
                 identity = {
                     "upstream": spec.text, "task": task.name, "task_version": task.version, "source": source, "data_dir": str(data_dir) if data_dir else None,
-                    "seed": seed, "hparams": _identity_hparams(hparams), "result_schema": 1,
+                    "seed": seed, "hparams": _identity_hparams(job_hp), "result_schema": 1,
                 }
                 jid = results_mod.job_id(identity)
                 path = results_mod.result_path(output, task.name, spec.text, seed, jid)
-                jobs.append(Job(spec, task, seed, hparams, jid, path, source))
+                jobs.append(Job(spec, task, seed, job_hp, jid, path, source))
     done = [] if overwrite else [j for j in jobs if j.path.is_file()]
     todo = [j for j in jobs if j not in done]
     return Plan(jobs, todo, done, output, data_dir, cache, problems, request)

@@ -105,6 +105,10 @@ class TaskSpec(_Strict):
     modality: Literal["text", "speech", "image"]
     head: str
     labels: list[str] | None = None
+    vocabulary: list[str] | None = None
+    """Sequence tasks (CTC): the output symbols; targets are transcripts made of them (see `tokenize`)."""
+    tokenize: Literal["characters", "whitespace"] = "characters"
+    """How a transcript splits into vocabulary symbols: each character (ASR), or space-separated units (phonemes)."""
     metrics: list[str]
     score: list[str]
     evals: list[str]
@@ -115,9 +119,19 @@ class TaskSpec(_Strict):
     references: dict[str, Reference] = {}
     citation: str | None = None
     license: str | None = None
+    hparams: dict[Literal["frozen", "finetune"], dict[str, Any]] = {}
+    """Per mode, the task's own defaults for hyper-parameters the user did not set (SUPERB's ASR head is a
+    2-layer BiLSTM, its PR head a linear layer: `{frozen: {hidden: 1024}}`)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
+        if self.labels is not None and self.vocabulary is not None:
+            raise ValueError("a task has labels (classification) or a vocabulary (sequence targets), not both")
+        if self.vocabulary is not None:
+            if len(set(self.vocabulary)) != len(self.vocabulary) or not all(self.vocabulary):
+                raise ValueError("vocabulary entries must be distinct and non-empty")
+            if self.tokenize == "characters" and any(len(v) != 1 for v in self.vocabulary):
+                raise ValueError("with tokenize: characters every vocabulary entry is one character")
         unknown = [m for m in self.score if m not in self.metrics]
         if unknown:
             raise ValueError(f"score names {unknown[0]!r}, which is not in metrics {self.metrics}")
@@ -145,6 +159,10 @@ class TaskSpec(_Strict):
             if bad:
                 raise ValueError(f"references.{ref_name} scores {bad[0]!r}, not one of {sorted(keys)}")
         return self
+
+    def symbols(self, text: str) -> list[str]:
+        """A transcript as vocabulary symbols (sequence tasks): its characters, or its space-separated units."""
+        return list(text) if self.tokenize == "characters" else text.split()
 
     def metric_keys(self) -> list[str]:
         """Keys of `Result.scores`: the metric name, prefixed by the eval split when there are several."""

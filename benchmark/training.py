@@ -58,6 +58,20 @@ def selection_score(task: TaskSpec, scores: dict[str, float]) -> float:
     return statistics.fmean(scores[m] for m in task.score)
 
 
+def direction(task: TaskSpec, registry: Registry) -> int:
+    """+1 when the task's scored metrics are better higher (accuracy), -1 when lower (WER)."""
+    flags = {registry.metrics.get(m).obj.higher_is_better for m in task.score}
+    if len(flags) > 1:
+        raise JobFailed(f"task '{task.name}' scores metrics that disagree on direction ({', '.join(task.score)}); "
+                        "score higher-is-better and lower-is-better metrics in separate tasks")
+    return 1 if flags.pop() else -1
+
+
+def better(task: TaskSpec, registry: Registry, score: float, than: float) -> bool:
+    """Whether a model-selection score beats another, in the direction of the task's metrics."""
+    return direction(task, registry) * (score - than) > 0
+
+
 def _targets(task: TaskSpec, ys: Sequence[Any], mean: float, std: float) -> torch.Tensor:
     if task.labels is not None:
         return torch.tensor(ys, dtype=torch.long)
@@ -92,7 +106,7 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
     opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     step = x_train.chunk_rows()
     starts = list(range(0, len(y), step))
-    best_state, best, best_epoch, stale, curve = None, -math.inf, 0, 0, []
+    best_state, best, best_epoch, stale, curve = None, None, 0, 0, []
     passes = passes_per_epoch(len(y), hp["batch_size"])
     for epoch in range(1, hp["epochs"] + 1):
         model.train()
@@ -114,14 +128,14 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
         score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))
         curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6), "select_score": round(score, 4)})
         progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
-        if score > best:
+        if best is None or better(task, registry, score, best):
             best, best_epoch, stale = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
             if stale >= hp["patience"]:
                 break
-    assert best_state is not None
+    assert best_state is not None and best is not None
     model.load_state_dict(best_state)
     model.eval()
     return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve)
@@ -205,7 +219,7 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
     warmup = max(1, int(0.1 * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
-    best_state, best, best_epoch, curve = None, -math.inf, 0, []
+    best_state, best, best_epoch, curve = None, None, 0, []
     for epoch in range(1, hp["epochs"] + 1):
         model.train()
         losses = []
@@ -224,10 +238,10 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
         score = selection_score(task, score_predictions(task, registry, dev.targets, dev_pred))
         curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6), "select_score": round(score, 4)})
         progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
-        if score > best:
+        if best is None or better(task, registry, score, best):
             best, best_epoch = score, epoch
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    assert best_state is not None
+    assert best_state is not None and best is not None and best is not None
     model.load_state_dict(best_state)
     model.eval()
     return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve), model

@@ -1,4 +1,5 @@
-"""Builtin heads on a pooled vector: classification (cross-entropy) and regression (MSE on standardised targets)."""
+"""Builtin heads: on a pooled vector, classification (cross-entropy) and regression (MSE on standardised targets);
+on frames, CTC (transcripts of characters or phonemes, greedy decoding)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,71 @@ class PooledHead:
         return outputs.argmax(-1) if self.target == "class" else outputs.squeeze(-1)
 
 
+def _ctc_module(in_dim: int, n_out: int, hidden: int, dropout: float) -> nn.Module:
+    import torch
+    from torch import nn
+
+    class CTCHeadModule(nn.Module):
+        """Frames (batch, time, dim) -> per-frame log-probabilities over blank + vocabulary.
+
+        hidden == 0: one linear layer per frame (SUPERB's PR probe); hidden > 0: a 2-layer bidirectional LSTM of
+        that many units per direction, then a linear layer (SUPERB's ASR head uses 1024)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.drop = nn.Dropout(dropout)
+            self.rnn = (nn.LSTM(in_dim, hidden, num_layers=2, bidirectional=True, batch_first=True, dropout=dropout)
+                        if hidden > 0 else None)
+            self.out = nn.Linear(2 * hidden if hidden > 0 else in_dim, n_out)
+
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            x = self.drop(x)
+            if self.rnn is not None:
+                packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+                x, _ = self.rnn(packed)
+                x, _ = nn.utils.rnn.pad_packed_sequence(x, batch_first=True, total_length=int(lengths.max()))
+                x = self.drop(x)
+            return torch.log_softmax(self.out(x), dim=-1)
+
+    return CTCHeadModule()
+
+
+@dataclass(frozen=True)
+class CTCHead:
+    """A head that reads every frame and emits a transcript: CTC loss, greedy decoding (best path, repeats
+    merged, blanks dropped). Index 0 is the CTC blank; vocabulary symbol k is index k + 1."""
+
+    description: str
+    target: str = "sequence"
+
+    def build(self, in_dim: int, n_labels: int | None, hidden: int = 0, dropout: float = 0.1) -> nn.Module:
+        if not n_labels:
+            raise ValueError("a CTC head needs the task's vocabulary")
+        return _ctc_module(in_dim, n_labels + 1, hidden, dropout)
+
+    def loss(self, log_probs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
+             target_lengths: torch.Tensor) -> torch.Tensor:
+        from torch.nn import functional as F
+
+        # zero_infinity: an utterance with more symbols than frames cannot be aligned; it adds no gradient.
+        return F.ctc_loss(log_probs.transpose(0, 1).float(), targets, lengths, target_lengths, blank=0,
+                          reduction="mean", zero_infinity=True)
+
+    def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        """Best path per utterance as vocabulary indices (0-based, blanks removed, repeats merged)."""
+        best = log_probs.argmax(-1).cpu()
+        out = []
+        for row, n in zip(best.tolist(), lengths.tolist(), strict=True):
+            seq, prev = [], 0
+            for sym in row[:n]:
+                if sym != prev and sym != 0:
+                    seq.append(sym - 1)
+                prev = sym
+            out.append(seq)
+        return out
+
+
+CTC = CTCHead("CTC over every frame (linear, or a 2-layer BiLSTM with --hidden N); greedy decoding")
 CLASSIFICATION = PooledHead("linear (or MLP) classifier on the pooled vector; cross-entropy", "class")
 REGRESSION = PooledHead("linear (or MLP) regressor on the pooled vector; MSE on standardised targets", "real")
 
@@ -54,3 +120,4 @@ REGRESSION = PooledHead("linear (or MLP) regressor on the pooled vector; MSE on 
 def register_downstreams(register: Any) -> None:
     register("classification", CLASSIFICATION)
     register("regression", REGRESSION)
+    register("ctc", CTC)

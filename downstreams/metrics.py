@@ -1,4 +1,8 @@
-"""Builtin metrics, computed by scikit-learn and SciPy and reported in percent points (GLUE convention)."""
+"""Builtin metrics, computed by scikit-learn, SciPy and jiwer and reported in percent points (GLUE convention).
+
+Error rates (WER, CER, PER) are corpus-level, as SUPERB and jiwer compute them: the edit operations summed over
+all utterances divided by the number of reference words (characters, phonemes); lower is better.
+"""
 
 from __future__ import annotations
 
@@ -92,11 +96,58 @@ def _batched_spearman(t: np.ndarray, p: np.ndarray) -> np.ndarray:
     return _batched_pearson(rankdata(t, axis=1), rankdata(p, axis=1))
 
 
+def _refs_hyps(y_true: Any, y_pred: Any) -> tuple[list[str], list[str]]:
+    return [str(t) for t in np.asarray(y_true).reshape(-1)], [str(p) for p in np.asarray(y_pred).reshape(-1)]
+
+
+def wer(y_true: Any, y_pred: Any) -> float:
+    """Word error rate (jiwer), in percent."""
+    import jiwer
+
+    refs, hyps = _refs_hyps(y_true, y_pred)
+    return 100.0 * float(jiwer.wer(refs, hyps))
+
+
+def cer(y_true: Any, y_pred: Any) -> float:
+    """Character error rate (jiwer; spaces count as characters), in percent."""
+    import jiwer
+
+    refs, hyps = _refs_hyps(y_true, y_pred)
+    return 100.0 * float(jiwer.cer(refs, hyps))
+
+
+per = wer  # phonemes are space-separated units: the phone error rate is the WER over them
+"""Phone error rate: targets and predictions are space-separated phonemes, scored as words (jiwer)."""
+
+
+def _edit_counts(kind: str) -> Any:
+    """Batched corpus error rate: each distinct (reference, hypothesis) pair is aligned once by jiwer, then
+    resamples sum its (errors, reference length) counts: bootstrap CIs stay fast and equal to the direct call."""
+    def batched(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        import jiwer
+
+        align = jiwer.process_words if kind == "words" else jiwer.process_characters
+        memo: dict[tuple[str, str], tuple[int, int]] = {}
+        errors = np.zeros(t.shape, dtype=np.int64)
+        length = np.zeros(t.shape, dtype=np.int64)
+        for pos, (ref, hyp) in enumerate(zip(t.reshape(-1).tolist(), p.reshape(-1).tolist())):
+            key = (str(ref), str(hyp))
+            if key not in memo:
+                out = align(key[0], key[1])
+                memo[key] = (out.substitutions + out.deletions + out.insertions,
+                             out.substitutions + out.deletions + out.hits)
+            errors.flat[pos], length.flat[pos] = memo[key]
+        return 100.0 * errors.sum(1) / np.maximum(length.sum(1), 1)
+    return batched
+
+
 accuracy.batched = _batched_accuracy  # type: ignore[attr-defined]
 f1.batched = _batched_f1  # type: ignore[attr-defined]
 matthews.batched = _batched_matthews  # type: ignore[attr-defined]
 pearson.batched = _batched_pearson  # type: ignore[attr-defined]
 spearman.batched = _batched_spearman  # type: ignore[attr-defined]
+wer.batched = _edit_counts("words")  # type: ignore[attr-defined]
+cer.batched = _edit_counts("characters")  # type: ignore[attr-defined]
 
 
 @hookimpl
@@ -107,3 +158,6 @@ def register_metrics(register: Any) -> None:
     register("matthews", matthews, higher_is_better=True, kind="classification")
     register("pearson", pearson, higher_is_better=True, kind="regression")
     register("spearman", spearman, higher_is_better=True, kind="regression")
+    register("wer", wer, higher_is_better=False, kind="sequence")
+    register("cer", cer, higher_is_better=False, kind="sequence")
+    register("per", per, higher_is_better=False, kind="sequence")

@@ -11,6 +11,9 @@ utterance jitters pitch and speed around them.
   train / select / test speakers are disjoint, so the task measures generalisation to new voices.
 - `speakers` (like SUPERB SID, VoxCeleb1 identification): which of N speakers says a sentence; sentences are
   disjoint between train / select / test, speakers are shared.
+- `sentences` (like SUPERB ASR, for the CTC path): the transcript of a sentence ("the pilot opened a heavy box")
+  from a 30-word grammar; train / select / test speakers are disjoint and every test sentence is unseen in
+  training (its words are not).
 
 The data is built once per (options, eSpeak NG version) and cached as a compressed NumPy file.
 """
@@ -64,8 +67,8 @@ def _options(options: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise BenchError(f"espeak-speech: unknown option '{sorted(unknown)[0]}' (options: {', '.join(DEFAULTS)})")
     out = {**DEFAULTS, **options}
-    if out["kind"] not in ("keywords", "speakers"):
-        raise BenchError(f"espeak-speech: kind must be 'keywords' or 'speakers', not {out['kind']!r}")
+    if out["kind"] not in ("keywords", "speakers", "sentences"):
+        raise BenchError(f"espeak-speech: kind must be 'keywords', 'speakers' or 'sentences', not {out['kind']!r}")
     return out
 
 
@@ -167,11 +170,41 @@ def _split_id(text: str) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
+def _all_sentences(seed: int) -> list[str]:
+    """The grammar's 1,000 sentences in a seeded order."""
+    rng0 = np.random.default_rng([seed, 3])
+    return [f"{SUBJECTS[a]} {VERBS[b]} {OBJECTS[c]}" for a, b, c in
+            rng0.permutation(np.array(np.meshgrid(range(10), range(10), range(10))).T.reshape(-1, 3))]
+
+
+def _transcripts(o: dict[str, Any]) -> dict[str, Any]:
+    """Speaker-disjoint splits (2/3, 1/6, 1/6 of the voices); each utterance a different sentence, so no test
+    sentence occurs in training."""
+    voices = speakers(o["speakers"], o["seed"])
+    sentences = _all_sentences(o["seed"])
+    n, k = len(voices), o["sentences"]
+    if n * k > len(sentences):
+        raise BenchError(f"espeak-speech: speakers x sentences must be at most {len(sentences)} for kind sentences")
+    splits = {"train": range(0, n * 2 // 3), "select": range(n * 2 // 3, n * 5 // 6), "test": range(n * 5 // 6, n)}
+    out: dict[str, Any] = {}
+    for split, group in splits.items():
+        waves, texts = [], []
+        for s in group:
+            voice = voices[s]
+            for i in range(k):
+                text = sentences[s * k + i]
+                rng = np.random.default_rng([o["seed"], 5, s, i])
+                pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
+                speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
+                waves.append(degrade(synthesize(text, voice, pitch, speed), rng))
+                texts.append(text)
+        out[split] = (waves, texts)
+    return out
+
+
 def _speakers(o: dict[str, Any]) -> dict[str, Any]:
     voices = speakers(o["speakers"], o["seed"])
-    rng0 = np.random.default_rng([o["seed"], 3])
-    sentences = [f"{SUBJECTS[a]} {VERBS[b]} {OBJECTS[c]}" for a, b, c in
-                 rng0.permutation(np.array(np.meshgrid(range(10), range(10), range(10))).T.reshape(-1, 3))]
+    sentences = _all_sentences(o["seed"])
     k = o["sentences"]
     n_train, n_select = k * 2 // 3, k // 6
     out: dict[str, Any] = {s: ([], []) for s in ("train", "select", "test")}
@@ -204,7 +237,7 @@ class EspeakSpeech:
         o = _options(options)
         path = Path(cache_dir) / "speech" / f"{o['kind']}-{_digest(o)}-{espeak_version()}.npz"
         if not path.is_file():
-            built = _keywords(o) if o["kind"] == "keywords" else _speakers(o)
+            built = {"keywords": _keywords, "speakers": _speakers, "sentences": _transcripts}[o["kind"]](o)
             path.parent.mkdir(parents=True, exist_ok=True)
             arrays: dict[str, Any] = {}
             for split, (waves, labels) in built.items():
@@ -220,7 +253,8 @@ class EspeakSpeech:
             ends = np.cumsum(data[f"{split}_lengths"])
             audio = data[f"{split}_audio"]
             waves = tuple(audio[e - n:e] for e, n in zip(ends, data[f"{split}_lengths"], strict=True))
-            out[split] = Examples(waves, tuple(int(v) for v in data[f"{split}_labels"]))
+            labels = data[f"{split}_labels"]
+            out[split] = Examples(waves, tuple(str(v) if labels.dtype.kind == "U" else int(v) for v in labels))
         return out
 
 
@@ -231,4 +265,5 @@ def _digest(o: dict[str, Any]) -> str:
 @hookimpl
 def register_datasets(register: Any) -> None:
     register("espeak-speech", EspeakSpeech(),
-             description="keyword and speaker data synthesised offline with eSpeak NG (Debian espeak-ng)")
+             description="keyword, speaker and transcribed-sentence data synthesised offline with eSpeak NG "
+                         "(Debian espeak-ng)")

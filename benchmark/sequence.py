@@ -1,0 +1,270 @@
+"""Frame-level tasks (CTC: speech recognition, phoneme recognition): every frame of every layer, not a pooled vector.
+
+Frozen mode caches each utterance's (frames, layers, dim) block once (`cache.FrameFeatures`) and trains the
+featurizer (SUPERB's softmax-weighted layer sum over standardised layers) and a CTC head on it. With
+--no-cache the upstream runs on every batch of every epoch instead (as s3prl does), so nothing the size of a
+corpus's frames is ever written. Fine-tune mode runs the upstream with gradients, like pooled fine-tuning.
+Transcripts are scored by the task's metrics (WER / CER / PER, jiwer) and the model-selection metric's
+direction is respected (an error rate is better when lower).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.cache import FeatureCache, FrameFeatures, entry_key, inputs_digest
+from benchmark.features import _check_finite, autocast, input_length, upstream_device, upstream_inputs
+from benchmark.featurizer import Featurizer
+from benchmark.registry import Registry
+from benchmark.specs import check_hidden
+from benchmark.taskspec import TaskSpec
+from benchmark.training import Fitted, _diverged, _step, better, passes_per_epoch, score_predictions, selection_score
+
+Progress = Callable[..., None]
+POOLING = "frames"  # the feature-cache key's pooling for frame-level entries
+
+
+def _noop(*_: Any, **__: Any) -> None:
+    pass
+
+
+def _frames(hidden: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """HiddenStates -> frames (batch, time, layers, dim) and each item's number of frames."""
+    return torch.stack(hidden.layers, dim=2), hidden.mask.sum(1).long()
+
+
+def extract_frames(upstream: Any, inputs: Sequence[Any], batch_size: int, cache: FeatureCache, *,
+                   dtype: str = "float32", progress: Progress = _noop, label: str = "") -> FrameFeatures:
+    """A split's frame features from the cache, computing (and caching) them on a miss."""
+    key = entry_key(upstream.fingerprint, POOLING, inputs_digest(inputs), dtype)
+    found = cache.get_frames(key)
+    if found is not None:
+        progress("extract", done=len(inputs), total=len(inputs), label=label, cached=True)
+        return found
+    with cache.lock(key):
+        found = cache.get_frames(key)
+        if found is None:
+            meta = {"upstream": upstream.fingerprint, "pooling": POOLING, "compute_dtype": dtype,
+                    "examples": len(inputs), "label": label}
+            order = sorted(range(len(inputs)), key=lambda i: input_length(inputs[i]))
+            upstream.eval()
+            device = upstream_device(upstream)
+            done = 0
+            with cache.create_frames(key, len(inputs), meta) as writer, torch.inference_mode(), \
+                    autocast(device, dtype):
+                for start in range(0, len(order), batch_size):
+                    idx = order[start:start + batch_size]
+                    hidden = upstream(upstream_inputs(upstream, [inputs[i] for i in idx]))
+                    check_hidden(upstream, hidden, len(idx))
+                    frames, lengths = _frames(hidden)
+                    blocks = [frames[k, : int(n)].float().cpu().numpy() for k, n in enumerate(lengths)]
+                    for k, block in enumerate(blocks):
+                        _check_finite(block[None], [idx[k]], label)
+                    writer.write(idx, blocks)
+                    done += len(idx)
+                    progress("extract", done=done, total=len(inputs), label=label)
+            found = cache.get_frames(key)
+            if found is None:
+                raise RuntimeError(f"frame cache entry {key} vanished right after it was written")
+    return found
+
+
+class CachedFrames:
+    """Frames read from a cache entry."""
+
+    def __init__(self, feats: FrameFeatures) -> None:
+        self.feats = feats
+        self.layers, self.dim = feats.layers, feats.dim
+
+    def __len__(self) -> int:
+        return len(self.feats)
+
+    def length(self, i: int) -> int:
+        return int(self.feats.lengths[i])
+
+    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        blocks = [self.feats.example(int(i)) for i in idx]
+        lengths = torch.tensor([len(b) for b in blocks], dtype=torch.long)
+        out = np.zeros((len(blocks), int(lengths.max()), self.layers, self.dim), dtype=np.float32)
+        for k, b in enumerate(blocks):
+            out[k, : len(b)] = b
+        return torch.from_numpy(out), lengths
+
+
+class LiveFrames:
+    """Frames computed by the upstream on each batch: without gradients (frozen, --no-cache) or with them
+    (fine-tuning)."""
+
+    def __init__(self, upstream: Any, inputs: Sequence[Any], dtype: str = "float32", grad: bool = False) -> None:
+        self.upstream, self.inputs, self.dtype, self.grad = upstream, inputs, dtype, grad
+        self.layers, self.dim = upstream.num_layers + 1, upstream.hidden_size
+        self.device = upstream_device(upstream)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def length(self, i: int) -> int:
+        return input_length(self.inputs[i])
+
+    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        context = torch.enable_grad() if self.grad else torch.inference_mode()
+        with context, autocast(self.device, self.dtype):
+            hidden = self.upstream(upstream_inputs(self.upstream, [self.inputs[int(i)] for i in idx]))
+            check_hidden(self.upstream, hidden, len(idx))
+            frames, lengths = _frames(hidden)
+        frames = frames.float()
+        if not self.grad:
+            frames = frames.clone()  # leave inference mode's tensors behind: the head trains on them
+        return frames, lengths.cpu()
+
+
+def frame_moments(src: Any, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per (layer, dim) mean and standard deviation over every frame of a split (float64 sums)."""
+    total = squares = 0.0
+    n = 0
+    for start in range(0, len(src), batch_size):
+        x, lengths = src.batch(range(start, min(start + batch_size, len(src))))
+        mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+        real = x[mask].double()  # (frames, layers, dim)
+        total = total + real.sum(0)
+        squares = squares + (real * real).sum(0)
+        n += len(real)
+    mean = total / max(n, 1)
+    var = (squares / max(n, 1) - mean * mean).clamp(min=0.0) * (n / max(n - 1, 1))
+    return mean.float(), var.sqrt().float()
+
+
+def encode(task: TaskSpec, texts: Sequence[str]) -> list[list[int]]:
+    """Transcripts as vocabulary indices (0-based; the head adds the blank)."""
+    assert task.vocabulary is not None
+    index = {sym: i for i, sym in enumerate(task.vocabulary)}
+    return [[index[sym] for sym in task.symbols(t)] for t in texts]
+
+
+def to_text(task: TaskSpec, ids: Sequence[int]) -> str:
+    assert task.vocabulary is not None
+    syms = [task.vocabulary[i] for i in ids]
+    return " ".join("".join(syms).split()) if task.tokenize == "characters" else " ".join(syms)
+
+
+class FrameModel(nn.Module):
+    """Featurizer + CTC head (and, when fine-tuning, the upstream they read)."""
+
+    def __init__(self, featurizer: Featurizer, head: nn.Module, upstream: nn.Module | None = None) -> None:
+        super().__init__()
+        self.featurizer, self.head, self.upstream = featurizer, head, upstream
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.featurizer(frames), lengths)
+
+
+def _batches(src: Any, batch_size: int, gen: torch.Generator) -> list[list[int]]:
+    """Shuffled batches of similar length: a random order, sorted by length within windows of 20 batches."""
+    order = torch.randperm(len(src), generator=gen).tolist()
+    window = batch_size * 20
+    out: list[list[int]] = []
+    for w in range(0, len(order), window):
+        part = sorted(order[w:w + window], key=src.length)
+        out.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    perm = torch.randperm(len(out), generator=gen).tolist()
+    return [out[i] for i in perm]
+
+
+def predict(task: TaskSpec, kind: Any, model: FrameModel, src: Any, batch_size: int) -> list[str]:
+    """Greedy transcripts of every example of `src`, in order."""
+    model.eval()
+    preds: list[str] = [""] * len(src)
+    order = sorted(range(len(src)), key=src.length)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            frames, lengths = src.batch(idx)
+            device = next(model.head.parameters()).device
+            log_probs = model(frames.to(device), lengths.to(device))
+            for i, ids in zip(idx, kind.decode(log_probs, lengths), strict=True):
+                preds[i] = to_text(task, ids)
+    return preds
+
+
+@dataclass
+class FrameFitted(Fitted):
+    model: FrameModel | None = None
+
+
+def train(task: TaskSpec, registry: Registry, train_src: Any, y_train: Sequence[str], dev_src: Any,
+          y_dev: Sequence[str], hp: dict[str, Any], seed: int, progress: Progress = _noop,
+          upstream: nn.Module | None = None) -> FrameFitted:
+    """Train featurizer + CTC head (and the upstream, when given: fine-tuning); keep the best epoch on dev."""
+    assert task.vocabulary is not None
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    kind = registry.downstreams.get(task.head).obj
+    featurizer = Featurizer(train_src.layers, train_src.dim, hp["layer"])
+    if upstream is None:
+        mean_x, std_x = frame_moments(train_src, hp["eval_batch_size"])
+        featurizer.set_statistics(mean_x, std_x)
+    head = kind.build(train_src.dim, len(task.vocabulary), hp["hidden"], hp["dropout"])
+    model = FrameModel(featurizer, head, upstream)
+    device = upstream_device(upstream) if upstream is not None else "cpu"
+    model.to(device)
+    targets = encode(task, y_train)
+    if upstream is None:
+        opt = torch.optim.AdamW(list(featurizer.parameters()) + list(head.parameters()), lr=hp["lr"],
+                                weight_decay=hp["weight_decay"])
+        sched = None
+        passes = passes_per_epoch(len(train_src), hp["batch_size"])
+    else:
+        groups = [{"params": list(upstream.parameters()), "lr": hp["lr"]},
+                  {"params": list(featurizer.parameters()) + list(head.parameters()), "lr": hp["head_lr"]}]
+        opt = torch.optim.AdamW(groups, weight_decay=hp["weight_decay"])
+        steps = hp["epochs"] * math.ceil(len(train_src) / hp["batch_size"])
+        warmup = max(1, int(0.1 * steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+        passes = 1
+    best_state, best, best_epoch, stale, curve = None, None, 0, 0, []
+    patience = hp["patience"] if upstream is None else 0
+    for epoch in range(1, hp["epochs"] + 1):
+        model.train()
+        losses: list[float] = []
+        for _ in range(passes):
+            for idx in _batches(train_src, hp["batch_size"], gen):
+                frames, lengths = train_src.batch(idx)
+                ys = [targets[i] for i in idx]
+                flat = torch.tensor([s for y in ys for s in y], dtype=torch.long) + 1  # 0 is the blank
+                log_probs = model(frames.to(device), lengths.to(device))
+                loss = kind.loss(log_probs, lengths, flat, torch.tensor([len(y) for y in ys], dtype=torch.long))
+                opt.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                _step(opt, hp)
+                if sched is not None:
+                    sched.step()
+                losses.append(loss.item())
+                if not math.isfinite(losses[-1]):
+                    raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
+                progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
+        dev_pred = predict(task, kind, model, dev_src, hp["eval_batch_size"])
+        score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))
+        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6), "select_score": round(score, 4)})
+        progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
+        if best is None or better(task, registry, score, best):
+            best, best_epoch, stale = score, epoch, 0
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if patience and stale >= patience:
+                break
+    assert best_state is not None and best is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    return FrameFitted(featurizer, head, 0.0, 1.0, best_epoch, best, len(curve), curve, model=model)
+
