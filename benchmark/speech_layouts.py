@@ -161,7 +161,7 @@ class SpeechCommands:
             if sel == "test" and folder.name not in KS_LABELS:
                 raise BenchError(f"{base}: folder '{folder.name}' is not one of the 12 test classes {KS_LABELS} "
                                  "(is this the test-set download, speech_commands_test_set_v0.01?)")
-            label = folder.name if folder.name in KS_LABELS else "_unknown_"
+            label = folder.name if sel == "test" or folder.name in KS_WORDS else "_unknown_"
             for f in _scan(Path(folder.path)):
                 if f.name.endswith(".wav") and (sel == "test" or ks_hash_split(f.name) == sel):
                     clips.append(_clip(f.path, base, gain_db=KS_GAIN_DB))
@@ -180,11 +180,16 @@ class SpeechCommands:
         import soundfile as sf
 
         files = [Path(e.path) for e in _scan(noise_dir) if e.name.endswith(".wav")]
-        if total and not files:
+        if not total:
+            return []
+        if not files:
             raise BenchError(f"{noise_dir}: no .wav files, so no '_silence_' examples (is the download complete?)")
         crops = []
         for i, path in enumerate(files):
-            info = sf.info(str(path))
+            try:
+                info = sf.info(str(path))
+            except (RuntimeError, sf.LibsndfileError) as err:
+                raise BenchError(f"{path}: not a readable audio file ({str(err).strip().splitlines()[0]})") from None
             if info.frames < info.samplerate:
                 raise BenchError(f"{path}: background noise shorter than 1 second ({info.frames} samples)")
             rng = random.Random(f"speech-commands/{selector}/{path.name}")
