@@ -1,5 +1,6 @@
 """Speech upstreams plugin: `fbank` and `mfcc` (SUPERB's baselines) and the Hugging Face speech encoders
-`wav2vec2`, `hubert`, `wavlm`, `data2vec-audio` (any checkpoint id or local directory as NAME:ID_OR_PATH).
+`wav2vec2`, `hubert`, `wavlm`, `data2vec-audio` (any checkpoint id or local directory as NAME:ID_OR_PATH), and
+`torchaudio:ARCH:PATH`, torchaudio's model builders with a local state-dict file (upstreams/torchaudio_speech.py).
 
 The seed variants work offline with no checkpoint at all: `wav2vec2+rand` is the family's base architecture
 (transformers' config defaults) with random weights, drawn with bench's fixed variant seed.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmark.hookspecs import hookimpl
+from upstreams.torchaudio_speech import TorchaudioSpeechFactory
 
 DEFAULTS = {"wav2vec2": "facebook/wav2vec2-base", "hubert": "facebook/hubert-base-ls960",
             "wavlm": "microsoft/wavlm-base-plus", "data2vec-audio": "facebook/data2vec-audio-base"}
@@ -78,3 +80,7 @@ def register_upstreams(register: Any) -> None:
         register(family, SpeechModelFactory(family), modality="speech",
                  description=f"{family} encoder ({checkpoint} from the Hub; {family}:ID_OR_PATH; "
                              f"{family}+rand works offline)")
+    register("torchaudio", TorchaudioSpeechFactory(), modality="speech",
+             description="torchaudio's wav2vec2 / HuBERT / WavLM builders with a local state-dict file: "
+                         "torchaudio:ARCH:PATH (ARCH e.g. wav2vec2_base, hubert_large, wavlm_base); "
+                         "torchaudio:ARCH+rand needs no file")
