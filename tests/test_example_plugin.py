@@ -9,65 +9,23 @@ bench and the example package into it with `--no-deps`. The VADER data comes fro
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
-import shutil
-import site
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_venv import ROOT, make_plugin_venv
+from plugin_venv import run as _run
 
-from benchmark.runner import default_cache_dir
-
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "bench-example-plugin"
-
-
-def _run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, cmd))} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n"
-                    f"--- stderr\n{proc.stderr[-4000:]}", pytrace=False)
-    return proc
-
-
-def _build_isolation_flags() -> list[str]:
-    """Build with the hatchling installed here when there is one; else pip fetches it for an isolated build."""
-    return ["--no-build-isolation"] if importlib.util.find_spec("hatchling") else []
 
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A fresh venv with bench and bench-example-plugin pip-installed; returns its python, env and paths."""
-    tmp = tmp_path_factory.mktemp("example-plugin")
-    venv_dir = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv_dir)], check=True, timeout=300)
-    bindir = venv_dir / "bin"
-    python = bindir / "python"
-    if sys.prefix != sys.base_prefix:
-        # These tests run inside a venv (CI does): --system-site-packages only reaches the base interpreter's
-        # packages, so let the new venv see this one's (torch, transformers, bench's dependencies) as well.
-        purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                 check=True, capture_output=True, text=True).stdout.strip()
-        paths = [p for p in site.getsitepackages() if Path(p).is_dir() and Path(p).is_relative_to(sys.prefix)]
-        Path(purelib, "_bench_parent_env.pth").write_text(
-            f"import site; list(map(site.addsitedir, {paths!r}))\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "BENCH_DISABLE_PLUGIN_AUTOLOAD", "BENCH_BLOCK_PLUGINS")}
-    env.update(VIRTUAL_ENV=str(venv_dir), PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
-               BENCH_CACHE=str(default_cache_dir()), HF_HUB_OFFLINE="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    # Install from a copy, as from a download: nothing is written into the repository.
-    package = tmp / "bench-example-plugin"
-    shutil.copytree(EXAMPLE, package, ignore=shutil.ignore_patterns(
-        "__pycache__", ".pytest_cache", "build", "dist", "*.egg-info"))
-    _run([python, "-m", "pip", "install", "-q", "--no-deps", *_build_isolation_flags(), ROOT, package], env, tmp)
-    assert (bindir / "bench").is_file(), "pip did not install the bench command into the venv"
-    return {"python": python, "bench": bindir / "bench", "env": env, "tmp": tmp, "package": package}
+    venv = make_plugin_venv(tmp_path_factory.mktemp("example-plugin"), [EXAMPLE])
+    return {**venv, "package": venv["packages"][EXAMPLE.name]}
 
 
 @pytest.fixture(scope="module")
