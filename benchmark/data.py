@@ -21,7 +21,7 @@ from typing import Any
 from benchmark.errors import BenchError
 from benchmark.hub import hub_reachable
 from benchmark.registry import Registry
-from benchmark.taskspec import HubSource, LocalOverride, LocalSource, TaskSpec
+from benchmark.taskspec import AUDIO_LAYOUTS, HubSource, LocalOverride, LocalSource, TaskSpec
 from benchmark.types import Examples, TaskData, Unlabeled
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,8 @@ def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir
     if kind == "local":
         src = task.sources.local
         assert src is not None
+        if src.format in AUDIO_LAYOUTS:
+            return _layout_missing(task, src, data_dir)
         if data_dir is None:
             return Missing(f"data for '{task.name}'", f"pass --data-dir DIR holding {src.dir}/ (or set BENCH_DATA_DIR)")
         for split in ("train", *task.evals, "select", *(task.tests if tests else ())):
@@ -98,6 +100,41 @@ def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir
                    f"pass --data-dir DIR holding {{files}} in {layout}", task.name, f"{local.dir}/")
 
 
+def _layout_missing(task: TaskSpec, src: LocalSource, data_dir: Path | None) -> Missing | None:
+    """What an official speech-corpus layout lacks under the data directory (speech_layouts readers say)."""
+    from benchmark.speech_layouts import LAYOUTS
+
+    layout = LAYOUTS[src.format]
+    corpus = sorted({where.split("#")[0] for where in src.splits.values()})
+    if data_dir is None:
+        return Missing(f"data for '{task.name}'", f"pass --data-dir DIR holding {' and '.join(c + '/' for c in corpus)} "
+                       f"in the official {src.format} layout (docs/superb.md)")
+    for split in ("train", *task.evals, "select"):
+        if split in src.splits:
+            lack = layout.missing(data_dir, src.splits[split])
+            if lack is not None:
+                return Missing(f"files in {data_dir}", f"expected {{files}} in the official {src.format} layout "
+                               "(docs/superb.md), or leave those tasks out of --tasks", task.name, lack)
+    return None
+
+
+def _load_layout(task: TaskSpec, src: LocalSource, data_dir: Path) -> tuple[dict[str, Examples], str]:
+    """Every split of an official speech-corpus layout as AudioClips, labels converted to the task's targets."""
+    from benchmark.speech_layouts import LAYOUTS
+
+    layout = LAYOUTS[src.format]
+    out: dict[str, Examples] = {}
+    digest = hashlib.sha256()
+    for ours, where in src.splits.items():
+        clips, raw = layout.read(data_dir, where)
+        at = f"{data_dir / where.split('#')[0]} ({where})"
+        targets = [convert_target(task, label, f"{at}: {clip.path}") for clip, label in zip(clips, raw, strict=True)]
+        out[ours] = Examples(tuple(clips), tuple(targets))
+        for clip in clips:
+            digest.update(clip.key().encode())
+    return out, f"local:{src.format}:{digest.hexdigest()[:16]}"
+
+
 def _dataset_in_cache(hub: HubSource) -> bool:
     try:
         from huggingface_hub import scan_cache_dir
@@ -119,7 +156,11 @@ def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: P
     kind = choose_source(task, data_dir)
     want = tuple(task.tests) if tests else ()
     unlabeled: dict[str, Unlabeled] = {}
-    if kind == "local":
+    if kind == "local" and task.sources.local is not None and task.sources.local.format in AUDIO_LAYOUTS:
+        if data_dir is None or not data_dir.is_dir():
+            raise BenchError(f"task '{task.name}' reads an official corpus layout: pass --data-dir DIR")
+        raw, revision = _load_layout(task, task.sources.local, data_dir)
+    elif kind == "local":
         assert task.sources.local is not None and data_dir is not None
         raw, unlabeled, revision = _load_local(task, task.sources.local, data_dir, want)
     elif kind == "recipe":

@@ -35,7 +35,8 @@ def input_length(x: Any) -> int:
         return len(x)
     if isinstance(x, tuple | list) and x and isinstance(x[0], str):
         return sum(len(s) for s in x)
-    return int(getattr(x, "shape", [len(x)])[-1])
+    shape = getattr(x, "shape", None)  # arrays, and audio clips on disk (benchmark.audio.AudioClip)
+    return int(shape[-1]) if shape is not None else len(x)
 
 
 def upstream_inputs(upstream: Any, batch: Sequence[Any]) -> list[Any]:

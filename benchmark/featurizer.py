@@ -50,7 +50,11 @@ class Featurizer(nn.Module):
     def set_statistics(self, center: torch.Tensor, scale: torch.Tensor) -> None:
         """Standardise with a per-(layer, dim) mean and standard deviation of the training features."""
         self.center.copy_(center)
-        self.scale.copy_(scale.clamp(min=1e-5))
+        # A dimension (nearly) constant in train must not be blown up by dividing by ~0: the floor is a hundredth
+        # of the layer's mean standard deviation (e.g. the pooled deltas of a stationary sound are ~0 in train
+        # and any deviation at test time would dominate the head).
+        floor = (0.01 * scale.mean(dim=-1, keepdim=True)).clamp(min=1e-5)
+        self.scale.copy_(torch.maximum(scale, floor))
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         """(..., layers, dim) -> (..., dim): pooled vectors (batch, layers, dim) or frames (batch, time, layers, dim)."""

@@ -46,19 +46,36 @@ class LocalOverride(_Strict):
     index: Column | None = None
 
 
-class LocalSource(_Strict):
-    """Files in a directory given with --data-dir / BENCH_DATA_DIR, e.g. the GLUE download layout."""
+AUDIO_LAYOUTS = ("speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap", "librispeech",
+                 "librispeech-phonemes", "librispeech-phonemes-nostress")
+"""Official speech corpus layouts (benchmark.speech_layouts): splits are `SUBDIR#SELECTOR`, relative to the data
+directory; no input or label columns."""
 
-    format: Literal["glue-tsv", "jsonl"]
-    dir: str
+
+class LocalSource(_Strict):
+    """Files in a directory given with --data-dir / BENCH_DATA_DIR: the GLUE download layout, JSONL, or the
+    official layout of a speech corpus (AUDIO_LAYOUTS)."""
+
+    format: Literal["glue-tsv", "jsonl", "speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap",
+                    "librispeech", "librispeech-phonemes", "librispeech-phonemes-nostress"]
+    dir: str = "."
     header: bool = True
-    inputs: list[Column]
-    label: Column
+    inputs: list[Column] = []
+    label: Column | None = None
     splits: dict[str, str]
     index: Column = "index"
     """Test splits: the column holding each example's index (GLUE: `index`, the first column)."""
     overrides: dict[str, LocalOverride] = {}
     """Per test split: another directory, header or input columns than the rest of the source."""
+
+    @model_validator(mode="after")
+    def _columns_for_tables(self) -> LocalSource:
+        if self.format in AUDIO_LAYOUTS:
+            if self.inputs or self.label is not None:
+                raise ValueError(f"format {self.format} reads its own layout: drop inputs and label")
+        elif not self.inputs or self.label is None:
+            raise ValueError(f"format {self.format} needs inputs and label (columns)")
+        return self
 
 
 class RecipeSource(_Strict):
@@ -119,6 +136,9 @@ class TaskSpec(_Strict):
     references: dict[str, Reference] = {}
     citation: str | None = None
     license: str | None = None
+    class_weights: Literal["none", "balanced"] = "none"
+    """balanced: each class's loss weighted by n / (classes x its count in train), so a rare class counts as much as
+    a frequent one (SUPERB KS: s3prl samples the 12 classes equally; `_unknown_` is 17 times a keyword)."""
     hparams: dict[Literal["frozen", "finetune"], dict[str, Any]] = {}
     """Per mode, the task's own defaults for hyper-parameters the user did not set (SUPERB's ASR head is a
     2-layer BiLSTM, its PR head a linear layer: `{frozen: {hidden: 1024}}`)."""

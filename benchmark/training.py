@@ -78,6 +78,17 @@ def _targets(task: TaskSpec, ys: Sequence[Any], mean: float, std: float) -> torc
     return (torch.tensor(ys, dtype=torch.float32) - mean) / std
 
 
+def class_weights(task: TaskSpec, ys: torch.Tensor) -> torch.Tensor | None:
+    """The task's per-class loss weights: None, or n / (classes x count) for classes present in train."""
+    if task.class_weights == "none" or task.labels is None:
+        return None
+    counts = torch.bincount(ys, minlength=len(task.labels)).float()
+    present = counts > 0
+    out = torch.zeros_like(counts)
+    out[present] = len(ys) / (int(present.sum()) * counts[present])
+    return out
+
+
 def _decode(task: TaskSpec, kind: Any, outputs: torch.Tensor, mean: float, std: float) -> list[Any]:
     pred = kind.predict(outputs)
     if task.labels is None:
@@ -103,6 +114,7 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
     model = nn.Sequential(featurizer, head)
     mean, std = _target_stats(task, y_train)
     y = _targets(task, y_train, mean, std)
+    weight = class_weights(task, y)
     opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     step = x_train.chunk_rows()
     starts = list(range(0, len(y), step))
@@ -116,7 +128,7 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
                 start = starts[c]
                 x = torch.from_numpy(np.ascontiguousarray(x_train.read(start, start + step)))
                 for idx in torch.randperm(len(x), generator=gen).split(hp["batch_size"]):
-                    loss = kind.loss(model(x[idx]), y[start + idx])
+                    loss = kind.loss(model(x[idx]), y[start + idx], *([weight] if weight is not None else []))
                     opt.zero_grad()
                     loss.backward()
                     _step(opt, hp)
@@ -212,6 +224,8 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
     model = _FineTuneModel(upstream, featurizer, head, pooling).to(device)
     mean, std = _target_stats(task, train.targets)
     y = _targets(task, train.targets, mean, std).to(device)
+    weight = class_weights(task, y.cpu())
+    weight = None if weight is None else weight.to(device)
     groups = [{"params": list(upstream.parameters()), "lr": hp["lr"]},
               {"params": list(featurizer.parameters()) + list(head.parameters()), "lr": hp["head_lr"]}]
     opt = torch.optim.AdamW(groups, weight_decay=hp["weight_decay"])
@@ -224,7 +238,7 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
         model.train()
         losses = []
         for idx in torch.randperm(len(train), generator=gen).split(hp["batch_size"]):
-            loss = kind.loss(model([train.inputs[i] for i in idx]), y[idx])
+            loss = kind.loss(model([train.inputs[i] for i in idx]), y[idx], *([weight] if weight is not None else []))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

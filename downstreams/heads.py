@@ -36,11 +36,12 @@ class PooledHead:
             raise ValueError("a classification head needs the task's labels")
         return build_mlp(in_dim, out, hidden, dropout)
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """weight: per-class loss weights (classification), or None."""
         from torch.nn import functional as F
 
         if self.target == "class":
-            return F.cross_entropy(outputs, targets)
+            return F.cross_entropy(outputs, targets, weight=weight)
         return F.mse_loss(outputs.squeeze(-1), targets)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
