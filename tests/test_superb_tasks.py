@@ -114,3 +114,38 @@ def test_superb_ks_runs_on_a_miniature_download_and_reports_a_superb_score(tmp_p
     board = json.loads(report.stdout)
     cell = board["rows"][0]["tasks"]["superb-ks"]
     assert cell["superb"] == pytest.approx(1000 * (result["main_score"] - 41.38) / (96.66 - 41.38), abs=0.01)
+
+
+def _float_wav(path: Path, wave: np.ndarray, rate: int = 16_000) -> None:
+    sf.write(path, wave, rate, subtype="FLOAT")
+
+
+@pytest.mark.parametrize("case, damage, message", [
+    ("empty", lambda p: _float_wav(p, np.zeros(0, np.float32)), "the audio is empty"),
+    ("corrupt", lambda p: p.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunk"), "not a readable audio file"),
+    ("nan", lambda p: _float_wav(p, np.full(16_000, np.nan, np.float32)), "the audio holds NaN or infinite samples"),
+    ("3-d", None, None),
+])
+def test_bad_audio_is_one_line_naming_the_file_and_nothing_is_written(tmp_path: Path, case, damage, message) -> None:
+    import os
+
+    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(Path(__file__).parent)}
+    data, out = tmp_path / "data", tmp_path / "out"
+    _speech_commands(data)
+    victim = data / "speech_commands_test_set_v0.01" / "yes" / "ffffffff_nohash_1.wav"
+    if damage is None:  # not damage: a stereo 8 kHz file is down-mixed and resampled, and the run goes on
+        t = np.arange(8_000) / 8_000
+        tone = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+        sf.write(victim, np.stack([tone, tone], 1), 8_000)
+    else:
+        damage(victim)
+    run = _bench("run", "--upstream", "fbank", "--tasks", "superb-ks", "--data-dir", str(data), "-o", str(out),
+                 "--epochs", "2", "-q", env=env)
+    if damage is None:
+        assert run.returncode == 0, run.stderr
+        return
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.stderr
+    assert str(victim) in lines[0] and message in lines[0]
+    assert not list(out.rglob("*.json"))  # no result, no failure record: the data is wrong, not the job
