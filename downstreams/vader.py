@@ -73,10 +73,16 @@ def fetch_sdist(cache_dir: Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation",
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                "--disable-pip-version-check", "-q", "-d", tmp, "vaderSentiment==3.3.2"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         got = Path(tmp) / SDIST
+        # pip reads the sdist's metadata, which needs a build backend: first in pip's isolated build environment
+        # (setuptools and wheel fetched from the index, as a fresh venv needs: its own setuptools lacks
+        # bdist_wheel), then with this environment's own backend (an index that serves no setuptools).
+        for extra in ([], ["--no-build-isolation"]):
+            proc = subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=600)
+            if proc.returncode == 0 and got.is_file():
+                break
         if proc.returncode != 0 or not got.is_file():
             why = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1]
             raise BenchError(
