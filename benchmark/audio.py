@@ -54,6 +54,8 @@ def load_audio(path: Path, sample_rate: int) -> np.ndarray:
     """Read an audio file (WAV, FLAC, OGG... through libsndfile) as mono float32 at `sample_rate`."""
     import soundfile as sf
 
+    if not Path(path).is_file():
+        raise BenchError(f"{path}: audio file not found")
     try:
         wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except FileNotFoundError:
@@ -102,6 +104,8 @@ class AudioClip:
         import soundfile as sf
 
         where = self.path if not (self.start or self.stop) else f"{self.path} [{self.start:g}-{self.stop or 0:g} s]"
+        if not os.path.isfile(self.path):  # soundfile reports a missing file as a generic "System error"
+            raise BenchError(f"{self.path}: audio file not found")
         try:
             info = sf.info(self.path)
             first = int(round(self.start * info.samplerate))

@@ -162,3 +162,32 @@ def test_speech_jobs_run_end_to_end_and_speaker_id_is_learned(tmp_path: Path, ti
         assert x["n_examples"] == {"train": 160, "select": 40, "test": 40}
         assert x["upstream_info"]["modality"] == "speech"
         assert x["task_info"]["data_revision"].startswith("espeak-speech-v1:")
+
+
+def test_audio_clips_decode_lazily_and_key_the_cache_by_file_content(tmp_path: Path) -> None:
+    import os
+
+    import soundfile as sf
+
+    from benchmark.audio import as_waveforms, clip
+    from benchmark.cache import inputs_digest
+    from benchmark.features import input_length
+
+    t = np.arange(16_000) / 8_000
+    left = (0.5 * np.sin(2 * np.pi * 100 * t)).astype(np.float32)
+    path = tmp_path / "a.wav"
+    sf.write(path, np.stack([left, left], 1), 8_000, subtype="FLOAT")  # 2 s, stereo, 8 kHz
+    c = clip(path, start=0.5, stop=1.5, gain_db=-6.0)
+    wave = c.decode(16_000)
+    assert wave.shape == (16_000,)  # one second, resampled to 16 kHz, down-mixed
+    assert np.abs(wave).max() == pytest.approx(0.5 * 10 ** (-6 / 20), rel=0.02)
+    assert input_length(c) == 16_000 and input_length(clip(path)) > 0
+    array = np.zeros(10, np.float32)
+    assert as_waveforms([c, array], 16_000)[1] is array  # in-memory waveforms pass through
+    before = inputs_digest([c])
+    assert inputs_digest([clip(path, start=0.5, stop=1.5, gain_db=-6.0)]) == before
+    sf.write(path, np.stack([left, -left], 1), 8_000, subtype="FLOAT")
+    os.utime(path, ns=(1, 1))
+    assert inputs_digest([clip(path, start=0.5, stop=1.5, gain_db=-6.0)]) != before  # the file changed
+    with pytest.raises(BenchError, match="audio file not found"):
+        type(c)(str(tmp_path / "gone.wav")).decode(16_000)
