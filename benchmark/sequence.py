@@ -105,6 +105,8 @@ class LiveFrames:
 
     def __init__(self, upstream: Any, inputs: Sequence[Any], dtype: str = "float32", grad: bool = False) -> None:
         self.upstream, self.inputs, self.dtype, self.grad = upstream, inputs, dtype, grad
+        if not grad:
+            upstream.eval()  # frozen features: no dropout (fine-tuning sets train / eval itself)
         self.layers, self.dim = upstream.num_layers + 1, upstream.hidden_size
         self.device = upstream_device(upstream)
 

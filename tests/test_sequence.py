@@ -154,3 +154,34 @@ def test_ctc_head_learns_to_transcribe_and_no_cache_gives_the_same_model(tmp_pat
     again = seq.train(task, registry, live[0], train, live[1], dev, hp, seed=0)
     assert seq.predict(task, CTC, again.model, live[2], 8) == preds
     assert [c["select_score"] for c in again.curve] == [c["select_score"] for c in fitted.curve]
+
+
+class TrainableSpelling(SpellingUpstream):
+    """SpellingUpstream followed by a learnable linear map: something for fine-tuning to train."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(16, 16)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.eye(16))
+            self.proj.bias.zero_()
+
+    def forward(self, inputs):
+        hidden = super().forward(inputs)
+        out = self.proj(hidden.layers[0])
+        return HiddenStates((out, 2 * out), hidden.mask)
+
+
+def test_ctc_fine_tuning_trains_the_upstream_too(registry) -> None:
+    task = parse_task("spell", ASR, "test")
+    rng = np.random.default_rng(1)
+    train, dev, test = _words(rng, 80), _words(rng, 20), _words(rng, 20)
+    hp = {**resolve_hparams("finetune", {"lr": 1e-3, "head_lr": 3e-2, "epochs": 6, "batch_size": 8})}
+    up = TrainableSpelling()
+    before = up.proj.weight.detach().clone()
+    fitted = seq.train(task, registry, seq.LiveFrames(up, train, grad=True), train, seq.LiveFrames(up, dev), dev,
+                       hp, seed=0, upstream=up)
+    assert not torch.equal(up.proj.weight, before)  # the upstream's weights moved
+    preds = seq.predict(task, CTC, fitted.model, seq.LiveFrames(up, test), 8)
+    assert wer(test, preds) < 50.0, list(zip(test, preds))[:5]
+    assert not up.training  # predict left the upstream in eval mode
