@@ -26,7 +26,16 @@ from benchmark.featurizer import Featurizer
 from benchmark.registry import Registry
 from benchmark.specs import check_hidden
 from benchmark.taskspec import TaskSpec
-from benchmark.training import Fitted, _diverged, _step, better, passes_per_epoch, score_predictions, selection_score
+from benchmark.training import (
+    Fitted,
+    _diverged,
+    _step,
+    better,
+    finetune_optimizer,
+    passes_per_epoch,
+    score_predictions,
+    selection_score,
+)
 
 Progress = Callable[..., None]
 POOLING = "frames"  # the feature-cache key's pooling for frame-level entries
@@ -224,13 +233,8 @@ def train(task: TaskSpec, registry: Registry, train_src: Any, y_train: Sequence[
         sched = None
         passes = passes_per_epoch(len(train_src), hp["batch_size"])
     else:
-        groups = [{"params": list(upstream.parameters()), "lr": hp["lr"]},
-                  {"params": list(featurizer.parameters()) + list(head.parameters()), "lr": hp["head_lr"]}]
-        opt = torch.optim.AdamW(groups, weight_decay=hp["weight_decay"])
-        steps = hp["epochs"] * math.ceil(len(train_src) / hp["batch_size"])
-        warmup = max(1, int(0.1 * steps))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+        opt, sched = finetune_optimizer(upstream, [*featurizer.parameters(), *head.parameters()], hp,
+                                        len(train_src))
         passes = 1
     best_state, best, best_epoch, stale, curve = None, None, 0, 0, []
     patience = hp["patience"] if upstream is None else 0

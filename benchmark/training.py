@@ -212,6 +212,19 @@ class _FineTuneModel(nn.Module):
         return self.head(self.featurizer(pooled.float()))
 
 
+def finetune_optimizer(upstream: nn.Module, head_params: list[nn.Parameter], hp: dict[str, Any],
+                       n_train: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW with the upstream at lr and the featurizer + head at head_lr; linear warm-up over the first 10 % of
+    the steps, then linear decay to zero."""
+    groups = [{"params": list(upstream.parameters()), "lr": hp["lr"]}, {"params": head_params, "lr": hp["head_lr"]}]
+    opt = torch.optim.AdamW(groups, weight_decay=hp["weight_decay"])
+    steps = hp["epochs"] * math.ceil(n_train / hp["batch_size"])
+    warmup = max(1, int(0.1 * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+    return opt, sched
+
+
 def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Examples, dev: Examples,
                    hp: dict[str, Any], seed: int, pooling: str, progress: Progress = _noop) -> tuple[Fitted, Any]:
     """Train the whole upstream with the head (AdamW, linear warm-up and decay); keep the best epoch."""
@@ -226,13 +239,7 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
     y = _targets(task, train.targets, mean, std).to(device)
     weight = class_weights(task, y.cpu())
     weight = None if weight is None else weight.to(device)
-    groups = [{"params": list(upstream.parameters()), "lr": hp["lr"]},
-              {"params": list(featurizer.parameters()) + list(head.parameters()), "lr": hp["head_lr"]}]
-    opt = torch.optim.AdamW(groups, weight_decay=hp["weight_decay"])
-    steps = hp["epochs"] * math.ceil(len(train) / hp["batch_size"])
-    warmup = max(1, int(0.1 * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+    opt, sched = finetune_optimizer(upstream, [*featurizer.parameters(), *head.parameters()], hp, len(train))
     best_state, best, best_epoch, curve = None, None, 0, []
     for epoch in range(1, hp["epochs"] + 1):
         model.train()

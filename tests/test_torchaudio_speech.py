@@ -247,24 +247,6 @@ def test_files_that_are_not_state_dicts_are_refused_in_one_line(tmp_path: Path, 
     assert build_upstream(parse_upstream(f"torchaudio:tiny_base:{tmp_path / 'ok.pt'}"), registry).num_layers == 2
 
 
-SMALL_KS = """\
-schema: 1
-tasks:
-  small-ks:
-    description: keyword spotting, 6 synthetic voices
-    version: 1
-    modality: speech
-    head: classification
-    labels: ['yes', 'no', 'up', 'down', 'left', 'right', 'on', 'off', 'stop', 'go', '_unknown_', '_silence_']
-    metrics: [accuracy]
-    score: [accuracy]
-    evals: [test]
-    sources:
-      recipe: {name: espeak-speech, options: {kind: keywords, seed: 3, speakers: 6, repeats: 1},
-               splits: {train: train, select: select, test: test}}
-"""
-
-
 def test_bad_files_fail_in_one_line_on_the_command_line(tmp_path: Path) -> None:
     """A pickle that would run code and a Hugging Face state dict, through `bench run`: one line, exit code 2."""
     from reliability_workspace import make_workspace
