@@ -100,9 +100,10 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
             return seq.CachedFrames(seq.extract_frames(upstream, examples.inputs, hp["eval_batch_size"], cache,
                                                        dtype=hp["dtype"], progress=say, label=label))
 
-        with _memory_guard(*extract_guard):
-            src_train, src_dev = frames(train, "train"), frames(data.dev, "select")
-        durations["extract"] = round(time.perf_counter() - t0, 3)
+        if hp["mode"] == "frozen":  # fine-tuning runs the upstream inside training instead
+            with _memory_guard(*extract_guard):
+                src_train, src_dev = frames(train, "train"), frames(data.dev, "select")
+            durations["extract"] = round(time.perf_counter() - t0, 3)
         t1 = time.perf_counter()
 
         def fit_frames(i: int, php: dict[str, Any]) -> tuple[Any, Any]:

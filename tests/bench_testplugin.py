@@ -1,8 +1,8 @@
 """A plugin for fault tests, loaded by name: BENCH_PLUGINS=bench_testplugin (with tests/ on PYTHONPATH).
 
 Upstreams: `char` (fast and deterministic; BENCH_TEST_DELAY=seconds slows each forward pass, for interruption
-tests), `nan-char` (every feature NaN), `short-char` (returns one layer too few: breaks the upstream contract)
-and `explodes` (its factory raises).
+tests), `nan-char` (every feature NaN), `short-char` (returns one layer too few: breaks the upstream contract),
+`explodes` (its factory raises) and `spell` (three frames per character, with a trainable projection: CTC tests).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import torch
-from fakes import CharUpstream
+from fakes import CharUpstream, TrainableSpelling
 
 from benchmark.hookspecs import hookimpl
 from benchmark.types import HiddenStates
@@ -58,3 +58,4 @@ def register_upstreams(register: Any) -> None:
     register("nan-char", _factory(_NaN), description="test: NaN features")
     register("short-char", _factory(_Short), description="test: one layer too few")
     register("explodes", _explodes, description="test: the factory raises")
+    register("spell", _factory(TrainableSpelling), description="test: spelled-out characters as frames")

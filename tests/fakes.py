@@ -1,4 +1,4 @@
-"""A deterministic, dependency-light upstream for cache and executor tests (no model files)."""
+"""Deterministic, dependency-light upstreams for cache, executor and sequence tests (no model files)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,41 @@ class CharUpstream(nn.Module):
             mask[i, : len(codes)] = True
         base = self.table(ids)
         return HiddenStates(tuple(base + layer for layer in range(self.num_layers + 1)), mask)
+
+
+class SpellingUpstream(nn.Module):
+    """Three frames per character: a fixed random vector per character plus noise (a 'speech' of letters); the
+    first frame of each character carries an onset marker, so a doubled letter is two symbols, not one."""
+
+    modality, sample_rate, name, num_layers, hidden_size, n_parameters = "text", None, "spell", 1, 16, 0
+    fingerprint = "spell-v1"
+
+    def forward(self, inputs):
+        n = max(3 * len(t) for t in inputs)
+        out = torch.zeros(len(inputs), n, 16)
+        mask = torch.zeros(len(inputs), n, dtype=torch.bool)
+        for i, t in enumerate(inputs):
+            noise = torch.randn(3 * len(t), 16, generator=torch.Generator().manual_seed(zlib.crc32(t.encode())))
+            out[i, : 3 * len(t)] = torch.stack([CHAR_VECTORS[ch] for ch in t]).repeat_interleave(3, 0) + 0.3 * noise
+            out[i, 0: 3 * len(t): 3, 0] += 4.0
+            mask[i, : 3 * len(t)] = True
+        return HiddenStates((out, 2 * out), mask)
+
+
+CHAR_VECTORS = {ch: torch.randn(16, generator=torch.Generator().manual_seed(k)) for k, ch in enumerate(" abcd")}
+
+
+class TrainableSpelling(SpellingUpstream):
+    """SpellingUpstream followed by a learnable linear map: something for fine-tuning to train."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(16, 16)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.eye(16))
+            self.proj.bias.zero_()
+
+    def forward(self, inputs):
+        hidden = super().forward(inputs)
+        out = self.proj(hidden.layers[0])
+        return HiddenStates((out, 2 * out), hidden.mask)

@@ -3,14 +3,13 @@ hyper-parameter defaults, and a CTC head that learns a transcription task end to
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 import jiwer
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from fakes import SpellingUpstream, TrainableSpelling
 
 from benchmark import sequence as seq
 from benchmark.cache import FeatureCache
@@ -18,7 +17,6 @@ from benchmark.data import convert_target
 from benchmark.errors import BenchError
 from benchmark.runner import resolve_hparams, task_hparams
 from benchmark.taskspec import parse_task
-from benchmark.types import HiddenStates
 from downstreams.heads import CTC
 from downstreams.metrics import cer, per, wer
 
@@ -110,28 +108,6 @@ def test_frame_cache_round_trip_in_any_write_order(tmp_path: Path) -> None:
     assert cache.get_frames("j") is None and not list(cache.root.glob(".tmp-*"))
 
 
-class SpellingUpstream(nn.Module):
-    """Three frames per character: a fixed random vector per character plus noise (a 'speech' of letters); the
-    first frame of each character carries an onset marker, so a doubled letter is two symbols, not one."""
-
-    modality, sample_rate, name, num_layers, hidden_size, n_parameters = "text", None, "spell", 1, 16, 0
-    fingerprint = "spell-v1"
-
-    def forward(self, inputs):
-        n = max(3 * len(t) for t in inputs)
-        out = torch.zeros(len(inputs), n, 16)
-        mask = torch.zeros(len(inputs), n, dtype=torch.bool)
-        for i, t in enumerate(inputs):
-            noise = torch.randn(3 * len(t), 16, generator=torch.Generator().manual_seed(zlib.crc32(t.encode())))
-            out[i, : 3 * len(t)] = torch.stack([CHAR_VECTORS[ch] for ch in t]).repeat_interleave(3, 0) + 0.3 * noise
-            out[i, 0: 3 * len(t): 3, 0] += 4.0
-            mask[i, : 3 * len(t)] = True
-        return HiddenStates((out, 2 * out), mask)
-
-
-CHAR_VECTORS = {ch: torch.randn(16, generator=torch.Generator().manual_seed(k)) for k, ch in enumerate(" abcd")}
-
-
 def _words(rng: np.random.Generator, n: int) -> list[str]:
     return [" ".join("".join(rng.choice(list("abcd"), size=rng.integers(2, 5))) for _ in range(rng.integers(1, 4)))
             for _ in range(n)]
@@ -156,22 +132,6 @@ def test_ctc_head_learns_to_transcribe_and_no_cache_gives_the_same_model(tmp_pat
     assert [c["select_score"] for c in again.curve] == [c["select_score"] for c in fitted.curve]
 
 
-class TrainableSpelling(SpellingUpstream):
-    """SpellingUpstream followed by a learnable linear map: something for fine-tuning to train."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.proj = nn.Linear(16, 16)
-        with torch.no_grad():
-            self.proj.weight.copy_(torch.eye(16))
-            self.proj.bias.zero_()
-
-    def forward(self, inputs):
-        hidden = super().forward(inputs)
-        out = self.proj(hidden.layers[0])
-        return HiddenStates((out, 2 * out), hidden.mask)
-
-
 def test_ctc_fine_tuning_trains_the_upstream_too(registry) -> None:
     task = parse_task("spell", ASR, "test")
     rng = np.random.default_rng(1)
@@ -185,3 +145,57 @@ def test_ctc_fine_tuning_trains_the_upstream_too(registry) -> None:
     preds = seq.predict(task, CTC, fitted.model, seq.LiveFrames(up, test), 8)
     assert wer(test, preds) < 50.0, list(zip(test, preds))[:5]
     assert not up.training  # predict left the upstream in eval mode
+
+
+SPELL_TASKS = """\
+schema: 1
+tasks:
+  spell-asr:
+    description: transcribe spelled-out words
+    version: 1
+    modality: text
+    head: ctc
+    vocabulary: [' ', a, b, c, d]
+    metrics: [wer, cer]
+    score: [wer]
+    evals: [test]
+    hparams:
+      frozen: {lr: 0.03, epochs: 6, batch_size: 16}
+      finetune: {lr: 0.001, head_lr: 0.03, epochs: 4, batch_size: 8}
+    sources:
+      local: {format: jsonl, dir: SPELL, inputs: [text], label: text,
+              splits: {train: train.jsonl, select: dev.jsonl, test: test.jsonl}}
+"""
+
+
+def test_ctc_jobs_end_to_end_frozen_live_and_fine_tuned(tmp_path: Path) -> None:
+    import json
+
+    from reliability_workspace import make_workspace
+
+    ws = make_workspace(tmp_path)
+    (ws.root / "spell.yaml").write_text(SPELL_TASKS)
+    rng = np.random.default_rng(2)
+    for split, n in (("train", 100), ("dev", 25), ("test", 25)):
+        (ws.data / "SPELL").mkdir(parents=True, exist_ok=True)
+        (ws.data / "SPELL" / f"{split}.jsonl").write_text("".join(json.dumps({"text": w}) + "\n" for w in _words(rng, n)))
+    base = ("run", "--upstream", "spell", "--tasks", "spell-asr", "--tasks-file", str(ws.root / "spell.yaml"),
+            "--data-dir", str(ws.data), "-q")
+    runs = {"cached": (), "live": ("--no-cache",), "finetune": ("--mode", "finetune")}
+    results = {}
+    for name, extra in runs.items():
+        out = ws.root / name
+        r = ws.bench(*base, "--output", str(out), *extra)
+        assert r.returncode == 0, r.stderr
+        (path,) = out.glob("spell-asr__*.json")
+        results[name] = json.loads(path.read_text())
+    for name, res in results.items():
+        refs, hyps = res["targets"]["test"], res["predictions"]["test"]
+        assert res["scores"]["wer"] == pytest.approx(100 * jiwer.wer(refs, hyps), abs=1e-3), name
+        assert res["scores"]["wer"] < 60.0, (name, res["scores"], list(zip(refs, hyps))[:3])  # chance: 100
+        assert res["task_info"]["head"] == "ctc" and len(res["layer_weights"]) == 2
+    assert results["cached"]["hyperparameters"]["lr"] == 0.03  # the task's own frozen defaults
+    assert results["finetune"]["hyperparameters"]["head_lr"] == 0.03
+    # --no-cache recomputes the frames every epoch: the same model, the same transcripts
+    assert results["live"]["predictions"] == results["cached"]["predictions"]
+    assert results["live"]["selection"]["curve"] == results["cached"]["selection"]["curve"]
