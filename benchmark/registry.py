@@ -176,9 +176,19 @@ class Registry:
             task = reg.obj
             if task.head not in self.downstreams:
                 problems.append(f"task '{task.name}' uses unknown head '{task.head}'{did_you_mean(task.head, self.downstreams.names())}")
+            else:
+                sequence = getattr(self.downstreams.get(task.head).obj, "target", None) == "sequence"
+                if sequence != (task.vocabulary is not None):
+                    problems.append(f"task '{task.name}': head '{task.head}' " + (
+                        "emits transcripts and needs a vocabulary" if sequence else
+                        "reads a pooled vector; a task with a vocabulary needs a sequence head such as ctc"))
             for m in task.metrics:
                 if m not in self.metrics:
                     problems.append(f"task '{task.name}' uses unknown metric '{m}'{did_you_mean(m, self.metrics.names())}")
+            directions = {self.metrics.get(m).obj.higher_is_better for m in task.score if m in self.metrics}
+            if len(directions) > 1:
+                problems.append(f"task '{task.name}' averages metrics that disagree on direction ({', '.join(task.score)}); "
+                                "score higher-is-better and lower-is-better metrics in separate tasks")
             recipe = task.sources.recipe
             if recipe is not None and recipe.name not in self.datasets:
                 problems.append(f"task '{task.name}' uses unknown dataset loader '{recipe.name}'")

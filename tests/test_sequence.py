@@ -23,7 +23,7 @@ from downstreams.metrics import cer, per, wer
 ASR = {
     "description": "d", "version": 1, "modality": "text", "head": "ctc", "vocabulary": [" ", "a", "b", "c", "d"],
     "metrics": ["wer", "cer"], "score": ["wer"], "evals": ["test"],
-    "sources": {"recipe": {"name": "x"}},
+    "sources": {"recipe": {"name": "espeak-speech"}},
 }
 
 
@@ -199,3 +199,19 @@ def test_ctc_jobs_end_to_end_frozen_live_and_fine_tuned(tmp_path: Path) -> None:
     # --no-cache recomputes the frames every epoch: the same model, the same transcripts
     assert results["live"]["predictions"] == results["cached"]["predictions"]
     assert results["live"]["selection"]["curve"] == results["cached"]["selection"]["curve"]
+
+
+def test_heads_and_targets_must_agree(registry) -> None:
+    ok = parse_task("fine", ASR, "t")
+    labels = parse_task("labels", {**ASR, "vocabulary": None, "labels": ["a", "b"], "metrics": ["accuracy"],
+                                   "score": ["accuracy"]}, "t")
+    vocab = parse_task("vocab", {**ASR, "head": "classification"}, "t")
+    mixed = parse_task("mixed", {**ASR, "metrics": ["wer", "cer", "accuracy"], "score": ["wer", "accuracy"]}, "t")
+    for task in (ok, labels, vocab, mixed):
+        registry.tasks.add(task.name, task, "test")
+    assert registry.check({"fine"}) == []
+    assert registry.check({"labels"}) == ["task 'labels': head 'ctc' emits transcripts and needs a vocabulary"]
+    assert registry.check({"vocab"}) == ["task 'vocab': head 'classification' reads a pooled vector; a task with a "
+                                         "vocabulary needs a sequence head such as ctc"]
+    assert registry.check({"mixed"}) == ["task 'mixed' averages metrics that disagree on direction (wer, accuracy); "
+                                         "score higher-is-better and lower-is-better metrics in separate tasks"]
