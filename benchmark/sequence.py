@@ -46,8 +46,15 @@ def _noop(*_: Any, **__: Any) -> None:
 
 
 def _frames(hidden: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """HiddenStates -> frames (batch, time, layers, dim) and each item's number of frames."""
-    return torch.stack(hidden.layers, dim=2), hidden.mask.sum(1).long()
+    """HiddenStates -> frames (batch, time, layers, dim), each item's real frames first, and their number."""
+    x, mask = torch.stack(hidden.layers, dim=2), hidden.mask.bool()
+    lengths = mask.sum(1).long()
+    if bool((mask == (torch.arange(mask.shape[1], device=mask.device)[None, :] < lengths[:, None])).all()):
+        return x, lengths  # right-padded already (every builtin upstream)
+    packed = x.new_zeros(x.shape[0], int(lengths.max()), *x.shape[2:])
+    for k in range(len(x)):  # e.g. left padding: move each item's real frames to the front
+        packed[k, : int(lengths[k])] = x[k][mask[k]]
+    return packed, lengths
 
 
 def extract_frames(upstream: Any, inputs: Sequence[Any], batch_size: int, cache: FeatureCache, *,

@@ -17,6 +17,7 @@ from benchmark.data import convert_target
 from benchmark.errors import BenchError
 from benchmark.runner import resolve_hparams, task_hparams
 from benchmark.taskspec import parse_task
+from benchmark.types import HiddenStates
 from downstreams.heads import CTC
 from downstreams.metrics import cer, per, wer
 
@@ -215,3 +216,11 @@ def test_heads_and_targets_must_agree(registry) -> None:
                                          "vocabulary needs a sequence head such as ctc"]
     assert registry.check({"mixed"}) == ["task 'mixed' averages metrics that disagree on direction (wer, accuracy); "
                                          "score higher-is-better and lower-is-better metrics in separate tasks"]
+
+
+def test_frames_are_packed_whatever_the_padding_side() -> None:
+    layer = torch.arange(2 * 4 * 1, dtype=torch.float32).reshape(2, 4, 1)
+    left = HiddenStates((layer, layer + 100), torch.tensor([[False, True, True, True], [False, False, True, True]]))
+    frames, lengths = seq._frames(left)
+    assert lengths.tolist() == [3, 2] and frames.shape == (2, 3, 2, 1)
+    assert frames[0, :, 0, 0].tolist() == [1, 2, 3] and frames[1, :2, 1, 0].tolist() == [106, 107]
