@@ -280,7 +280,9 @@ class _Progress:
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    from benchmark.html_report import _num
+
+    return _num(value, digits)
 
 
 def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -> None:
@@ -308,8 +310,9 @@ def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -
         table.add_column("×human", justify="right")
         if s in superb_suites:
             table.add_column("SUPERB", justify="right")
+    lower = [t for t in board.tasks if board.task_info.get(t, {}).get("lower_is_better")]
     for t in board.tasks:
-        table.add_column(t, justify="right")
+        table.add_column(f"{t} ↓" if t in lower else t, justify="right")
     for row in board.rows:
         cells = [escape(row.label), "—" if row.n_parameters is None else f"{row.n_parameters / 1e6:.1f}M"]
         for s in board.suites:
@@ -336,7 +339,8 @@ def _print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -
     console.print(table)
     console.print("Task scores in percent points (GLUE rule: two metrics → their mean). ×human = score / human "
                   "score. A suite with a missing task shows —."
-                  + (" SUPERB = the SUPERB score: FBANK 0, state of the art 1000." if superb_suites else ""),
+                  + (" SUPERB = the SUPERB score: FBANK 0, state of the art 1000." if superb_suites else "")
+                  + (" ↓ = an error rate: lower is better." if lower else ""),
                   style="dim", highlight=False)
 
 

@@ -25,7 +25,11 @@ def _asset(name: str) -> str:
 
 
 def _num(x: float | None, digits: int = 1) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
+    """x with `digits` decimals, "—" for None; never "-0" (a SUPERB score of -0.0001 is 0)."""
+    if x is None:
+        return "—"
+    text = f"{x:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text
 
 
 def _sort_attr(x: float | None) -> str:
@@ -44,7 +48,7 @@ def _cell(c: TaskCell | None, with_ci: bool = True) -> str:
     ci = (f'<div class="ci" title="95% bootstrap CI over the evaluation examples">[{c.ci[0]:.1f}, {c.ci[1]:.1f}]</div>'
           if with_ci and c.ci else "")
     rel = f'<div class="rel">{c.relative_to_human:.2f}× human</div>' if c.relative_to_human is not None else ""
-    superb = (f'<div class="rel" title="SUPERB score: FBANK 0, state of the art 1000">SUPERB {c.superb:.0f}</div>'
+    superb = (f'<div class="rel" title="SUPERB score: FBANK 0, state of the art 1000">SUPERB {_num(c.superb, 0)}</div>'
               if c.superb is not None else "")
     return f'<td class="num"{_sort_attr(c.score.mean)}>{c.score.mean:.1f}{std}{ci}{rel}{superb}</td>'
 
@@ -103,7 +107,9 @@ def _params(n: int | None) -> str:
 def _suite_section(board: Leaderboard, suite: str) -> str:
     info = board.suite_info[suite]
     tasks = [t for t in info["tasks"] if t in board.tasks]
-    head = "".join(f'<th class="num">{escape(t)}</th>' for t in tasks)
+    head = "".join(f'<th class="num" title="an error rate: lower is better">{escape(t)} ↓</th>'
+                   if board.task_info.get(t, {}).get("lower_is_better") else f'<th class="num">{escape(t)}</th>'
+                   for t in tasks)
     body = []
     for row in board.rows:
         if not any(t in row.tasks for t in tasks):

@@ -157,7 +157,9 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
         task = tasks_by_name[t]
         board.task_info[t] = {"description": task.description, "suites": list(registry.suites_of(t)),
                               "metrics": task.metric_keys(), "score": task.score_keys(), "citation": task.citation,
-                              "modality": task.modality, "version": task.version}
+                              "modality": task.modality, "version": task.version,
+                              "lower_is_better": not all(registry.metrics.get(m).obj.higher_is_better
+                                                         for m in task.score if m in registry.metrics)}
         board.references[t] = {name: {"score": reference_score(task, name), "scores": dict(ref.scores),
                                       "citation": ref.citation, "method": ref.method}
                                for name, ref in task.references.items()}
