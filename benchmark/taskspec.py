@@ -58,7 +58,8 @@ class LocalSource(_Strict):
 
     format: Literal["glue-tsv", "jsonl", "speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap",
                     "librispeech", "librispeech-phonemes", "librispeech-phonemes-nostress"]
-    dir: str = "."
+    dir: str = ""
+    """The table files' folder under the data directory (tables only: a corpus layout names it in each split)."""
     header: bool = True
     inputs: list[Column] = []
     label: Column | None = None
@@ -71,10 +72,11 @@ class LocalSource(_Strict):
     @model_validator(mode="after")
     def _columns_for_tables(self) -> LocalSource:
         if self.format in AUDIO_LAYOUTS:
-            if self.inputs or self.label is not None:
-                raise ValueError(f"format {self.format} reads its own layout: drop inputs and label")
-        elif not self.inputs or self.label is None:
-            raise ValueError(f"format {self.format} needs inputs and label (columns)")
+            if self.inputs or self.label is not None or self.dir:
+                raise ValueError(f"format {self.format} reads its own layout: drop dir, inputs and label (each split "
+                                 "is SUBDIR#SELECTOR)")
+        elif not self.dir or not self.inputs or self.label is None:
+            raise ValueError(f"format {self.format} needs dir, inputs and label (columns)")
         return self
 
 

@@ -149,3 +149,19 @@ def test_bad_audio_is_one_line_naming_the_file_and_nothing_is_written(tmp_path: 
     assert len(lines) == 1 and "Traceback" not in run.stderr
     assert str(victim) in lines[0] and message in lines[0]
     assert not list(out.rglob("*.json"))  # no result, no failure record: the data is wrong, not the job
+
+
+@pytest.mark.parametrize("local, message", [
+    ({"format": "speech-commands", "dir": "x", "splits": {"train": "a#train", "test": "a#test"}},
+     "format speech-commands reads its own layout: drop dir, inputs and label"),
+    ({"format": "glue-tsv", "inputs": ["s"], "label": "l", "splits": {"train": "t.tsv", "test": "t.tsv"}},
+     "format glue-tsv needs dir, inputs and label"),
+])
+def test_local_sources_are_tables_or_corpus_layouts(local: dict, message: str) -> None:
+    from benchmark.errors import BenchError
+    from benchmark.taskspec import parse_task
+
+    body = {"description": "d", "version": 1, "modality": "speech", "head": "classification", "labels": ["a"],
+            "metrics": ["accuracy"], "score": ["accuracy"], "evals": ["test"], "sources": {"local": local}}
+    with pytest.raises(BenchError, match=message):
+        parse_task("t", body, "tasks.yaml")
