@@ -165,3 +165,18 @@ def test_local_sources_are_tables_or_corpus_layouts(local: dict, message: str) -
             "metrics": ["accuracy"], "score": ["accuracy"], "evals": ["test"], "sources": {"local": local}}
     with pytest.raises(BenchError, match=message):
         parse_task("t", body, "tasks.yaml")
+
+
+def test_balanced_class_weights_make_every_class_count_the_same(registry) -> None:
+    import torch
+
+    from benchmark.training import class_weights
+
+    ks = registry.tasks.get("superb-ks").obj
+    ys = torch.tensor([10] * 17 + [0, 1] + [11] * 2)  # _unknown_ 17 times as frequent as a keyword
+    w = class_weights(ks, ys)
+    per_class = torch.bincount(ys, minlength=12).float() * w
+    present = per_class[per_class > 0]
+    assert torch.allclose(present, torch.full_like(present, len(ys) / 4))  # equal total weight per present class
+    assert w[2:10].tolist() == [0.0] * 8  # absent classes get none
+    assert class_weights(registry.tasks.get("synth-ks").obj, ys) is None  # not asked for
