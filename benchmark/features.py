@@ -86,20 +86,28 @@ def _release_freed_memory() -> None:
         trim(0)
 
 
-def iter_pooled(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, dtype: str = "float32",
-                bucketed: bool = True) -> Iterator[tuple[list[int], np.ndarray]]:
-    """(indices, pooled (batch, layers, dim) float32) for every batch of `inputs`."""
+def iter_batches(upstream: Any, inputs: Sequence[Any], batch_size: int, transform: Callable[[Any], Any],
+                 dtype: str = "float32", bucketed: bool = True) -> Iterator[tuple[list[int], Any]]:
+    """(indices, transform(hidden states)) for every batch of `inputs`, the upstream in inference mode; the hidden
+    states are dropped before the result is handed on, so memory holds one batch's output at a time."""
     upstream.eval()
     device = upstream_device(upstream)
     with torch.inference_mode(), autocast(device, dtype):
         for b, idx in enumerate(length_sorted_batches(inputs, batch_size, bucketed)):
             hidden = upstream(upstream_inputs(upstream, [inputs[i] for i in idx]))
             check_hidden(upstream, hidden, len(idx))
-            pooled = pool_layers(hidden, pooling).float().cpu().numpy()
+            out = transform(hidden)
             del hidden
             if b % 4 == 3:
                 _release_freed_memory()
-            yield idx, pooled
+            yield idx, out
+
+
+def iter_pooled(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, dtype: str = "float32",
+                bucketed: bool = True) -> Iterator[tuple[list[int], np.ndarray]]:
+    """(indices, pooled (batch, layers, dim) float32) for every batch of `inputs`."""
+    return iter_batches(upstream, inputs, batch_size, lambda h: pool_layers(h, pooling).float().cpu().numpy(), dtype,
+                        bucketed)
 
 
 def _check_finite(pooled: np.ndarray, idx: list[int], label: str) -> None:
@@ -112,30 +120,40 @@ def _check_finite(pooled: np.ndarray, idx: list[int], label: str) -> None:
                         f"({int(bad.sum())} in its batch); check the upstream and that input")
 
 
-def extract(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, cache: FeatureCache, *,
-            dtype: str = "float32", progress: Progress = _noop, label: str = "") -> Features:
-    """The split's features from the cache, computing (and caching) them on a miss."""
-    key = entry_key(upstream.fingerprint, pooling, inputs_digest(inputs), dtype)
-    found = cache.get(key)
+def cached_extract(get: Callable[[str], Any], create: Callable[..., Any], key: str, cache: FeatureCache,
+                   n: int, meta: dict[str, Any], batches: Callable[[], Iterator[tuple[list[int], Any]]],
+                   check: Callable[[Any, list[int]], None], progress: Progress, label: str) -> Any:
+    """An entry from the cache (`get`), or computed from `batches()` under the key's lock, each batch checked
+    and written through `create` (another process may have made it while we waited for the lock)."""
+    found = get(key)
     if found is None:
         with cache.lock(key):
-            found = cache.get(key)  # another process may have made it while we waited
+            found = get(key)
             if found is None:
-                meta = {"upstream": upstream.fingerprint, "pooling": pooling, "compute_dtype": dtype,
-                        "examples": len(inputs), "label": label}
                 done = 0
-                with cache.create(key, len(inputs), meta) as writer:
-                    for idx, pooled in iter_pooled(upstream, inputs, pooling, batch_size, dtype):
-                        _check_finite(pooled, idx, label)
-                        writer.write(idx, pooled)
+                with create(key, n, meta) as writer:
+                    for idx, rows in batches():
+                        check(rows, idx)
+                        writer.write(idx, rows)
                         done += len(idx)
-                        progress("extract", done=done, total=len(inputs), label=label)
-                found = cache.get(key)
+                        progress("extract", done=done, total=n, label=label)
+                found = get(key)
                 if found is None:
                     raise RuntimeError(f"feature cache entry {key} vanished right after it was written")
                 return found
-    progress("extract", done=len(inputs), total=len(inputs), label=label, cached=True)
+    progress("extract", done=n, total=n, label=label, cached=True)
     return found
+
+
+def extract(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, cache: FeatureCache, *,
+            dtype: str = "float32", progress: Progress = _noop, label: str = "") -> Features:
+    """The split's pooled features from the cache, computing (and caching) them on a miss."""
+    key = entry_key(upstream.fingerprint, pooling, inputs_digest(inputs), dtype)
+    meta = {"upstream": upstream.fingerprint, "pooling": pooling, "compute_dtype": dtype, "examples": len(inputs),
+            "label": label}
+    return cached_extract(cache.get, cache.create, key, cache, len(inputs), meta,
+                          lambda: iter_pooled(upstream, inputs, pooling, batch_size, dtype),
+                          lambda rows, idx: _check_finite(rows, idx, label), progress, label)
 
 
 class ArrayFeatures:

@@ -21,7 +21,15 @@ import torch
 from torch import nn
 
 from benchmark.cache import FeatureCache, FrameFeatures, entry_key, inputs_digest
-from benchmark.features import _check_finite, autocast, input_length, upstream_device, upstream_inputs
+from benchmark.features import (
+    _check_finite,
+    autocast,
+    cached_extract,
+    input_length,
+    iter_batches,
+    upstream_device,
+    upstream_inputs,
+)
 from benchmark.featurizer import Featurizer
 from benchmark.registry import Registry
 from benchmark.specs import check_hidden
@@ -57,40 +65,26 @@ def _frames(hidden: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return packed, lengths
 
 
+def _blocks(hidden: Any) -> list[np.ndarray]:
+    """Each item's real frames as a (frames, layers, dim) float32 array."""
+    frames, lengths = _frames(hidden)
+    return [frames[k, : int(n)].float().cpu().numpy() for k, n in enumerate(lengths)]
+
+
+def _check_blocks(blocks: list[np.ndarray], idx: list[int], label: str) -> None:
+    for k, block in enumerate(blocks):
+        _check_finite(block[None], [idx[k]], label)
+
+
 def extract_frames(upstream: Any, inputs: Sequence[Any], batch_size: int, cache: FeatureCache, *,
                    dtype: str = "float32", progress: Progress = _noop, label: str = "") -> FrameFeatures:
     """A split's frame features from the cache, computing (and caching) them on a miss."""
     key = entry_key(upstream.fingerprint, POOLING, inputs_digest(inputs), dtype)
-    found = cache.get_frames(key)
-    if found is not None:
-        progress("extract", done=len(inputs), total=len(inputs), label=label, cached=True)
-        return found
-    with cache.lock(key):
-        found = cache.get_frames(key)
-        if found is None:
-            meta = {"upstream": upstream.fingerprint, "pooling": POOLING, "compute_dtype": dtype,
-                    "examples": len(inputs), "label": label}
-            order = sorted(range(len(inputs)), key=lambda i: input_length(inputs[i]))
-            upstream.eval()
-            device = upstream_device(upstream)
-            done = 0
-            with cache.create_frames(key, len(inputs), meta) as writer, torch.inference_mode(), \
-                    autocast(device, dtype):
-                for start in range(0, len(order), batch_size):
-                    idx = order[start:start + batch_size]
-                    hidden = upstream(upstream_inputs(upstream, [inputs[i] for i in idx]))
-                    check_hidden(upstream, hidden, len(idx))
-                    frames, lengths = _frames(hidden)
-                    blocks = [frames[k, : int(n)].float().cpu().numpy() for k, n in enumerate(lengths)]
-                    for k, block in enumerate(blocks):
-                        _check_finite(block[None], [idx[k]], label)
-                    writer.write(idx, blocks)
-                    done += len(idx)
-                    progress("extract", done=done, total=len(inputs), label=label)
-            found = cache.get_frames(key)
-            if found is None:
-                raise RuntimeError(f"frame cache entry {key} vanished right after it was written")
-    return found
+    meta = {"upstream": upstream.fingerprint, "pooling": POOLING, "compute_dtype": dtype, "examples": len(inputs),
+            "label": label}
+    return cached_extract(cache.get_frames, cache.create_frames, key, cache, len(inputs), meta,
+                          lambda: iter_batches(upstream, inputs, batch_size, _blocks, dtype),
+                          lambda rows, idx: _check_blocks(rows, idx, label), progress, label)
 
 
 class CachedFrames:
@@ -201,11 +195,11 @@ def predict(task: TaskSpec, kind: Any, model: FrameModel, src: Any, batch_size: 
     model.eval()
     preds: list[str] = [""] * len(src)
     order = sorted(range(len(src)), key=src.length)
+    device = next(model.head.parameters()).device
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             frames, lengths = src.batch(idx)
-            device = next(model.head.parameters()).device
             log_probs = model(frames.to(device), lengths.to(device))
             for i, ids in zip(idx, kind.decode(log_probs, lengths), strict=True):
                 preds[i] = to_text(task, ids)

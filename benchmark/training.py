@@ -59,12 +59,9 @@ def selection_score(task: TaskSpec, scores: dict[str, float]) -> float:
 
 
 def direction(task: TaskSpec, registry: Registry) -> int:
-    """+1 when the task's scored metrics are better higher (accuracy), -1 when lower (WER)."""
-    flags = {registry.metrics.get(m).obj.higher_is_better for m in task.score}
-    if len(flags) > 1:
-        raise JobFailed(f"task '{task.name}' scores metrics that disagree on direction ({', '.join(task.score)}); "
-                        "score higher-is-better and lower-is-better metrics in separate tasks")
-    return 1 if flags.pop() else -1
+    """+1 when the task's scored metrics are better higher (accuracy), -1 when lower (WER). A task's scored
+    metrics share one direction: Registry.check refuses a task file that mixes them."""
+    return 1 if registry.metrics.get(task.score[0]).obj.higher_is_better else -1
 
 
 def better(task: TaskSpec, registry: Registry, score: float, than: float) -> bool:
