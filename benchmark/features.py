@@ -40,11 +40,16 @@ def input_length(x: Any) -> int:
 
 
 def upstream_inputs(upstream: Any, batch: Sequence[Any]) -> list[Any]:
-    """A batch as the upstream takes it: audio clips on disk are decoded at a speech upstream's sample rate."""
+    """A batch as the upstream takes it: audio clips on disk are decoded at a speech upstream's sample rate; images
+    (files, uint8 or float arrays) become float32 CHW arrays in [0, 1] for an image upstream."""
     if getattr(upstream, "modality", None) == "speech":
         from benchmark.audio import as_waveforms
 
         return as_waveforms(batch, upstream.sample_rate)
+    if getattr(upstream, "modality", None) == "image":
+        from benchmark.image import as_images
+
+        return as_images(batch)
     return list(batch)
 
 
