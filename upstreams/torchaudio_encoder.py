@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.errors import BenchError, out_of_memory
+from benchmark.errors import BenchError
 from benchmark.types import HiddenStates
-from upstreams.hf_text import HFEncoder, _load_problem, variant_suffix
+from upstreams.checkpoint_files import safe_load
+from upstreams.hf_text import HFEncoder, variant_suffix
 from upstreams.torchaudio_speech import ARCHITECTURES, weights_fingerprint
 
 SAMPLE_RATE = 16_000
@@ -35,25 +36,7 @@ def _a(noun: str) -> str:
 
 def read_state_file(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a state-dict file; BenchError (one line) for anything else."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(str(path), device="cpu")
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load and safetensors raise many types for a bad file
-        if out_of_memory(err):
-            raise
-        text = str(err)
-        if "GLOBAL" in text:  # the pickle names a class or function: unpickling it would import and call code
-            raise BenchError(f"{_load_problem(err)}, or re-save only the tensors: "
-                             "torch.save(model.state_dict(), PATH)") from None
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        # torch's weights-only unpickler puts the actual problem after its generic preamble
-        detail = [ln for ln in lines if not ln.startswith(("Weights only load failed", "Please file", "Check the"))]
-        first = (detail or lines or [""])[0]
-        raise BenchError(f"not a PyTorch or safetensors state-dict file ({type(err).__name__}: {first})") from None
+    obj = safe_load(path)
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
