@@ -455,6 +455,46 @@ def plugins_cmd(as_json: bool) -> None:
 cli.add_command(export_cmd)  # bench export glue-submission
 
 
+@cli.group()
+def pretrain() -> None:
+    """Pretrain an encoder with a self-supervised objective, offline; plugins add methods
+    (bench pretrain simclr --data digits --out simclr.pt)."""
+
+
+class PretrainProgress:
+    """For pretraining commands (plugins' too): a rich bar over optimizer steps and one line per epoch with its
+    mean loss. Feed it the trainer's events: progress("step", step=, steps=, loss=) / ("epoch", epoch=, epochs=,
+    loss=)."""
+
+    def __init__(self, title: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=self.console, disable=not self.console.is_terminal)
+        self.bar = self.progress.add_task(title, total=None)
+        self.title = title
+
+    def __enter__(self) -> PretrainProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is not None:
+            self.progress.live.transient = True
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: str, **info: Any) -> None:
+        if event == "step":
+            self.progress.update(self.bar, total=info["steps"], completed=info["step"],
+                                 description=f"{self.title} · loss {info['loss']:.4f}")
+        elif event == "epoch":
+            self.progress.console.print(f"  epoch {info['epoch']}/{info['epochs']}: loss {info['loss']:.4f}",
+                                        highlight=False)
+
+
+
 def _add_plugin_commands() -> None:
     from benchmark.plugins import add_commands
 

@@ -174,7 +174,9 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     best_hp = {**hp, **chosen}
     rule = (f"epoch with the best '{'+'.join(task.score)}' on the model-selection split"
             + (f" (early stopping, patience {hp['patience']})" if hp["mode"] == "frozen" else ""))
-    if len(points) > 1:
+    if getattr(registry.downstreams.get(task.head).obj, "nonparametric", False):
+        rule = "none: the head trains nothing (the training split's features are its memory)"
+    elif len(points) > 1:
         rule = f"grid point and {rule}; ties go to the first point in grid order"
     selection = {
         "rule": rule, "split_size": len(data.dev), "best_epoch": fitted.best_epoch,

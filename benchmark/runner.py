@@ -229,6 +229,10 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
                                  f"{task.modality} task; pick tasks of the upstream's modality")
             source = choose_source(task, data_dir)
             job_hp = task_hparams(hparams, task, explicit)
+            head = registry.downstreams.get(task.head).obj
+            if job_hp["mode"] == "finetune" and getattr(head, "nonparametric", False):
+                raise BenchError(f"task '{task.name}' uses head '{task.head}', which trains nothing: it has nothing "
+                                 "to fine-tune; run it with --mode frozen")
             for seed in dict.fromkeys(seeds):
                 identity = {
                     "upstream": spec.text, "task": task.name, "task_version": task.version, "source": source, "data_dir": str(data_dir) if data_dir else None,

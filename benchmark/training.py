@@ -104,6 +104,8 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
     gen = torch.Generator().manual_seed(seed)
     kind = registry.downstreams.get(task.head).obj
     n_layers, dim = x_train.shape[1], x_train.shape[2]
+    if getattr(kind, "nonparametric", False):
+        return _fit_memory(task, registry, kind, x_train, y_train, x_dev, y_dev, hp)
     featurizer = Featurizer(n_layers, dim, hp["layer"])
     mean_x, std_x = moments(x_train)
     featurizer.set_statistics(torch.from_numpy(mean_x), torch.from_numpy(std_x))
@@ -148,6 +150,23 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
     model.load_state_dict(best_state)
     model.eval()
     return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve)
+
+
+def _fit_memory(task: TaskSpec, registry: Registry, kind: Any, x_train: Any, y_train: Sequence[Any], x_dev: Any,
+                y_dev: Sequence[Any], hp: dict[str, Any]) -> Fitted:
+    """A head with nothing to train (k-NN): it remembers one layer of the training features, as they are (the
+    protocol compares raw features by cosine similarity: no standardisation, no learned layer weights); the
+    last layer unless --layer names another."""
+    n_layers, dim = x_train.shape[1], x_train.shape[2]
+    featurizer = Featurizer(n_layers, dim, -1 if hp["layer"] is None else hp["layer"])
+    head = kind.build(dim, len(task.labels) if task.labels else None)
+    with torch.no_grad():
+        bank = torch.cat([featurizer(torch.from_numpy(np.ascontiguousarray(x))) for _, x in x_train.chunks()])
+    head.fit(bank, torch.tensor(list(y_train), dtype=torch.long))
+    model = nn.Sequential(featurizer, head).eval()
+    score = selection_score(task, score_predictions(task, registry, y_dev, _predict_chunks(task, kind, model, x_dev,
+                                                                                              0.0, 1.0)))
+    return Fitted(featurizer, head, 0.0, 1.0, 0, score, 0, [])
 
 
 MIN_STEPS_PER_EPOCH = 20

@@ -1,5 +1,5 @@
 """Builtin heads: on a pooled vector, classification (cross-entropy) and regression (MSE on standardised targets);
-on frames, CTC (transcripts of characters or phonemes, greedy decoding)."""
+on frames, CTC (transcripts of characters or phonemes, greedy decoding); k-NN on frozen features (no training)."""
 
 from __future__ import annotations
 
@@ -112,6 +112,61 @@ class CTCHead:
         return out
 
 
+def _knn_module(n_labels: int, k: int, temperature: float) -> nn.Module:
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class KNNModule(nn.Module):
+        """A memory of L2-normalised training features and their labels; forward gives each class's summed
+        vote exp(cos / T) over the k most similar memories (batch, classes)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("bank", torch.zeros(0, 0))
+            self.register_buffer("labels", torch.zeros(0, dtype=torch.long))
+
+        def fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
+            self.bank = F.normalize(x.float(), dim=-1)
+            self.labels = y.long()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if not len(self.bank):
+                raise RuntimeError("k-NN head used before fit()")
+            out = []
+            for part in F.normalize(x.float(), dim=-1).split(512):  # (<=512, dim): bounds the similarity matrix
+                sim = part @ self.bank.T  # (rows, memories)
+                top, idx = sim.topk(min(k, sim.shape[1]), dim=1)
+                votes = torch.zeros(len(part), n_labels, device=part.device)
+                out.append(votes.scatter_add_(1, self.labels[idx], (top / temperature).exp()))
+            return torch.cat(out)
+
+    return KNNModule()
+
+
+@dataclass(frozen=True)
+class KNNHead:
+    """Weighted k-nearest-neighbour classification on frozen features: nothing is trained. The training split's
+    features (one layer, the last unless --layer says otherwise; not standardised) are the memory; each
+    neighbour votes exp(cosine similarity / temperature) for its class (Wu et al. 2018, InstDisc; Caron et al.
+    2021, DINO: k = 20, T = 0.07)."""
+
+    description: str
+    k: int = 20
+    temperature: float = 0.07
+    target: str = "class"
+    nonparametric: bool = True
+
+    def build(self, in_dim: int, n_labels: int | None, hidden: int = 0, dropout: float = 0.0) -> nn.Module:
+        if not n_labels:
+            raise ValueError("a k-NN head needs the task's labels")
+        return _knn_module(n_labels, self.k, self.temperature)
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.argmax(-1)
+
+
+KNN = KNNHead("weighted 20-NN on cosine similarity of frozen features (T = 0.07); no training")
 CTC = CTCHead("CTC over every frame (linear, or a 2-layer BiLSTM with --hidden N); greedy decoding")
 CLASSIFICATION = PooledHead("linear (or MLP) classifier on the pooled vector; cross-entropy", "class")
 REGRESSION = PooledHead("linear (or MLP) regressor on the pooled vector; MSE on standardised targets", "real")
@@ -122,3 +177,4 @@ def register_downstreams(register: Any) -> None:
     register("classification", CLASSIFICATION)
     register("regression", REGRESSION)
     register("ctc", CTC)
+    register("knn", KNN)

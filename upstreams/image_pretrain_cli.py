@@ -1,0 +1,99 @@
+"""`bench pretrain simclr|byol`: make a self-supervised ResNet checkpoint offline (upstreams/ssl_image.py).
+
+    bench pretrain simclr --data digits --out simclr.pt          # scikit-learn's digits (train split), minutes
+    bench pretrain byol --data ~/photos --size 32 --out byol.pt  # any folder of images, searched recursively
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from benchmark.errors import BenchError
+
+_DOC = {"simclr": "SimCLR: NT-Xent over two augmented views (Chen et al. 2020).",
+        "byol": "BYOL: online network + predictor regress an EMA target network (Grill et al. 2020)."}
+
+
+def _images(data: str) -> tuple[list[Any], dict[str, Any], bool]:
+    """(images, what to record about them, whether horizontal flips keep their meaning)."""
+    from downstreams.images import digits_splits, list_images
+
+    if data == "digits":
+        splits = digits_splits()
+        train = splits["train"]
+        return list(train.inputs), {"name": "digits", "split": "train", "images": len(train),
+                                    "source": "scikit-learn load_digits (Alpaydin & Kaynak 1998, UCI)"}, False
+    folder = Path(data).expanduser()
+    if not folder.is_dir():
+        raise BenchError(f"--data '{data}' is neither 'digits' nor a folder of images")
+    found = list_images(folder)
+    return found, {"name": "folder", "path": str(folder.resolve()), "images": len(found)}, True
+
+
+def _command(method: str) -> click.Command:
+    @click.command(name=method, help=f"{_DOC[method]} Writes a checkpoint that `bench run --upstream {method}:FILE` "
+                                     "reads; its metadata holds the per-epoch loss curve.")
+    @click.option("--data", default="digits", show_default=True,
+                  help="'digits' (scikit-learn's, the offline-image tasks' train split) or a folder of images.")
+    @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                  help="Checkpoint file to write (.pt).")
+    @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+    @click.option("--batch-size", type=click.IntRange(min=2), default=256, show_default=True)
+    @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+                  help="AdamW peak learning rate (linear warm-up, cosine decay).")
+    @click.option("--arch", default="resnet18", show_default=True, help="torchvision ResNet: resnet18 ... resnet152.")
+    @click.option("--size", type=click.IntRange(min=8), default=None,
+                  help="Training resolution in pixels [digits: 16; folders: 32].")
+    @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
+                  help="Input channels [digits: 1; folders: 3].")
+    @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
+    @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+    @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+    @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
+                  hidden=method != "simclr", help="NT-Xent temperature.")
+    @click.option("--tau", type=click.FloatRange(0, 1), default=0.99, show_default=True, hidden=method != "byol",
+                  help="Base EMA rate of the target network (rises to 1 on a cosine schedule).")
+    def command(data: str, out: Path, epochs: int, batch_size: int, lr: float, arch: str, size: int | None,
+                channels: str | None, seed: int, device: str, overwrite: bool, temperature: float, tau: float) -> None:
+        if out.exists() and not overwrite:
+            raise BenchError(f"--out '{out}' exists; pass --overwrite to replace it, or choose another file")
+        if out.parent and not out.parent.is_dir():
+            raise BenchError(f"--out '{out}': folder '{out.parent}' does not exist")
+        import torch
+
+        from benchmark.cli import PretrainProgress
+        from upstreams.ssl_image import PretrainConfig, arch_spec, pretrain, save
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif device == "cuda" and not torch.cuda.is_available():
+            raise BenchError("--device cuda: no CUDA device is available (use --device cpu)")
+        images, described, flips = _images(data)
+        digits = data == "digits"
+        n_channels = int(channels) if channels else (1 if digits else 3)
+        px = size or (16 if digits else 32)
+        spec = arch_spec(arch, channels=n_channels, image_size=px, stem="cifar" if px < 96 else "imagenet")
+        cfg = PretrainConfig(method=method, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, flip=flips,
+                             temperature=temperature, tau=tau)
+        with PretrainProgress(f"{method} · {spec.arch} · {len(images)} images") as progress:
+            ckpt = pretrain(images, spec, cfg, device=device, data=described, progress=progress)
+        save(ckpt, out)
+        meta = ckpt["bench"]
+        curve = meta["loss_curve"]
+        click.echo(f"wrote {out} ({method}, {spec.arch}, {epochs} epochs on {len(images)} images, loss "
+                   f"{curve[0]:.4f} -> {curve[-1]:.4f}, {meta['seconds']:.0f} s)")
+        click.echo(f"use it: bench run --upstream {method}:{out} --tasks offline-image")
+
+    return command
+
+
+def add_commands(cli: Any) -> None:
+    group = cli.commands.get("pretrain")
+    if group is None:  # an older bench core without the group: nothing to attach to
+        return
+    for method in ("simclr", "byol"):
+        if method not in group.commands:
+            group.add_command(_command(method))
