@@ -57,11 +57,28 @@ def sample_waveforms(sample_rate: int = 16_000) -> list[Any]:
     return out
 
 
+def sample_images() -> list[Any]:
+    """Three deterministic test images (float32 CHW in [0, 1]) of different sizes and channel counts: an 8x8 gray
+    digit-like stroke, a 3x20x16 colour gradient and a 3x32x32 noisy checkerboard."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    gray = np.zeros((1, 8, 8), np.float32)
+    gray[0, 1:7, 3:5] = 1.0
+    yy, xx = np.mgrid[0:20, 0:16] / np.array([19.0, 15.0])[:, None, None]
+    colour = np.stack([yy, xx, 1 - yy]).astype(np.float32)
+    board = ((np.indices((32, 32)).sum(0) // 4) % 2).astype(np.float32)
+    noisy = np.clip(np.stack([board, 1 - board, board]) + 0.1 * rng.standard_normal((3, 32, 32)), 0, 1)
+    return [gray, colour, noisy.astype(np.float32)]
+
+
 def _sample_inputs(upstream: Any) -> Sequence[Any]:
     if upstream.modality == "text":
         return SAMPLE_TEXT
     if upstream.modality == "speech":
         return sample_waveforms(upstream.sample_rate)
+    if upstream.modality == "image":
+        return sample_images()
     raise ValueError(f"no sample inputs for modality {upstream.modality!r}; pass inputs=")
 
 
@@ -99,7 +116,9 @@ def check_upstream(upstream: Any, inputs: Sequence[Any] | None = None, atol: flo
     add(Check("mask.dtype", batch.mask.dtype == torch.bool and batch.mask.shape == (b, t), f"{batch.mask.dtype} {tuple(batch.mask.shape)}"))
     add(Check("mask.nonempty", bool(batch.mask.any(1).all()), "an input has no valid position"))
     lengths = batch.mask.sum(1)
-    add(Check("mask.padding", bool((lengths < t).any()) or b == 1, "inputs of different lengths but no padding in the mask"))
+    if upstream.modality != "image":  # images are resized to one input size: nothing is padded
+        add(Check("mask.padding", bool((lengths < t).any()) or b == 1,
+                  "inputs of different lengths but no padding in the mask"))
     add(Check("values.finite", all(bool(torch.isfinite(h).all()) for h in batch.layers), "NaN or inf in hidden states"))
     if upstream.modality == "text":
         off = batch.offsets
