@@ -1,4 +1,5 @@
-"""Load a task's splits from its source: a local directory (GLUE TSV layout, JSONL), the Hub, or a recipe.
+"""Load a task's splits from its source: a local directory (GLUE TSV layout, JSONL, a speech corpus or an image
+layout), the Hub, or a recipe.
 
 Which source: `--data-dir` (or BENCH_DATA_DIR) selects the local layout; otherwise a builtin recipe if the
 task has one; otherwise the Hub at the pinned revision. Problems are found before any job starts
@@ -21,7 +22,7 @@ from typing import Any
 from benchmark.errors import BenchError
 from benchmark.hub import hub_reachable
 from benchmark.registry import Registry
-from benchmark.taskspec import AUDIO_LAYOUTS, HubSource, LocalOverride, LocalSource, TaskSpec
+from benchmark.taskspec import CORPUS_LAYOUTS, HubSource, LocalOverride, LocalSource, TaskSpec
 from benchmark.types import Examples, TaskData, Unlabeled
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir
     if kind == "local":
         src = task.sources.local
         assert src is not None
-        if src.format in AUDIO_LAYOUTS:
-            return _layout_missing(task, src, data_dir)
+        if src.format in CORPUS_LAYOUTS:
+            from benchmark.corpus import layout_missing
+
+            return layout_missing(task, src, data_dir)
         if data_dir is None:
             return Missing(f"data for '{task.name}'", f"pass --data-dir DIR holding {src.dir}/ (or set BENCH_DATA_DIR)")
         for split in ("train", *task.evals, "select", *(task.tests if tests else ())):
@@ -95,44 +98,15 @@ def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir
     if local is None:
         return Missing(f"Hub dataset '{hub.path}'", "the Hugging Face Hub is unreachable: connect once to download it",
                        task.name)
-    layout = "the GLUE download layout" if local.format == "glue-tsv" else f"{local.format} files"
+    if local.format in CORPUS_LAYOUTS:
+        from benchmark.corpus import corpus_dirs, layout_doc
+
+        layout, files = f"the {local.format} layout ({layout_doc(local)})", ", ".join(corpus_dirs(local))
+    else:
+        layout = "the GLUE download layout" if local.format == "glue-tsv" else f"{local.format} files"
+        files = f"{local.dir}/"
     return Missing(f"Hub dataset '{hub.path}'", f"the Hugging Face Hub is unreachable and no --data-dir was given: "
-                   f"pass --data-dir DIR holding {{files}} in {layout}", task.name, f"{local.dir}/")
-
-
-def _layout_missing(task: TaskSpec, src: LocalSource, data_dir: Path | None) -> Missing | None:
-    """What an official speech-corpus layout lacks under the data directory (speech_layouts readers say)."""
-    from benchmark.speech_layouts import LAYOUTS
-
-    layout = LAYOUTS[src.format]
-    corpus = sorted({where.split("#")[0] for where in src.splits.values()})
-    if data_dir is None:
-        return Missing(f"data for '{task.name}'", f"pass --data-dir DIR holding {' and '.join(c + '/' for c in corpus)} "
-                       f"in the official {src.format} layout (docs/superb.md)")
-    for split in ("train", *task.evals, "select"):
-        if split in src.splits:
-            lack = layout.missing(data_dir, src.splits[split])
-            if lack is not None:
-                return Missing(f"files in {data_dir}", f"expected {{files}} in the official {src.format} layout "
-                               "(docs/superb.md), or leave those tasks out of --tasks", task.name, lack)
-    return None
-
-
-def _load_layout(task: TaskSpec, src: LocalSource, data_dir: Path) -> tuple[dict[str, Examples], str]:
-    """Every split of an official speech-corpus layout as AudioClips, labels converted to the task's targets."""
-    from benchmark.speech_layouts import LAYOUTS
-
-    layout = LAYOUTS[src.format]
-    out: dict[str, Examples] = {}
-    digest = hashlib.sha256()
-    for ours, where in src.splits.items():
-        clips, raw = layout.read(data_dir, where)
-        at = f"{data_dir / where.split('#')[0]} ({where})"
-        targets = [convert_target(task, label, f"{at}: {clip.path}") for clip, label in zip(clips, raw, strict=True)]
-        out[ours] = Examples(tuple(clips), tuple(targets))
-        for clip in clips:
-            digest.update(clip.key().encode())
-    return out, f"local:{src.format}:{digest.hexdigest()[:16]}"
+                   f"pass --data-dir DIR holding {{files}} in {layout}", task.name, files)
 
 
 def _dataset_in_cache(hub: HubSource) -> bool:
@@ -156,10 +130,12 @@ def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: P
     kind = choose_source(task, data_dir)
     want = tuple(task.tests) if tests else ()
     unlabeled: dict[str, Unlabeled] = {}
-    if kind == "local" and task.sources.local is not None and task.sources.local.format in AUDIO_LAYOUTS:
+    if kind == "local" and task.sources.local is not None and task.sources.local.format in CORPUS_LAYOUTS:
         if data_dir is None or not data_dir.is_dir():
-            raise BenchError(f"task '{task.name}' reads an official corpus layout: pass --data-dir DIR")
-        raw, revision = _load_layout(task, task.sources.local, data_dir)
+            raise BenchError(f"task '{task.name}' reads the {task.sources.local.format} layout: pass --data-dir DIR")
+        from benchmark.corpus import load_layout
+
+        raw, revision = load_layout(task, task.sources.local, data_dir)
     elif kind == "local":
         assert task.sources.local is not None and data_dir is not None
         raw, unlabeled, revision = _load_local(task, task.sources.local, data_dir, want)
@@ -404,7 +380,11 @@ def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = ()
         if theirs not in ds:
             raise BenchError(f"Hub dataset '{hub.path}' ({hub.name}) has no split '{theirs}'")
         split = ds[theirs]
-        cols = [split[c] for c in hub.inputs]
+        lack = [c for c in (*hub.inputs, hub.label) if c not in split.column_names]
+        if lack:
+            raise BenchError(f"Hub dataset '{hub.path}' ({hub.name}) split '{theirs}' has no column '{lack[0]}' "
+                             f"(columns: {', '.join(split.column_names)})")
+        cols = [_hub_column(task, hub, split, c, theirs) for c in hub.inputs]
         labels = split[hub.label]
         inputs = [row[0] if len(row) == 1 else tuple(row) for row in zip(*cols)]
         if task.labels is not None:
@@ -431,7 +411,16 @@ def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = ()
         if lack:
             raise BenchError(f"Hub dataset '{hub.path}' ({config}) split '{theirs}' has no column '{lack[0]}' "
                              f"(columns: {', '.join(split.column_names)})")
-        cols = [split[c] for c in hub.inputs]
+        cols = [_hub_column(task, hub, split, c, theirs) for c in hub.inputs]
         inputs = [row[0] if len(row) == 1 else tuple(row) for row in zip(*cols)]
         unlabeled[ours] = Unlabeled(tuple(_index_value(i) for i in split[hub.index]), tuple(inputs))
     return out, unlabeled, f"hub:{hub.path}/{hub.name}@{hub.revision}"
+
+
+def _hub_column(task: TaskSpec, hub: HubSource, split: Any, column: str, name: str) -> Any:
+    """A Hub split's input column; an image task's images as uint8 CHW arrays (decoded once, here)."""
+    if task.modality != "image":
+        return split[column]
+    from benchmark.image_layouts import hub_images
+
+    return hub_images(split, column, f"Hub dataset '{hub.path}' split '{name}'")

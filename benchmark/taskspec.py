@@ -50,14 +50,20 @@ AUDIO_LAYOUTS = ("speech-commands", "fluent-speech-commands", "voxceleb1", "iemo
                  "librispeech-phonemes", "librispeech-phonemes-nostress")
 """Official speech corpus layouts (benchmark.speech_layouts): splits are `SUBDIR#SELECTOR`, relative to the data
 directory; no input or label columns."""
+IMAGE_LAYOUTS = ("image-folder", "cifar10-binary", "stl10-binary")
+"""Image layouts (benchmark.image_layouts): a torchvision ImageFolder tree (splits are `SUBDIR`), the binary
+versions of CIFAR-10 and STL-10 (`SUBDIR#train|test`); no input or label columns."""
+CORPUS_LAYOUTS = AUDIO_LAYOUTS + IMAGE_LAYOUTS
+"""Layouts that read their own folder structure, as opposed to tables (glue-tsv, jsonl)."""
 
 
 class LocalSource(_Strict):
-    """Files in a directory given with --data-dir / BENCH_DATA_DIR: the GLUE download layout, JSONL, or the
-    official layout of a speech corpus (AUDIO_LAYOUTS)."""
+    """Files in a directory given with --data-dir / BENCH_DATA_DIR: the GLUE download layout, JSONL, the
+    official layout of a speech corpus (AUDIO_LAYOUTS) or an image layout (IMAGE_LAYOUTS)."""
 
     format: Literal["glue-tsv", "jsonl", "speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap",
-                    "librispeech", "librispeech-phonemes", "librispeech-phonemes-nostress"]
+                    "librispeech", "librispeech-phonemes", "librispeech-phonemes-nostress", "image-folder",
+                    "cifar10-binary", "stl10-binary"]
     dir: str = ""
     """The table files' folder under the data directory (tables only: a corpus layout names it in each split)."""
     header: bool = True
@@ -71,10 +77,11 @@ class LocalSource(_Strict):
 
     @model_validator(mode="after")
     def _columns_for_tables(self) -> LocalSource:
-        if self.format in AUDIO_LAYOUTS:
+        if self.format in CORPUS_LAYOUTS:
             if self.inputs or self.label is not None or self.dir:
+                split = "SUBDIR" if self.format == "image-folder" else "SUBDIR#SELECTOR"
                 raise ValueError(f"format {self.format} reads its own layout: drop dir, inputs and label (each split "
-                                 "is SUBDIR#SELECTOR)")
+                                 f"is {split})")
         elif not self.dir or not self.inputs or self.label is None:
             raise ValueError(f"format {self.format} needs dir, inputs and label (columns)")
         return self
