@@ -31,6 +31,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.heads",
     "downstreams.vader",
     "downstreams.speech_synth",
+    "downstreams.images",
     "upstreams.text",
     "upstreams.speech",
     "benchmark.executors",
