@@ -61,7 +61,7 @@ class ResNetSpec:
     @property
     def width(self) -> int:
         """Channels of the last stage: the representation's size."""
-        return 512 * (4 * self.groups * self.width_per_group // 64 if self.block == "bottleneck" else 1)
+        return 512 * (4 if self.block == "bottleneck" else 1)  # a bottleneck's output is 4x its planes, any width
 
     def build(self) -> nn.Module:
         """The torchvision ResNet, classifier removed; random weights drawn from torch's global generator."""
