@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.images",
     "upstreams.text",
     "upstreams.speech",
+    "upstreams.image",
     "benchmark.executors",
 )
 
