@@ -83,6 +83,22 @@ def digits_splits() -> dict[str, Examples]:
     return dict(_digits())
 
 
+def few_labels(train: Examples, n: int) -> Examples:
+    """The label-efficiency protocol (SimCLR's 1 % / 10 % labels, at digits' scale): `n` training images per
+    class, drawn with a fixed seed, in their original order. Selection and test splits stay whole."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise BenchError(f"digits: labels_per_class must be a whole number >= 1, not {n!r}")
+    rng = np.random.default_rng([SPLIT_SEED, n])
+    y = np.asarray(train.targets)
+    keep = []
+    for c in np.unique(y):
+        have = np.flatnonzero(y == c)
+        if len(have) < n:
+            raise BenchError(f"digits: labels_per_class {n} is more than the {len(have)} training images of class {c}")
+        keep.extend(rng.choice(have, n, replace=False).tolist())
+    return train.subset(sorted(keep))
+
+
 def list_images(folder: Path) -> list[ImageFile]:
     """Every image file under `folder` (any depth; hidden files skipped), in sorted path order, as references."""
     folder = Path(folder)
@@ -105,12 +121,18 @@ class Digits:
         return None
 
     def revision(self, options: dict[str, Any]) -> str:
-        return f"digits-v{RECIPE_VERSION}:{DIGITS_DIGEST[:12]}"
+        few = f":{options['labels_per_class']}-per-class" if options.get("labels_per_class") else ""
+        return f"digits-v{RECIPE_VERSION}:{DIGITS_DIGEST[:12]}{few}"
 
     def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
-        if options:
-            raise BenchError(f"digits: unknown option '{sorted(options)[0]}' (the recipe takes none)")
-        return digits_splits()
+        unknown = sorted(set(options) - {"labels_per_class"})
+        if unknown:
+            raise BenchError(f"digits: unknown option '{unknown[0]}' (the recipe takes labels_per_class)")
+        splits = digits_splits()
+        n = options.get("labels_per_class")
+        if n is not None:
+            splits["train"] = few_labels(splits["train"], n)
+        return splits
 
 
 @hookimpl
