@@ -35,7 +35,7 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     """Run every (upstream, task, seed) job not yet finished under `output`; return all of their results.
 
     hparams: lr, head_lr, epochs, batch_size, patience, weight_decay, hidden, dropout, layer, pooling, max_train,
-    dtype. A list for lr, head_lr, hidden, weight_decay, dropout or batch_size is a grid (best on the
+    dtype (layer=None, given, is the weighted sum over layers even where a task defaults to one layer). A list for lr, head_lr, hidden, weight_decay, dropout or batch_size is a grid (best on the
     model-selection split wins). use_cache=False keeps no features; executor picks where jobs run.
     predict_test: after training, also predict each task's unlabeled test splits (`Result.test_predictions`, for
     `bench export glue-submission`); part of the job's hyper-parameters, so it is a different job.
@@ -50,7 +50,7 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     the_plan = runner.plan(registry, _as_list(upstreams), _as_list(tasks), list(seeds), hp, Path(output),
                            ddir, overwrite, Path(cache_dir) if cache_dir else None, use_cache=use_cache,
                            cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes(),
-                           explicit={k for k, v in hparams.items() if v is not None})
+                           explicit={k for k, v in hparams.items() if v is not None or k == "layer"})
     if the_plan.problems:
         raise BenchError(runner.problems_message(the_plan.problems))
     ran = registry.executors.get(executor).obj.run(the_plan, registry, device=device,

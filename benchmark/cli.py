@@ -87,6 +87,16 @@ def _ints(_ctx: Any, _param: Any, value: str | None) -> list[int] | None:
     return out
 
 
+def _explicit(given: dict[str, Any]) -> set[str]:
+    """The hyper-parameters the user set: every value given, and --layer weighted too (its value is None, the
+    same as not giving it, but it must override a task's own layer default)."""
+    out = {k for k, v in given.items() if v is not None}
+    source = click.get_current_context().get_parameter_source("layer")
+    if source is not None and source.name != "DEFAULT":
+        out.add("layer")
+    return out
+
+
 def _layer(_ctx: Any, _param: Any, value: str | None) -> int | None:
     if value is None or value == "weighted":
         return None
@@ -183,7 +193,7 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], seeds: list[in
     runner_executor = registry.executors.get(executor).obj
     the_plan = runner.plan(registry, _split(upstream), _split(tasks), seeds, hp, output, data_dir, overwrite,
                            use_cache=not no_cache, cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes(),
-                           explicit={k for k, v in given.items() if v is not None})
+                           explicit=_explicit(given))
     if the_plan.problems:
         raise BenchError(runner.problems_message(the_plan.problems))
     if the_plan.todo:

@@ -1,6 +1,6 @@
 """Image upstreams plugin: `simclr` and `byol`, ResNet encoders (torchvision) with weights from a local checkpoint,
 written `simclr:FILE` / `byol:FILE`; `simclr+rand` is the architecture `bench pretrain` trains by default
-(ResNet-18, CIFAR stem, 16 px gray input) with random weights. Also adds `bench pretrain simclr|byol`.
+(ResNet-18, CIFAR stem, 8 px gray input: digits' own size) with random weights. Also adds `bench pretrain simclr|byol`.
 
 The two names share one encoder; they differ in what they announce and record (the method), and in the
 checkpoint layouts a user will bring (SimCLR: `encoder.` / `backbone.`; BYOL: `online_encoder.net.` beside a
@@ -61,7 +61,7 @@ class ResNetFactory:
 def default_spec_json() -> dict[str, Any]:
     """The default architecture's description, without importing torch (kept equal to ResNetSpec() by a test)."""
     return {"block": "basic", "layers": [2, 2, 2, 2], "groups": 1, "width_per_group": 64, "stem": "cifar",
-            "channels": 1, "image_size": 16, "mean": [0.5], "std": [0.5]}
+            "channels": 1, "image_size": 8, "mean": [0.5], "std": [0.5]}
 
 
 @hookimpl

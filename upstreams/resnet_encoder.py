@@ -47,7 +47,7 @@ class ResNetSpec:
     """imagenet: 7x7 stride-2 convolution and 3x3 stride-2 max-pool; cifar: 3x3 stride-1 convolution, no pool
     (SimCLR's CIFAR-10 variant, for small images)."""
     channels: int = 1
-    image_size: int = 16
+    image_size: int = 8
     mean: tuple[float, ...] = (0.5,)
     std: tuple[float, ...] = (0.5,)
 

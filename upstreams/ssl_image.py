@@ -47,8 +47,8 @@ class PretrainConfig:
     weight_decay: float = 1e-6
     temperature: float = 0.5
     """SimCLR's NT-Xent temperature (0.5 is the paper's best for CIFAR-10 at batch 256-512)."""
-    tau: float = 0.99
-    """BYOL's base EMA rate for the target network (0.99 for small data sets, as CIFAR reimplementations use)."""
+    tau: float = 0.996
+    """BYOL's base EMA rate for the target network (the paper's 0.996)."""
     projection_dim: int = 128
     hidden_dim: int = 1024
     seed: int = 0
