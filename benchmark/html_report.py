@@ -218,6 +218,32 @@ def _facts(board: Leaderboard) -> str:
             f'<th>fingerprint</th></tr></thead><tbody>{rows}</tbody></table></section>')
 
 
+def _pretraining(board: Leaderboard) -> str:
+    """The loss curves bench's own pretrained checkpoints carry (one chart per loss: their scales differ)."""
+    by_loss: dict[str, list[tuple[str, list[float]]]] = {}
+    notes = []
+    for r in board.rows:
+        p = r.pretraining
+        if not p or not p.get("loss_curve"):
+            continue
+        by_loss.setdefault(str(p.get("loss", p.get("method", "loss"))), []).append((r.label, p["loss_curve"]))
+        data = p.get("data", {})
+        notes.append(f"<li><b>{escape(r.label)}</b>: {escape(str(p.get('method', '?')))} on "
+                     f"{escape(str(data.get('name', '?')))} ({escape(str(data.get('images', '?')))} images), "
+                     f"{escape(str(p.get('epochs', '?')))} epochs, batch {escape(str(p.get('batch_size', '?')))}, "
+                     f"seed {escape(str(p.get('seed', '?')))}, {escape(str(p.get('seconds', '?')))} s; loss "
+                     f"{p['loss_curve'][0]:.4f} → {p['loss_curve'][-1]:.4f}</li>")
+    if not by_loss:
+        return ""
+    charts = "".join(svg.lines([name for name, _ in curves],
+                               [[(float(i + 1), float(v)) for i, v in enumerate(c)] for _, c in curves],
+                               title=f"pretraining loss ({loss}) per epoch", y_label="loss")
+                     for loss, curves in sorted(by_loss.items()))
+    return (f'<section id="pretraining"><h2>Pretraining</h2><figure class="curves">{charts}<figcaption>Mean '
+            f'training loss per epoch, from each checkpoint\'s own metadata (bench pretrain).</figcaption></figure>'
+            f'<ul class="refs">{"".join(notes)}</ul></section>')
+
+
 def _significance(board: Leaderboard) -> str:
     if not board.comparisons:
         return ('<section id="significance"><h2>Paired significance</h2><p class="note">No two upstreams share a '
@@ -270,7 +296,7 @@ def render(board: Leaderboard, title: str = "bench leaderboard") -> str:
             f"{len(board.tasks)} tasks · {len(board.suites)} suites. Click a column header to sort.</p>{filters}"
             f"{unknown}</header><main>{_overview(board)}"
             + "".join(_suite_section(board, s) for s in board.suites)
-            + f"{_facts(board)}{_significance(board)}</main>{_provenance(board)}")
+            + f"{_facts(board)}{_pretraining(board)}{_significance(board)}</main>{_provenance(board)}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -64,6 +64,8 @@ class Row:
     mode: str = "frozen"
     layers: int | None = None
     fingerprints: list[str] = field(default_factory=list)
+    pretraining: dict[str, Any] | None = None
+    """How bench pretrained the upstream's checkpoint (method, data, epochs, per-epoch loss curve), when it did."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
         row.modality = info.get("modality", task.modality)
         row.layers = info.get("num_layers", row.layers)
         row.fingerprints = sorted({*row.fingerprints, *(r.get("upstream_info", {}).get("fingerprint", "?") for r in rs)})
+        row.pretraining = info.get("pretraining") or row.pretraining
         row.tasks[task_name] = TaskCell(
             score, relative(score.mean, reference_score(task)), mean_by_key(r["scores"] for r in rs),
             ci=stats.bootstrap_ci(task, registry, rs) if uncertainty else None,
@@ -217,6 +220,7 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                 "mode": row.mode,
                 "n_parameters": row.n_parameters,
                 "fingerprints": row.fingerprints,
+                **({"pretraining": row.pretraining} if row.pretraining else {}),
                 "suites": {s: {"score": _r(v), "relative_to_human": _r(rel), "superb": _r(row.superb.get(s))}
                            for s, (v, rel) in row.suites.items()},
                 "tasks": {t: {"score": agg(c.score), "relative_to_human": _r(c.relative_to_human),

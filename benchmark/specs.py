@@ -120,9 +120,13 @@ def check_hidden(upstream: Any, hidden: Any, n: int) -> None:
 
 def upstream_info(upstream: Any) -> dict[str, Any]:
     """The facts a result records about an upstream."""
-    return {"fingerprint": upstream.fingerprint, "modality": upstream.modality,
+    info = {"fingerprint": upstream.fingerprint, "modality": upstream.modality,
             "n_parameters": int(upstream.n_parameters), "num_layers": int(upstream.num_layers),
             "hidden_size": int(upstream.hidden_size), "source": getattr(upstream, "source", None)}
+    pretraining = getattr(upstream, "pretraining", None)  # a checkpoint's own record of how it was pretrained
+    if isinstance(pretraining, dict) and pretraining:
+        info["pretraining"] = pretraining
+    return info
 
 
 class LazyUpstream:
