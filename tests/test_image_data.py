@@ -63,9 +63,30 @@ def test_digits_tasks_load_through_the_recipe(registry, tmp_path: Path) -> None:
         assert (len(td.train), len(td.dev), len(td.evals["test"])) == (1077, 360, 360)
         assert td.revision == f"digits-v1:{images.DIGITS_DIGEST[:12]}" and td.notes == ()
         assert task.labels == [str(d) for d in range(10)] and task.hparams == {"frozen": {"layer": -1}}
-    assert registry.suites.get("offline-image").obj.tasks == ["digits", "digits-knn"]
+    assert registry.suites.get("offline-image").obj.tasks == ["digits", "digits-knn", "digits-10shot"]
     with pytest.raises(BenchError, match="digits: unknown option 'seed'"):
         registry.datasets.get("digits").obj(task=None, options={"seed": 1}, cache_dir=tmp_path)
+
+
+def test_the_few_label_task_keeps_ten_training_images_per_class(registry, tmp_path: Path) -> None:
+    task = registry.tasks.get("digits-10shot").obj
+    td = data.load(task, None, registry, tmp_path)
+    full = images.digits_splits()
+    assert (len(td.train), len(td.dev), len(td.evals["test"])) == (100, 360, 360)
+    assert sorted(np.bincount(td.train.targets).tolist()) == [10] * 10
+    assert td.revision == f"digits-v1:{images.DIGITS_DIGEST[:12]}:10-per-class"
+    # a subset of the full train split, in its order; selection and test are the full ones
+    train_keys = [x.tobytes() for x in full["train"].inputs]
+    positions = [train_keys.index(x.tobytes()) for x in td.train.inputs]
+    assert positions == sorted(positions)
+    assert td.evals["test"].targets == full["test"].targets
+    again = data.load(task, None, registry, tmp_path)
+    assert [x.tobytes() for x in again.train.inputs] == [x.tobytes() for x in td.train.inputs]
+    five = images.few_labels(full["train"], 5)
+    assert len(five) == 50 and not set(x.tobytes() for x in five.inputs) <= set(x.tobytes() for x in td.train.inputs)
+    for bad in (0, 200, "10"):
+        with pytest.raises(BenchError, match="labels_per_class"):
+            images.few_labels(full["train"], bad)  # type: ignore[arg-type]
 
 
 def test_a_different_digits_split_stops_the_task(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -385,5 +406,12 @@ def test_cli_runs_digits_end_to_end(tmp_path: Path) -> None:
     assert result["task_info"]["data_revision"] == f"digits-v1:{images.DIGITS_DIGEST[:12]}"
     assert result["hyperparameters"]["layer"] == -1
     assert result["main_score"] > 80.0  # a linear probe on raw pixels; chance is 10
+    # --layer weighted is a choice, not the absence of one: it overrides the task's last-layer default
+    out2 = tmp_path / "weighted"
+    run = _bench("run", "--upstream", "pixels", "--tasks", "digits", "-o", str(out2), "--epochs", "1", "-q",
+                 "--layer", "weighted", tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr
+    weighted = json.loads(next(out2.rglob("*.json")).read_text())
+    assert weighted["hyperparameters"]["layer"] is None and weighted["job_id"] != result["job_id"]
     listed = _bench("list", "tasks", tmp_path=tmp_path).stdout
     assert all(name in listed for name in ("digits ", "digits-knn", "cifar10 ", "cifar10-knn", "stl10 ", "stl10-knn"))

@@ -308,3 +308,34 @@ def test_knn_refuses_fine_tuning(tmp_path: Path) -> None:
     r = _bench("run", "--upstream", "simclr+rand", "--tasks", "digits-knn", "--mode", "finetune", "-o",
                str(tmp_path / "r"))
     assert r.returncode == 2 and "nothing to fine-tune" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_run_records_the_pretraining_and_the_report_charts_it(tmp_path: Path) -> None:
+    ckpt = pretrain(_digits(64), TINY, PretrainConfig(method="byol", epochs=3, batch_size=32, flip=False,
+                                                     hidden_dim=64))
+    path = _save(ckpt, tmp_path / "byol-tiny.pt")
+    out = tmp_path / "results"
+    env_cache = {"BENCH_CACHE": str(tmp_path / "cache")}
+    r = subprocess.run([sys.executable, "-m", "benchmark", "run", "--upstream", f"byol:{path}", "--tasks",
+                        "digits-knn", "-o", str(out), "-q"], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "BENCH_DISABLE_PLUGIN_AUTOLOAD": "1", **env_cache})
+    assert r.returncode == 0, r.stderr
+    import json
+
+    result = json.loads(next(out.rglob("*.json")).read_text())
+    info = result["upstream_info"]
+    assert info["pretraining"]["loss_curve"] == ckpt["bench"]["loss_curve"]
+    assert info["pretraining"]["method"] == "byol" and info["pretraining"]["data"] == {"images": 64}
+    assert "backbone at 'state_dict.backbone.'" in info["source"]
+    assert result["selection"]["rule"].startswith("none: the head trains nothing")
+    assert result["layer_weights"] == [0.0, 0.0, 0.0, 0.0, 1.0]
+    page = tmp_path / "board.html"
+    r = _bench("report", "-o", str(out), "--html", str(page))
+    assert r.returncode == 0, r.stderr
+    html = page.read_text()
+    section = html[html.index('<section id="pretraining">'):]
+    section = section[: section.index("</section>")]
+    assert "pretraining loss (byol-regression) per epoch" in section
+    assert section.count("<polyline") == 1 and "64 images" in section and "3 epochs" in section
+    first, last = ckpt["bench"]["loss_curve"][0], ckpt["bench"]["loss_curve"][-1]
+    assert f"{first:.4f} → {last:.4f}" in section
