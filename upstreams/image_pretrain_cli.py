@@ -17,6 +17,8 @@ DEFAULTS = {"simclr": {"epochs": 30, "batch_size": 256, "lr": 3e-3},
             "byol": {"epochs": 30, "batch_size": 64, "lr": 1e-3}}
 """Per method, what gave both methods a clear margin over random init on digits (docs/images.md): BYOL has no
 negatives to gain from large batches and needs more steps for its target network to move."""
+_SHORT = {"simclr": "SimCLR (NT-Xent over two augmented views) on digits or an image folder.",
+          "byol": "BYOL (online network regresses an EMA target) on digits or an image folder."}
 _DOC = {"simclr": "SimCLR: NT-Xent over two augmented views (Chen et al. 2020).",
         "byol": "BYOL: online network + predictor regress an EMA target network (Grill et al. 2020)."}
 
@@ -38,7 +40,7 @@ def _images(data: str) -> tuple[list[Any], dict[str, Any], bool]:
 
 
 def _command(method: str) -> click.Command:
-    @click.command(name=method, help=f"{_DOC[method]} Writes a checkpoint that `bench run --upstream {method}:FILE` "
+    @click.command(name=method, short_help=_SHORT[method], help=f"{_DOC[method]} Writes a checkpoint that `bench run --upstream {method}:FILE` "
                                      "reads; its metadata holds the per-epoch loss curve.")
     @click.option("--data", default="digits", show_default=True,
                   help="'digits' (scikit-learn's, the offline-image tasks' train split) or a folder of images.")
