@@ -91,7 +91,8 @@ class Augment:
     The SimCLR / BYOL pipeline as torchvision's v2 transforms define it (random resized crop, flip, colour jitter
     with p 0.8, random grayscale with p 0.2, Gaussian blur with p 0.5), computed for the whole batch at once with
     per-image parameters (torchvision's transforms draw one set of parameters per call, so they would run image
-    by image: on 8 px digits that loop cost more than the network). Crop, resize and flip are one bilinear
+    by image: on 8 px digits that loop adds a quarter to each training step, batched it is ~6 %,
+    benchmarks/p6_augment.py). Crop, resize and flip are one bilinear
     resampling; jitter applies brightness, contrast, saturation, hue in that order; hue is a rotation of the
     YIQ chroma plane. All randomness comes from the generator passed in.
     """
@@ -197,7 +198,7 @@ def pretrain(images: Sequence[Any], spec: ResNetSpec, cfg: PretrainConfig, *, de
     say = progress or (lambda *a, **k: None)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    # channels-last convolutions: a quarter faster on CPU (oneDNN) and on GPUs with tensor cores; same numbers
+    # channels-last convolutions: a quarter faster on CPU (oneDNN) here, and the layout GPUs prefer
     online = _Online(spec, cfg).to(device, memory_format=torch.channels_last)
     target = copy.deepcopy(nn.ModuleDict({"backbone": online.backbone, "projector": online.projector}))
     target.requires_grad_(False)
