@@ -64,7 +64,7 @@ def test_digits_tasks_load_through_the_recipe(registry, tmp_path: Path) -> None:
         assert td.revision == f"digits-v1:{images.DIGITS_DIGEST[:12]}" and td.notes == ()
         assert task.labels == [str(d) for d in range(10)]
         assert task.hparams == ({"frozen": {"layer": -1}} if name == "digits-knn" else
-                                {"frozen": {"layer": -1, "lr": [0.001, 0.01], "epochs": 100}})
+                                {"frozen": {"layer": -1, "lr": [0.001, 0.01], "epochs": 100, "patience": 20}})
     assert registry.suites.get("offline-image").obj.tasks == ["digits", "digits-knn", "digits-10shot"]
     with pytest.raises(BenchError, match="digits: unknown option 'seed'"):
         registry.datasets.get("digits").obj(task=None, options={"seed": 1}, cache_dir=tmp_path)
