@@ -159,17 +159,17 @@ def test_bench_run_refuses_a_bad_spec_in_one_line(venv: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_offline_image_with_the_pretrained_and_random_network(venv: dict[str, Any]) -> None:
-    """`bench run` on the offline-image suite (digits: 1,077 training, 360 test images; linear probe and cosine
-    20-NN on the last layer). Measured (seed 0): efficientnet-lite0 94.72 / 87.22, efficientnet-lite0+rand
-    97.78 / 92.78; the random network wins (see test_digits_probe_on_the_last_layer). ~8 minutes the first time;
-    the features are then in the shared cache."""
+    """`bench run` on the offline-image suite (digits: 1,077 training, 360 test images; linear probe, cosine
+    20-NN and a linear probe from 10 labels per class, on the last layer). Measured (seed 0): efficientnet-lite0
+    94.72 / 87.22 / 74.44, efficientnet-lite0+rand 97.78 / 92.78 / 89.17; the random network wins (see
+    test_digits_probe_on_the_last_layer). ~8 minutes the first time; the features are then in the shared cache."""
     out = venv["tmp"] / "results"
     run([venv["bench"], "run", "--upstream", "efficientnet-lite0,efficientnet-lite0+rand", "--tasks", "offline-image",
          "--seeds", "0", "--output", out], venv["env"], venv["tmp"], timeout=2400)
     results = {(r["upstream"], r["task"]): r for r in (json.loads(f.read_text(encoding="utf-8"))
                                                       for f in out.glob("*.json"))}
     assert set(results) == {(u, t) for u in ("efficientnet-lite0", "efficientnet-lite0+rand")
-                            for t in ("digits", "digits-knn")}
+                            for t in ("digits", "digits-knn", "digits-10shot")}
     for (upstream, _), r in results.items():
         assert (r["seed"], r["n_examples"]["test"]) == (0, 360)
         info = r["upstream_info"]
@@ -177,7 +177,8 @@ def test_offline_image_with_the_pretrained_and_random_network(venv: dict[str, An
         assert info["fingerprint"].startswith("efficientnet-lite-pytorch==0.1.0:")
         assert info["fingerprint"].endswith(":layers-v1+all@0" if upstream.endswith("+rand") else ":layers-v1")
         assert r["layer_weights"] == [0.0] * 8 + [1.0]  # the task reads the last layer, the head
-        assert r["main_score"] >= (90.0 if r["task"] == "digits" else 80.0), (upstream, r["task"], r["main_score"])
+        floor = {"digits": 90.0, "digits-knn": 80.0, "digits-10shot": 65.0}[r["task"]]
+        assert r["main_score"] >= floor, (upstream, r["task"], r["main_score"])
 
 
 @pytest.mark.slow
