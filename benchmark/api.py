@@ -35,8 +35,9 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     """Run every (upstream, task, seed) job not yet finished under `output`; return all of their results.
 
     hparams: lr, head_lr, epochs, batch_size, patience, weight_decay, hidden, dropout, layer, pooling, max_train,
-    dtype (layer=None, given, is the weighted sum over layers even where a task defaults to one layer). A list for lr, head_lr, hidden, weight_decay, dropout or batch_size is a grid (best on the
-    model-selection split wins). use_cache=False keeps no features; executor picks where jobs run.
+    dtype (layer=None, given, is the weighted sum over layers even where a task defaults to one layer). A list
+    for lr, head_lr, hidden, weight_decay, dropout or batch_size is a grid (best on the model-selection split
+    wins). use_cache=False keeps no features; executor picks where jobs run.
     predict_test: after training, also predict each task's unlabeled test splits (`Result.test_predictions`, for
     `bench export glue-submission`); part of the job's hyper-parameters, so it is a different job.
     Raises BenchError (one line, says how to fix it) for bad input or missing models / data. A job that fails
