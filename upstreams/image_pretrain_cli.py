@@ -14,7 +14,7 @@ import click
 from benchmark.errors import BenchError
 
 DEFAULTS = {"simclr": {"epochs": 30, "batch_size": 256, "lr": 3e-3},
-            "byol": {"epochs": 60, "batch_size": 64, "lr": 1e-3}}
+            "byol": {"epochs": 100, "batch_size": 64, "lr": 1e-3}}
 """Per method, what gave both methods a clear margin over random init on digits (docs/images.md): BYOL has no
 negatives to gain from large batches and needs more steps for its target network to move."""
 _SHORT = {"simclr": "SimCLR (NT-Xent over two augmented views) on digits or an image folder.",
