@@ -10,13 +10,14 @@ into the repository.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import shutil
 import site
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,13 @@ def make_plugin_venv(tmp: Path, packages: Sequence[Path]) -> dict[str, Any]:
     run([python, "-m", "pip", "install", "-q", "--no-deps", *build_isolation_flags(), ROOT, *copies.values()], env, tmp)
     assert (bindir / "bench").is_file(), "pip did not install the bench command into the venv"
     return {"python": python, "bench": bindir / "bench", "env": env, "tmp": tmp, "packages": copies}
+
+
+def import_from_source(src: Path, module: str) -> Iterator[Any]:
+    """Yield plugin `module` imported from a package's source tree (as BENCH_PLUGINS does while one writes a
+    plugin); the tree leaves sys.path afterwards. For a module-scoped fixture: `yield from import_from_source(...)`."""
+    sys.path.insert(0, str(src))
+    try:
+        yield importlib.import_module(module)
+    finally:
+        sys.path.remove(str(src))

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_venv import ROOT, make_plugin_venv, run
+from plugin_venv import ROOT, import_from_source, make_plugin_venv, run
 
 from benchmark.errors import BenchError
 
@@ -27,13 +26,7 @@ AUDIO = ROOT / "examples" / "bench-audio-encoders"
 @pytest.fixture(scope="module")
 def plugin() -> Iterator[Any]:
     """The plugin module, imported from its source tree (as BENCH_PLUGINS does while one writes a plugin)."""
-    sys.path.insert(0, str(AUDIO / "src"))
-    try:
-        import bench_audio_encoders
-
-        yield bench_audio_encoders
-    finally:
-        sys.path.remove(str(AUDIO / "src"))
+    yield from import_from_source(AUDIO / "src", "bench_audio_encoders")
 
 
 @pytest.fixture(scope="module")

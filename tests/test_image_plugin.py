@@ -14,13 +14,12 @@ import importlib.util
 import json
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_venv import ROOT, make_plugin_venv, run
+from plugin_venv import ROOT, import_from_source, make_plugin_venv, run
 
 from benchmark.errors import BenchError
 
@@ -34,13 +33,7 @@ if not all(importlib.util.find_spec(p) for p in ("efficientnet_lite_pytorch", "e
 @pytest.fixture(scope="module")
 def plugin() -> Iterator[Any]:
     """The plugin module, imported from its source tree (as BENCH_PLUGINS does while one writes a plugin)."""
-    sys.path.insert(0, str(IMAGE / "src"))
-    try:
-        import bench_image_encoders
-
-        yield bench_image_encoders
-    finally:
-        sys.path.remove(str(IMAGE / "src"))
+    yield from import_from_source(IMAGE / "src", "bench_image_encoders")
 
 
 @pytest.fixture(scope="module")
