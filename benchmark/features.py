@@ -150,12 +150,17 @@ def cached_extract(get: Callable[[str], Any], create: Callable[..., Any], key: s
     return found
 
 
+def entry(upstream: Any, inputs: Sequence[Any], pooling: str, dtype: str, label: str) -> tuple[str, dict[str, Any]]:
+    """A split's feature-cache key and the metadata stored with it (pooled or frame features alike)."""
+    key = entry_key(upstream.fingerprint, pooling, inputs_digest(inputs), dtype)
+    return key, {"upstream": upstream.fingerprint, "pooling": pooling, "compute_dtype": dtype,
+                 "examples": len(inputs), "label": label}
+
+
 def extract(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, cache: FeatureCache, *,
             dtype: str = "float32", progress: Progress = _noop, label: str = "") -> Features:
     """The split's pooled features from the cache, computing (and caching) them on a miss."""
-    key = entry_key(upstream.fingerprint, pooling, inputs_digest(inputs), dtype)
-    meta = {"upstream": upstream.fingerprint, "pooling": pooling, "compute_dtype": dtype, "examples": len(inputs),
-            "label": label}
+    key, meta = entry(upstream, inputs, pooling, dtype, label)
     return cached_extract(cache.get, cache.create, key, cache, len(inputs), meta,
                           lambda: iter_pooled(upstream, inputs, pooling, batch_size, dtype),
                           lambda rows, idx: _check_finite(rows, idx, label), progress, label)

@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.cache import FeatureCache, FrameFeatures, entry_key, inputs_digest
+from benchmark.cache import FeatureCache, FrameFeatures
 from benchmark.features import (
     _check_finite,
     autocast,
     cached_extract,
+    entry,
     input_length,
     iter_batches,
     upstream_device,
@@ -79,9 +80,7 @@ def _check_blocks(blocks: list[np.ndarray], idx: list[int], label: str) -> None:
 def extract_frames(upstream: Any, inputs: Sequence[Any], batch_size: int, cache: FeatureCache, *,
                    dtype: str = "float32", progress: Progress = _noop, label: str = "") -> FrameFeatures:
     """A split's frame features from the cache, computing (and caching) them on a miss."""
-    key = entry_key(upstream.fingerprint, POOLING, inputs_digest(inputs), dtype)
-    meta = {"upstream": upstream.fingerprint, "pooling": POOLING, "compute_dtype": dtype, "examples": len(inputs),
-            "label": label}
+    key, meta = entry(upstream, inputs, POOLING, dtype, label)
     return cached_extract(cache.get_frames, cache.create_frames, key, cache, len(inputs), meta,
                           lambda: iter_batches(upstream, inputs, batch_size, _blocks, dtype),
                           lambda rows, idx: _check_blocks(rows, idx, label), progress, label)
