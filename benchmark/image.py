@@ -101,6 +101,21 @@ def digest(x: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
 
 
+def fit_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Images (..., C, H, W) with `channels` channels: gray repeated to RGB, RGB to luminance (ITU-R 601, as
+    torchvision's rgb_to_grayscale), an alpha channel dropped."""
+    c = x.shape[-3]
+    if c == 4:
+        x, c = x[..., :3, :, :], 3
+    if c == channels:
+        return x
+    if c == 1:
+        return x.expand(*x.shape[:-3], channels, *x.shape[-2:])
+    if c == 3 and channels == 1:
+        return (0.299 * x[..., 0, :, :] + 0.587 * x[..., 1, :, :] + 0.114 * x[..., 2, :, :]).unsqueeze(-3)
+    raise BenchError(f"cannot feed a {c}-channel image to a {channels}-channel model")
+
+
 def to_batch(images: Any, size: int, channels: int, mean: tuple[float, ...], std: tuple[float, ...],
              device: Any = "cpu") -> torch.Tensor:
     """float CHW images of any size -> one normalised (batch, channels, size, size) tensor.
@@ -116,18 +131,7 @@ def to_batch(images: Any, size: int, channels: int, mean: tuple[float, ...], std
     out = []
     for img in images:
         x = torch.as_tensor(np.asarray(img, dtype=np.float32))
-        if x.ndim == 2:
-            x = x[None]
-        c = x.shape[0]
-        if c == 4:
-            x, c = x[:3], 3
-        if c != channels:
-            if c == 1:
-                x = x.expand(channels, *x.shape[1:])
-            elif c == 3 and channels == 1:
-                x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
-            else:
-                raise BenchError(f"cannot feed a {c}-channel image to a {channels}-channel model")
+        x = fit_channels(x[None] if x.ndim == 2 else x, channels)
         h, w = x.shape[1:]
         if (h, w) != (size, size):
             scale = size / min(h, w)

@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.errors import BenchError
-from benchmark.image import as_image
+from benchmark.image import as_image, fit_channels
 from upstreams.resnet_encoder import META_KEY, NAMED, ResNetSpec
 
 Progress = Callable[..., None]
@@ -108,14 +108,6 @@ class Augment:
                           *(["RandomGrayscale(p=0.2)"] if self.colour else []),
                           "RandomApply(GaussianBlur(3, sigma=(0.1, 1.0)), p=0.5)"]
 
-    def fit_channels(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.spec.channels
-        if x.shape[1] == c:
-            return x
-        if x.shape[1] == 1:
-            return x.expand(-1, c, -1, -1)
-        return _gray(x[:, :3]) if c == 1 else x[:, :c]
-
     def view(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         n, size = x.shape[0], self.spec.image_size
 
@@ -159,7 +151,7 @@ class Augment:
         return (out - self.mean) / self.std
 
     def __call__(self, images: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.fit_channels(images)
+        x = fit_channels(images, self.spec.channels)
         return self.view(x, gen), self.view(x, gen)
 
 
