@@ -24,7 +24,7 @@ from torch import nn
 from benchmark.errors import BenchError
 from benchmark.image import IMAGENET_MEAN, IMAGENET_STD, stage_states, to_batch
 from benchmark.types import HiddenStates
-from upstreams.checkpoint_files import flat_tensors, safe_load
+from upstreams.checkpoint_files import file_sha256, flat_tensors, safe_load
 from upstreams.hf_text import HFEncoder, variant_suffix
 
 NAMED = {"resnet18": ("basic", (2, 2, 2, 2)), "resnet34": ("basic", (3, 4, 6, 3)),
@@ -187,19 +187,16 @@ class ResNetUpstream(HFEncoder):
         super().__init__()
         self.name, self.method = name, method
         ckpt = None
-        if path is not None:
-            try:
+        try:
+            if path is not None:
                 ckpt = read_checkpoint(Path(path).expanduser())
                 spec = ckpt.spec
-            except BenchError as err:
-                raise BenchError(f"cannot load {method} checkpoint '{path}': {err}") from None
-        self.spec = spec or ResNetSpec()
-        self.model = self.spec.build()
-        if ckpt is not None:
-            try:
+            self.spec = spec or ResNetSpec()
+            self.model = self.spec.build()
+            if ckpt is not None:
                 load_weights(self.model, ckpt.state, self.spec)
-            except BenchError as err:
-                raise BenchError(f"cannot load {method} checkpoint '{path}': {err}") from None
+        except BenchError as err:
+            raise BenchError(f"cannot load {method} checkpoint '{path}': {err}") from None
         self.model.eval()
         self.source = (f"{path} ({self.spec.arch}, backbone at '{ckpt.prefix or '(top level)'}')" if ckpt
                        else f"{self.spec.arch} (random)")
@@ -246,8 +243,6 @@ class ResNetUpstream(HFEncoder):
 
 
 def file_digest(path: str) -> str:
-    from upstreams.torchaudio_speech import file_sha256
-
     return file_sha256(Path(path).expanduser())[:16]
 
 

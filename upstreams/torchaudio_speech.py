@@ -9,12 +9,12 @@ upstreams/torchaudio_encoder.py and is imported only when a job builds one.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError, did_you_mean
+from upstreams.checkpoint_files import file_sha256
 
 SYNTAX = "torchaudio:ARCH:PATH"
 
@@ -46,22 +46,6 @@ def parse_arg(arg: str | None) -> tuple[str, str | None]:
         raise BenchError(f"unknown torchaudio architecture '{arch}'{did_you_mean(arch, ARCHITECTURES)} (one of "
                          f"{', '.join(ARCHITECTURES)}; {SYNTAX})")
     return arch, path or None
-
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of the whole file, remembered per (path, size, mtime) so that each job does not re-read it."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
 
 
 def weights_fingerprint(arch: str, path: str | None) -> str:
