@@ -128,7 +128,7 @@ def _suite_section(board: Leaderboard, suite: str) -> str:
             f'<tfoot>{refs}</tfoot></table>'
             f'<p class="note">Cells: mean ±std over seeds, [95% bootstrap CI over the evaluation examples], '
             f'score / human.</p>{_metric_tables(board, tasks)}{_reference_notes(board, tasks)}'
-            f'{_layer_chart(board, suite, tasks)}{_curves(board, tasks)}</section>')
+            f'{_layer_chart(board, suite, tasks)}{_curves(board, tasks)}{_loss_curves(board, tasks)}</section>')
 
 
 def _reference_row(board: Leaderboard, suite: str, name: str, tasks: list[str]) -> str:
@@ -205,6 +205,44 @@ def _curves(board: Leaderboard, tasks: list[str]) -> str:
     if not figs:
         return ""
     return f'<figure class="curves">{"".join(figs)}<figcaption>Training curves.</figcaption></figure>'
+
+
+def mean_curve(curves: list[list[dict[str, float]]], x: str, y: str) -> list[tuple[float, float]]:
+    """The mean over seeds of a curve, at the x values every seed has (seeds stopped at different epochs share
+    their common prefix)."""
+    have = [{float(p[x]): float(p[y]) for p in c if x in p and y in p} for c in curves]
+    have = [h for h in have if h]
+    if not have:
+        return []
+    common = sorted(set.intersection(*(set(h) for h in have)))
+    return [(v, sum(h[v] for h in have) / len(have)) for v in common]
+
+
+def _loss_curves(board: Leaderboard, tasks: list[str]) -> str:
+    """Fine-tuning loss, pre-trained vs from scratch (the seeds' figure): per task, the training loss along the
+    steps and the model-selection loss per epoch, one line per fine-tuned upstream, each the mean over seeds."""
+    figs = []
+    for t in tasks:
+        names, steps, devs = [], [], []
+        for row in board.rows:
+            c = row.tasks.get(t)
+            if c is None or row.mode != "finetune":
+                continue
+            train = mean_curve(c.step_curves, "step", "train_loss")
+            dev = mean_curve(c.curves, "epoch", "dev_loss")
+            if train or dev:
+                names.append(row.label)
+                steps.append(train)
+                devs.append(dev)
+        if names:
+            figs.append(f'<div class="pair">{svg.lines(names, steps, title=f"{t}: training loss", x_label="step", y_label="loss")}'
+                        f'{svg.lines(names, devs, title=f"{t}: model-selection loss", y_label="loss")}</div>')
+    if not figs:
+        return ""
+    return (f'<figure class="curves loss">{"".join(figs)}<figcaption>Fine-tuning loss (mean over seeds): training '
+            f'loss along the optimizer steps (window means) and loss on the model-selection split after each epoch; '
+            f'pre-trained upstreams against the same architecture from scratch (+rand) and task-specific models.'
+            f'</figcaption></figure>')
 
 
 def _facts(board: Leaderboard) -> str:

@@ -56,6 +56,11 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
 
     task, hp, seed = job.task, job.hparams, job.seed
     pooling = hp["pooling"] or task.pooling
+    symbol_map = None
+    if task.symbol_map is not None:  # DNA / protein / music: each symbol becomes a word of the upstream's vocabulary
+        from benchmark.symbols import map_data
+
+        data, symbol_map = map_data(task, data, upstream, job.upstream.text)
     train = data.train
     if hp["max_train"] is not None and len(train) > hp["max_train"]:
         keep = sorted(random.Random(seed).sample(range(len(train)), hp["max_train"]))
@@ -181,6 +186,7 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     selection = {
         "rule": rule, "split_size": len(data.dev), "best_epoch": fitted.best_epoch,
         "select_score": round(fitted.select_score, 4), "epochs_run": fitted.epochs_run, "curve": fitted.curve,
+        **({"step_curve": fitted.steps} if getattr(fitted, "steps", None) else {}),
         **({"passes_per_epoch": training.passes_per_epoch(len(train), best_hp["batch_size"])}
            if hp["mode"] == "frozen" else {}),
         "grid": tried if len(points) > 1 else [], "chosen": chosen,
@@ -195,7 +201,7 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         task_info={
             "name": task.name, "version": task.version, "data_revision": data.revision, "source": job.source,
             "evals": list(task.evals), "head": task.head, "pooling": pooling, "notes": list(data.notes),
-            "human_score": human,
+            "human_score": human, **({"symbols": symbol_map} if symbol_map is not None else {}),
         },
         selection=selection, layer_weights=fitted.featurizer.layer_weights(), durations=durations, environment=env,
         n_examples={"train": len(train), "select": len(data.dev), **{k: len(v) for k, v in data.evals.items()},

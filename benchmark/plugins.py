@@ -32,6 +32,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.vader",
     "downstreams.speech_synth",
     "downstreams.images",
+    "downstreams.biosequences",
+    "downstreams.music",
     "upstreams.text",
     "upstreams.speech",
     "upstreams.image",

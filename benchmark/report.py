@@ -47,6 +47,8 @@ class TaskCell:
     seeds: list[int] = field(default_factory=list)
     layer_weights: list[float] | None = None
     curves: list[list[dict[str, float]]] = field(default_factory=list)
+    step_curves: list[list[dict[str, float]]] = field(default_factory=list)
+    """Per seed: the training loss along the optimizer steps (window means), when the result has it."""
     superb: float | None = None
     """SUPERB-normalised score (FBANK = 0, SOTA = 1000) when the task has both references, else None."""
 
@@ -131,7 +133,8 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
             score, relative(score.mean, reference_score(task)), mean_by_key(r["scores"] for r in rs),
             ci=stats.bootstrap_ci(task, registry, rs) if uncertainty else None,
             seeds=[r["seed"] for r in rs], layer_weights=_mean_weights(rs),
-            curves=[r.get("selection", {}).get("curve", []) for r in rs])
+            curves=[r.get("selection", {}).get("curve", []) for r in rs],
+            step_curves=[r.get("selection", {}).get("step_curve", []) for r in rs])
         cell = row.tasks[task_name]
         if all(k in cell.metrics for k in task.score_keys()):
             cell.superb = superb_score(task, {k: cell.metrics[k].mean for k in task.score_keys()})

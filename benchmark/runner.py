@@ -100,16 +100,27 @@ def resolve_hparams(mode: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return hp
 
 
-def task_hparams(hp: dict[str, Any], task: TaskSpec, explicit: Collection[str]) -> dict[str, Any]:
+def task_hparams(hp: dict[str, Any], task: TaskSpec, explicit: Collection[str],
+                 upstream: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The job's hyper-parameters: the run's, with the task's own defaults (`hparams:` in its YAML, per mode)
-    for every one the user did not set (`explicit`)."""
+    for every one the user did not set (`explicit`).
+
+    upstream: (name, {mode: {key: value}}) an upstream factory's own defaults (`factory.hparams`), which win over
+    the task's: a model trained from scratch needs another learning rate than a pretrained one, whatever the task.
+    """
     extra = {k: v for k, v in task.hparams.get(hp["mode"], {}).items() if k not in explicit}
-    if not extra:
-        return hp
     try:
-        return resolve_hparams(hp["mode"], {**hp, **extra})
+        out = resolve_hparams(hp["mode"], {**hp, **extra}) if extra else hp
     except BenchError as err:
         raise BenchError(f"task '{task.name}': hparams.{hp['mode']}: {err}") from None
+    own = {k: v for k, v in (upstream[1] if upstream else {}).get(hp["mode"], {}).items() if k not in explicit}
+    if not own:
+        return out
+    assert upstream is not None
+    try:
+        return resolve_hparams(hp["mode"], {**out, **own})
+    except BenchError as err:
+        raise BenchError(f"upstream '{upstream[0]}': hparams.{hp['mode']}: {err}") from None
 
 
 def _number(v: Any) -> bool:
@@ -228,7 +239,8 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
                 raise BenchError(f"upstream '{spec.text}' is a {modality} model and task '{task.name}' is a "
                                  f"{task.modality} task; pick tasks of the upstream's modality")
             source = choose_source(task, data_dir)
-            job_hp = task_hparams(hparams, task, explicit)
+            own = getattr(registry.upstreams.get(spec.name).obj, "hparams", None)
+            job_hp = task_hparams(hparams, task, explicit, (spec.name, own) if isinstance(own, dict) else None)
             head = registry.downstreams.get(task.head).obj
             if job_hp["mode"] == "finetune" and getattr(head, "nonparametric", False):
                 raise BenchError(f"task '{task.name}' uses head '{task.head}', which trains nothing: it has nothing "

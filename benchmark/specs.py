@@ -187,6 +187,32 @@ class LazyUpstream:
                 pass
         return upstream_info(self.get())
 
+    def single_token_words(self) -> list[str]:
+        """The upstream's single-token words (symbol tasks), from a sidecar when the model is not loaded, so a
+        symbol task whose mapped features are cached still runs without loading the model."""
+        import json
+
+        path = self._info_path.with_suffix(".words.json")
+        if self._model is None and self._fingerprint is not None:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if data.get("fingerprint") == self._fingerprint:
+                    return list(data["words"])
+            except (OSError, ValueError, KeyError):
+                pass
+        model = self.get()
+        get = getattr(model, "single_token_words", None)
+        if get is None:
+            raise AttributeError("single_token_words")
+        words = list(get())
+        try:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"fingerprint": model.fingerprint, "words": words}), encoding="utf-8")
+            tmp.replace(path)
+        except OSError:
+            pass  # only saves a later load
+        return words
+
     def __call__(self, inputs: Any) -> Any:
         return self.get()(inputs)
 

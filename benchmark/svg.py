@@ -102,6 +102,11 @@ def heatmap(rows: Sequence[str], n_cols: int, values: Sequence[Sequence[float] |
     return "".join(out)
 
 
+def _tick(v: float, span: float) -> str:
+    """An axis end label with the digits its range needs (losses span tenths; scores span tens)."""
+    return f"{v:.1f}" if span >= 5 else f"{v:.2f}" if span >= 0.5 else f"{v:.3f}"
+
+
 def lines(series: Sequence[str], points: Sequence[Sequence[tuple[float, float]]], *, title: str,
           x_label: str = "epoch", y_label: str = "score") -> str:
     """One polyline per series (e.g. the model-selection score per epoch of each upstream)."""
@@ -116,8 +121,8 @@ def lines(series: Sequence[str], points: Sequence[Sequence[tuple[float, float]]]
     out = [f'<svg class="chart" role="img" viewBox="0 0 {w} {total_h}" width="{w}" height="{total_h}" '
            f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
            f'<text x="{left}" y="12" class="tick">{escape(title)}</text>',
-           f'<text x="{left - 6}" y="{_f(py(y1) + 4)}" class="tick" text-anchor="end">{y1:.1f}</text>',
-           f'<text x="{left - 6}" y="{_f(py(y0) + 4)}" class="tick" text-anchor="end">{y0:.1f}</text>',
+           f'<text x="{left - 6}" y="{_f(py(y1) + 4)}" class="tick" text-anchor="end">{_tick(y1, y1 - y0)}</text>',
+           f'<text x="{left - 6}" y="{_f(py(y0) + 4)}" class="tick" text-anchor="end">{_tick(y0, y1 - y0)}</text>',
            f'<text x="{w - 10}" y="{h - 10}" class="tick" text-anchor="end">{escape(x_label)} {x1:g}</text>',
            f'<line x1="{left}" x2="{w - 10}" y1="{_f(py(y0))}" y2="{_f(py(y0))}" class="grid"/>']
     for i, pts in enumerate(points):

@@ -122,6 +122,21 @@ class Selection(_Strict):
     max: int = Field(default=2000, gt=0)
 
 
+class SymbolMap(_Strict):
+    """A task whose inputs are sequences of non-language symbols (nucleotides, amino acids, note events) read by a
+    text upstream: each distinct symbol is mapped onto one whole-word token of the upstream's vocabulary (a seeded
+    random one-to-one mapping, as in Kao & Lee 2021), so any text upstream reads them with no code change."""
+
+    unit: Literal["characters", "whitespace"] = "characters"
+    """How an input splits into symbols: each character (DNA, protein), or space-separated events (music)."""
+    k: int = Field(default=1, ge=1, le=8)
+    """Symbols are k-mers of those units (k = 1: the units themselves)."""
+    stride: int | None = Field(default=None, ge=1)
+    """Step between k-mers: k (the default) for non-overlapping ones, 1 for overlapping ones (DNABERT)."""
+    seed: int = Field(default=0, ge=0)
+    """Seed of the random symbol -> token mapping (fixed per task, like the paper's one mapping)."""
+
+
 class TaskSpec(_Strict):
     """One task: where its data comes from, what the model reads and predicts, how it is scored."""
 
@@ -140,6 +155,8 @@ class TaskSpec(_Strict):
     evals: list[str]
     tests: list[str] = []
     pooling: Literal["mean", "cls"] = "mean"
+    symbol_map: SymbolMap | None = None
+    """Inputs are symbol sequences that a text upstream reads through a token mapping (benchmark.symbols)."""
     sources: Sources
     selection: Selection = Selection()
     references: dict[str, Reference] = {}
@@ -161,6 +178,8 @@ class TaskSpec(_Strict):
                 raise ValueError("vocabulary entries must be distinct and non-empty")
             if self.tokenize == "characters" and any(len(v) != 1 for v in self.vocabulary):
                 raise ValueError("with tokenize: characters every vocabulary entry is one character")
+        if self.symbol_map is not None and self.modality != "text":
+            raise ValueError("symbol_map maps symbols onto a text upstream's vocabulary; it needs modality: text")
         unknown = [m for m in self.score if m not in self.metrics]
         if unknown:
             raise ValueError(f"score names {unknown[0]!r}, which is not in metrics {self.metrics}")

@@ -13,7 +13,7 @@ import logging
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,9 @@ class Fitted:
     select_score: float
     epochs_run: int
     curve: list[dict[str, float]]
+    """Per epoch: mean training loss, loss on the model-selection split (dev_loss) and its score."""
+    steps: list[dict[str, float]] = field(default_factory=list)
+    """Training loss along the optimizer steps (window means, at most STEP_POINTS points)."""
 
 
 def score_predictions(task: TaskSpec, registry: Registry, y_true: Sequence[Any], y_pred: Sequence[Any]) -> dict[str, float]:
@@ -118,6 +121,7 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
     step = x_train.chunk_rows()
     starts = list(range(0, len(y), step))
     best_state, best, best_epoch, stale, curve = None, None, 0, 0, []
+    every: list[float] = []
     passes = passes_per_epoch(len(y), hp["batch_size"])
     for epoch in range(1, hp["epochs"] + 1):
         model.train()
@@ -134,10 +138,14 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
                     losses.append(loss.item())
                     if not math.isfinite(losses[-1]):
                         raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
+        every += losses
         model.eval()
-        dev_pred = _predict_chunks(task, kind, model, x_dev, mean, std)
+        dev_out = _output_chunks(model, x_dev)
+        dev_pred = _decode(task, kind, dev_out, mean, std)
         score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))
-        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6), "select_score": round(score, 4)})
+        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6),
+                      "dev_loss": round(_dev_loss(task, kind, dev_out, y_dev, mean, std, weight), 6),
+                      "select_score": round(score, 4)})
         progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
         if best is None or better(task, registry, score, best):
             best, best_epoch, stale = score, epoch, 0
@@ -149,7 +157,7 @@ def train_frozen(task: TaskSpec, registry: Registry, x_train: Any, y_train: Sequ
     assert best_state is not None and best is not None
     model.load_state_dict(best_state)
     model.eval()
-    return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve)
+    return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve, step_curve(every))
 
 
 def _fit_memory(task: TaskSpec, registry: Registry, kind: Any, x_train: Any, y_train: Sequence[Any], x_dev: Any,
@@ -183,6 +191,26 @@ def passes_per_epoch(n: int, batch_size: int) -> int:
     return max(1, math.ceil(MIN_STEPS_PER_EPOCH / steps))
 
 
+STEP_POINTS = 100
+
+
+def step_curve(losses: Sequence[float], points: int = STEP_POINTS) -> list[dict[str, float]]:
+    """Per-step training losses as at most `points` window means, each at its window's last step (1-based)."""
+    if not losses:
+        return []
+    window = max(1, math.ceil(len(losses) / points))
+    return [{"step": min(i + window, len(losses)), "train_loss": round(statistics.fmean(losses[i:i + window]), 6)}
+            for i in range(0, len(losses), window)]
+
+
+def _dev_loss(task: TaskSpec, kind: Any, outputs: torch.Tensor, y_dev: Sequence[Any], mean: float, std: float,
+              weight: torch.Tensor | None) -> float:
+    """The training loss on the model-selection split (same class weights and target scaling as in training)."""
+    y = _targets(task, y_dev, mean, std).to(outputs.device)
+    with torch.no_grad():
+        return float(kind.loss(outputs, y, *([weight.to(outputs.device)] if weight is not None else [])))
+
+
 def _step(opt: torch.optim.Optimizer, hp: dict[str, Any]) -> None:
     try:
         opt.step()
@@ -197,12 +225,14 @@ def _diverged(loss: float, epoch: int, step: int, hp: dict[str, Any], knob: str)
                      "lower --lr or check the data for extreme values")
 
 
-def _predict_chunks(task: TaskSpec, kind: Any, model: nn.Module, src: Any, mean: float, std: float) -> list[Any]:
-    out: list[Any] = []
+def _output_chunks(model: nn.Module, src: Any) -> torch.Tensor:
+    """The head's outputs for every row of a feature source, in order."""
     with torch.no_grad():
-        for _, x in src.chunks():
-            out.extend(_decode(task, kind, model(torch.from_numpy(np.ascontiguousarray(x))), mean, std))
-    return out
+        return torch.cat([model(torch.from_numpy(np.ascontiguousarray(x))) for _, x in src.chunks()])
+
+
+def _predict_chunks(task: TaskSpec, kind: Any, model: nn.Module, src: Any, mean: float, std: float) -> list[Any]:
+    return _decode(task, kind, _output_chunks(model, src), mean, std)
 
 
 def predict_frozen(task: TaskSpec, registry: Registry, fitted: Fitted, src: Any) -> list[Any]:
@@ -257,6 +287,7 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
     weight = None if weight is None else weight.to(device)
     opt, sched = finetune_optimizer(upstream, [*featurizer.parameters(), *head.parameters()], hp, len(train))
     best_state, best, best_epoch, curve = None, None, 0, []
+    every: list[float] = []
     for epoch in range(1, hp["epochs"] + 1):
         model.train()
         losses = []
@@ -271,27 +302,36 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
             if not math.isfinite(losses[-1]):
                 raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
             progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
-        dev_pred = predict_finetune(task, registry, model, dev.inputs, hp["eval_batch_size"], mean, std)
+        every += losses
+        dev_out = finetune_outputs(model, dev.inputs, hp["eval_batch_size"])
+        dev_pred = _decode(task, kind, dev_out, mean, std)
         score = selection_score(task, score_predictions(task, registry, dev.targets, dev_pred))
-        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6), "select_score": round(score, 4)})
+        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6),
+                      "dev_loss": round(_dev_loss(task, kind, dev_out, dev.targets, mean, std, weight), 6),
+                      "select_score": round(score, 4)})
         progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
         if best is None or better(task, registry, score, best):
             best, best_epoch = score, epoch
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    assert best_state is not None and best is not None and best is not None
+    assert best_state is not None and best is not None
     model.load_state_dict(best_state)
     model.eval()
-    return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve), model
+    return Fitted(featurizer, head, mean, std, best_epoch, best, len(curve), curve, step_curve(every)), model
+
+
+def finetune_outputs(model: nn.Module, inputs: Sequence[Any], batch_size: int) -> torch.Tensor:
+    """The model's outputs for `inputs` (on the CPU), in their order; batches are formed by length."""
+    model.eval()
+    parts: list[tuple[list[int], torch.Tensor]] = []
+    with torch.inference_mode():
+        for idx in length_sorted_batches(inputs, batch_size):
+            parts.append((idx, model([inputs[i] for i in idx]).float().cpu()))
+    order = torch.tensor([i for idx, _ in parts for i in idx])
+    out = torch.cat([o for _, o in parts])
+    return out[torch.argsort(order)]
 
 
 def predict_finetune(task: TaskSpec, registry: Registry, model: nn.Module, inputs: Sequence[Any],
                      batch_size: int, mean: float, std: float) -> list[Any]:
     kind = registry.downstreams.get(task.head).obj
-    model.eval()
-    preds: list[Any] = [None] * len(inputs)
-    with torch.inference_mode():
-        for idx in length_sorted_batches(inputs, batch_size):
-            decoded = _decode(task, kind, model([inputs[i] for i in idx]).cpu(), mean, std)
-            for i, p in zip(idx, decoded):
-                preds[i] = p
-    return preds
+    return _decode(task, kind, finetune_outputs(model, inputs, batch_size), mean, std)

@@ -157,6 +157,27 @@ class HFTextUpstream(HFEncoder):
             raise ValueError(f"unknown reinitialize scope {scope!r}")
         self._variant += variant_suffix(scope, seed)
 
+    def single_token_words(self) -> list[str]:
+        """Whole words of the vocabulary that the tokenizer reads as exactly one token each, first in a text and
+        after a space alike, so words joined by spaces give one token per word (symbol tasks map their alphabet
+        onto these). Alphabetic ASCII words of two or more letters; special and continuation tokens excluded."""
+        cached = getattr(self, "_single_token_words", None)
+        if cached is not None:
+            return cached
+        tok = self.tokenizer
+        special = set(tok.all_special_ids)
+        ids = sorted(i for i in tok.get_vocab().values() if i not in special)
+        texts = tok.batch_decode([[i] for i in ids])
+        candidates = sorted({t.strip() for t in texts if t.strip().isascii() and t.strip().isalpha()
+                             and len(t.strip()) >= 2})
+        alone = tok(candidates, add_special_tokens=False)["input_ids"]
+        after = tok(["a " + w for w in candidates], add_special_tokens=False)["input_ids"]
+        lead = len(tok("a", add_special_tokens=False)["input_ids"])
+        words = [w for w, one, two in zip(candidates, alone, after, strict=True) if len(one) == 1
+                 and len(two) == lead + 1]
+        self._single_token_words = words
+        return words
+
     def forward(self, inputs: Sequence[TextInput]) -> HiddenStates:
         if not inputs:
             raise ValueError("empty batch")

