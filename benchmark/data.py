@@ -282,6 +282,30 @@ def read_jsonl(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, 
     return Examples(tuple(inputs), tuple(targets)), 0
 
 
+def read_json(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, int]:
+    """A JSON array of records (TAPE's raw data layout: `[{"primary": "MSK...", "log_fluorescence": [3.8]}, ...]`);
+    a label given as a one-element list is unwrapped."""
+    try:
+        rows = json.loads(_read_text(path))
+    except json.JSONDecodeError as err:
+        raise BenchError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    if not isinstance(rows, list):
+        raise BenchError(f"{path}: expected a JSON array of records, got {type(rows).__name__}")
+    inputs, targets = [], []
+    for i, obj in enumerate(rows):
+        try:
+            texts = [str(obj[c]) for c in src.inputs]
+            label = obj[src.label]
+        except (KeyError, TypeError) as err:
+            raise BenchError(f"{path}: record {i}: no field {err} (fields: "
+                             f"{', '.join(obj) if isinstance(obj, dict) else type(obj).__name__})") from None
+        if isinstance(label, list) and len(label) == 1:
+            label = label[0]
+        inputs.append(texts[0] if len(texts) == 1 else tuple(texts))
+        targets.append(convert_target(task, label, f"{path}: record {i}"))
+    return Examples(tuple(inputs), tuple(targets)), 0
+
+
 def _local_file(src: LocalSource, data_dir: Path, split: str) -> tuple[Path, str]:
     """A split's file, and its path relative to the data directory (as messages show it)."""
     over = src.overrides.get(split)
@@ -302,6 +326,8 @@ def read_unlabeled(src: LocalSource, split: str, path: Path) -> Unlabeled:
     wanted = list(over.inputs if over.inputs is not None else src.inputs)
     index_col = over.index if over.index is not None else src.index
     index, inputs = [], []
+    if src.format == "json":
+        raise BenchError(f"{path}: unlabeled test splits are read from glue-tsv or jsonl files, not json")
     if src.format == "jsonl":
         for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
             if not line.strip():
@@ -335,7 +361,7 @@ def _load_local(task: TaskSpec, src: LocalSource, data_dir: Path, tests: tuple[s
                 ) -> tuple[dict[str, Examples], dict[str, Unlabeled], str]:
     if not data_dir.is_dir():
         raise BenchError(f"data directory not found: {data_dir}")
-    reader = read_tsv if src.format == "glue-tsv" else read_jsonl
+    reader = {"glue-tsv": read_tsv, "json": read_json}.get(src.format, read_jsonl)
     out: dict[str, Examples] = {}
     unlabeled: dict[str, Unlabeled] = {}
     digest = hashlib.sha256()

@@ -44,6 +44,7 @@ from benchmark.training import (
     passes_per_epoch,
     score_predictions,
     selection_score,
+    step_curve,
 )
 
 Progress = Callable[..., None]
@@ -191,10 +192,17 @@ def _batches(src: Any, batch_size: int, gen: torch.Generator) -> list[list[int]]
 
 def predict(task: TaskSpec, kind: Any, model: FrameModel, src: Any, batch_size: int) -> list[str]:
     """Greedy transcripts of every example of `src`, in order."""
+    return predict_with_loss(task, kind, model, src, batch_size)[0]
+
+
+def predict_with_loss(task: TaskSpec, kind: Any, model: FrameModel, src: Any, batch_size: int,
+                      targets: Sequence[Sequence[int]] | None = None) -> tuple[list[str], float | None]:
+    """Greedy transcripts of every example of `src`, in order, and (given `targets`) the mean CTC loss."""
     model.eval()
     preds: list[str] = [""] * len(src)
     order = sorted(range(len(src)), key=src.length)
     device = next(model.head.parameters()).device
+    total = 0.0
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
@@ -202,7 +210,12 @@ def predict(task: TaskSpec, kind: Any, model: FrameModel, src: Any, batch_size: 
             log_probs = model(frames.to(device), lengths.to(device))
             for i, ids in zip(idx, kind.decode(log_probs, lengths), strict=True):
                 preds[i] = to_text(task, ids)
-    return preds
+            if targets is not None:
+                ys = [targets[i] for i in idx]
+                flat = torch.tensor([s for y in ys for s in y], dtype=torch.long) + 1  # 0 is the blank
+                loss = kind.loss(log_probs, lengths, flat, torch.tensor([len(y) for y in ys], dtype=torch.long))
+                total += float(loss) * len(idx)
+    return preds, (total / max(len(src), 1) if targets is not None else None)
 
 
 @dataclass
@@ -236,7 +249,9 @@ def train(task: TaskSpec, registry: Registry, train_src: Any, y_train: Sequence[
         opt, sched = finetune_optimizer(upstream, [*featurizer.parameters(), *head.parameters()], hp,
                                         len(train_src))
         passes = 1
+    dev_targets = encode(task, y_dev)
     best_state, best, best_epoch, stale, curve = None, None, 0, 0, []
+    every: list[float] = []
     patience = hp["patience"] if upstream is None else 0
     for epoch in range(1, hp["epochs"] + 1):
         model.train()
@@ -258,9 +273,11 @@ def train(task: TaskSpec, registry: Registry, train_src: Any, y_train: Sequence[
                 if not math.isfinite(losses[-1]):
                     raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
                 progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
-        dev_pred = predict(task, kind, model, dev_src, hp["eval_batch_size"])
+        every += losses
+        dev_pred, dev_loss = predict_with_loss(task, kind, model, dev_src, hp["eval_batch_size"], dev_targets)
         score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))
-        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6), "select_score": round(score, 4)})
+        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6),
+                      "dev_loss": round(float(dev_loss or 0.0), 6), "select_score": round(score, 4)})
         progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
         if best is None or better(task, registry, score, best):
             best, best_epoch, stale = score, epoch, 0
@@ -272,5 +289,6 @@ def train(task: TaskSpec, registry: Registry, train_src: Any, y_train: Sequence[
     assert best_state is not None and best is not None
     model.load_state_dict(best_state)
     model.eval()
-    return FrameFitted(featurizer, head, 0.0, 1.0, best_epoch, best, len(curve), curve, model=model)
+    return FrameFitted(featurizer, head, 0.0, 1.0, best_epoch, best, len(curve), curve, step_curve(every),
+                       model=model)
 

@@ -58,10 +58,10 @@ CORPUS_LAYOUTS = AUDIO_LAYOUTS + IMAGE_LAYOUTS
 
 
 class LocalSource(_Strict):
-    """Files in a directory given with --data-dir / BENCH_DATA_DIR: the GLUE download layout, JSONL, the
-    official layout of a speech corpus (AUDIO_LAYOUTS) or an image layout (IMAGE_LAYOUTS)."""
+    """Files in a directory given with --data-dir / BENCH_DATA_DIR: the GLUE download layout, JSONL, a JSON array
+    of records (TAPE's raw files), the official layout of a speech corpus (AUDIO_LAYOUTS) or an image layout (IMAGE_LAYOUTS)."""
 
-    format: Literal["glue-tsv", "jsonl", "speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap",
+    format: Literal["glue-tsv", "jsonl", "json", "speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap",
                     "librispeech", "librispeech-phonemes", "librispeech-phonemes-nostress", "image-folder",
                     "cifar10-binary", "stl10-binary"]
     dir: str = ""

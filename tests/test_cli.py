@@ -121,7 +121,8 @@ def test_list_and_plugins() -> None:
     r = bench("plugins", "--json")
     data = json.loads(r.stdout)
     names = {p["name"]: p for p in data["plugins"]}
-    assert names["upstreams.text"]["registered"]["upstreams"] == ["bert", "minilm"]
+    assert names["upstreams.text"]["registered"]["upstreams"] == ["bert", "minilm", "specific"]
+    assert names["downstreams.biosequences"]["registered"]["datasets"] == ["dna-made1", "dna-motifs", "pfam-families"]
     assert data["failures"] == []
 
 

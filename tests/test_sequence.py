@@ -127,6 +127,8 @@ def test_ctc_head_learns_to_transcribe_and_no_cache_gives_the_same_model(tmp_pat
     assert wer(test, preds) < 10.0, list(zip(test, preds))[:5]  # chance (an empty transcript) is 100
     assert fitted.curve[0]["select_score"] > fitted.select_score  # dev WER went down
     assert fitted.select_score == min(c["select_score"] for c in fitted.curve)  # lower is better: the minimum
+    assert fitted.curve[-1]["dev_loss"] < fitted.curve[0]["dev_loss"]  # the CTC loss on dev fell too
+    assert fitted.steps[-1]["step"] >= len(fitted.curve) and fitted.steps[-1]["train_loss"] < fitted.steps[0]["train_loss"]
     live = [seq.LiveFrames(up, x) for x in (train, dev, test)]
     again = seq.train(task, registry, live[0], train, live[1], dev, hp, seed=0)
     assert seq.predict(task, CTC, again.model, live[2], 8) == preds
