@@ -17,6 +17,7 @@ from html import escape
 from typing import Any
 
 from benchmark import svg
+from benchmark.errors import BenchError
 from benchmark.report import Leaderboard, Row, TaskCell, to_json
 
 
@@ -218,12 +219,24 @@ def mean_curve(curves: list[list[dict[str, float]]], x: str, y: str) -> list[tup
     return [(v, sum(h[v] for h in have) / len(have)) for v in common]
 
 
+def _base_upstream(row: Row) -> str:
+    """The upstream a row varies: `minilm` for minilm, minilm+re-emb and minilm+rand."""
+    from benchmark.specs import parse_upstream
+
+    try:
+        spec = parse_upstream(row.upstream)
+    except BenchError:
+        return row.upstream
+    return spec.name + (f":{spec.arg}" if spec.arg else "")
+
+
 def _loss_curves(board: Leaderboard, tasks: list[str]) -> str:
-    """Fine-tuning loss, pre-trained vs from scratch (the seeds' figure): per task, the training loss along the
-    steps and the model-selection loss per epoch, one line per fine-tuned upstream, each the mean over seeds."""
+    """Fine-tuning loss, pre-trained vs from scratch (the seeds' figure): per task and upstream, the training loss
+    along the steps and the model-selection loss per epoch of the upstream and its +re-emb / +rand variants side
+    by side, each line the mean over seeds."""
     figs = []
     for t in tasks:
-        names, steps, devs = [], [], []
+        groups: dict[str, list[tuple[str, list[tuple[float, float]], list[tuple[float, float]]]]] = {}
         for row in board.rows:
             c = row.tasks.get(t)
             if c is None or row.mode != "finetune":
@@ -231,18 +244,18 @@ def _loss_curves(board: Leaderboard, tasks: list[str]) -> str:
             train = mean_curve(c.step_curves, "step", "train_loss")
             dev = mean_curve(c.curves, "epoch", "dev_loss")
             if train or dev:
-                names.append(row.label)
-                steps.append(train)
-                devs.append(dev)
-        if names:
-            figs.append(f'<div class="pair">{svg.lines(names, steps, title=f"{t}: training loss", x_label="step", y_label="loss")}'
-                        f'{svg.lines(names, devs, title=f"{t}: model-selection loss", y_label="loss")}</div>')
+                groups.setdefault(_base_upstream(row), []).append((row.label, train, dev))
+        for base, lines in groups.items():
+            names = [name for name, _, _ in lines]
+            figs.append(f'<div class="pair">'
+                        f'{svg.lines(names, [tr for _, tr, _ in lines], title=f"{t} · {base}: training loss", x_label="step", y_label="loss")}'
+                        f'{svg.lines(names, [dv for _, _, dv in lines], title=f"{t} · {base}: model-selection loss", y_label="loss")}'
+                        f'</div>')
     if not figs:
         return ""
-    return (f'<figure class="curves loss">{"".join(figs)}<figcaption>Fine-tuning loss (mean over seeds): training '
-            f'loss along the optimizer steps (window means) and loss on the model-selection split after each epoch; '
-            f'pre-trained upstreams against the same architecture from scratch (+rand) and task-specific models.'
-            f'</figcaption></figure>')
+    return (f'<figure class="curves loss">{"".join(figs)}<figcaption>Fine-tuning loss (mean over seeds) of each '
+            f'upstream beside its re-initialised variants (+re-emb, +rand): training loss along the optimizer steps '
+            f'(window means) and loss on the model-selection split after each epoch.</figcaption></figure>')
 
 
 def _facts(board: Leaderboard) -> str:

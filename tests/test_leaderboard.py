@@ -45,3 +45,31 @@ def test_published_jobs_are_found_on_resume(registry) -> None:
     plan = runner.plan(registry, ["minilm", "minilm+rand", "minilm+re-emb"], ["offline-text"], [0, 1, 2],
                        runner.resolve_hparams("frozen", {}), LEADERBOARD / "results")
     assert len(plan.jobs) == 18 and plan.todo == []
+
+
+def test_cross_discipline_rows_are_the_documented_command_with_mappings_and_curves(registry) -> None:
+    """The four rows of Kao & Lee's table: every job of the documented command is published (a rerun does
+    nothing), each records its symbol mapping and its loss curves, and the report draws them."""
+    from benchmark import runner
+
+    ups = ["minilm", "minilm+re-emb", "minilm+rand", "specific"]
+    plan = runner.plan(registry, ups, ["cross-discipline"], [0, 1, 2], runner.resolve_hparams("finetune", {}),
+                       LEADERBOARD / "results")
+    assert len(plan.jobs) == 48 and plan.todo == []
+    for job in plan.jobs:
+        r = json.loads(job.path.read_text(encoding="utf-8"))
+        symbols = r["task_info"]["symbols"]
+        assert r["mode"] == "finetune" and symbols["alphabet"] == len(symbols["mapping"]) >= 4
+        words = set(symbols["mapping"].values())
+        assert len(words) == symbols["alphabet"]  # one to one
+        assert all(w.startswith("s") for w in words) == (r["upstream"] == "specific")
+        curve = r["selection"]["curve"]
+        assert len(curve) == r["hyperparameters"]["epochs"] and all(c["dev_loss"] > 0 for c in curve)
+        assert r["selection"]["step_curve"][-1]["step"] == r["hyperparameters"]["epochs"] * 25  # 400 / batch 16
+    # minilm and its variants draw the same mapping (same vocabulary, same task seed)
+    maps = {json.loads(j.path.read_text())["task_info"]["symbols"]["digest"] for j in plan.jobs
+            if j.task.name == "dna-made1" and j.upstream.name == "minilm"}
+    assert len(maps) == 1
+    html = (LEADERBOARD / "index.html").read_text(encoding="utf-8")
+    for task in ("pfam-families", "dna-made1", "dna-motifs", "music-composers"):
+        assert f"{task} · minilm: training loss" in html and f"{task} · minilm: model-selection loss" in html

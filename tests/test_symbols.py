@@ -171,7 +171,7 @@ def test_symbol_task_end_to_end_records_mapping_and_loss_curves(tmp_path: Path, 
 
     results = [json.loads(p.read_text()) for p in out.glob("*.json")]
     html = render(build(results, get_plugins().registry))
-    assert "dna-motifs: training loss" in html and "dna-motifs: model-selection loss" in html
+    assert "dna-motifs · specific: training loss" in html and "dna-motifs · specific: model-selection loss" in html
 
 
 def _tape(path: Path, n: int, seed: int) -> None:
