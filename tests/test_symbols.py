@@ -113,6 +113,8 @@ def test_specific_upstream_keeps_the_contract_and_announces_its_fingerprint() ->
         with pytest.raises(BenchError, match=r"specific:"):
             CNNConfig.parse(bad)
     assert len(up.single_token_words()) == 4096
+    empty = up(["", "s1 s2"])
+    assert empty.mask.tolist() == [[True, False], [True, True]]  # an empty text still has a position to pool
 
 
 @needs_hmmer

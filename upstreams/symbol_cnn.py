@@ -115,7 +115,7 @@ class SymbolCNN(nn.Module):
                 ids += i
                 spans += s
                 segs += [k] * len(i)
-            rows.append(ids[:MAX_TOKENS] or [0])
+            rows.append(ids[:MAX_TOKENS] or [VOCAB_SLOTS + 1])  # an empty text reads as the separator alone
             offsets.append(spans[:MAX_TOKENS] or [(-1, -1)])
             segments.append(segs[:MAX_TOKENS] or [-1])
         width = max(len(r) for r in rows)
