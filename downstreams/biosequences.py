@@ -129,6 +129,11 @@ def json_cache(path: Path, build: Callable[[], Any]) -> Any:
     return value
 
 
+def cache_file(recipe: str, version: int, o: dict[str, Any], cache_dir: Path) -> Path:
+    """Where a recipe's build at options `o` is cached (shared with downstreams.music)."""
+    return Path(cache_dir) / "cross-discipline" / f"{recipe}-v{version}-{digest(o)}.json"
+
+
 def check_digest(recipe: str, o: dict[str, Any], defaults: dict[str, Any], splits: Any, expected: str,
                  fix: str) -> None:
     """Stop when the default build differs from the recorded one (scores would silently stop being comparable)."""
@@ -333,7 +338,7 @@ class BioRecipe:
         return o
 
     def cache_path(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        return Path(cache_dir) / "cross-discipline" / f"{self.name}-v{RECIPE_VERSION}-{digest(o)}.json"
+        return cache_file(self.name, RECIPE_VERSION, o, cache_dir)
 
     def missing(self, options: dict[str, Any], cache_dir: Path) -> str | None:
         if self.cache_path(self.options(options), cache_dir).is_file():

@@ -42,6 +42,7 @@ from benchmark.hookspecs import hookimpl
 from benchmark.types import Examples
 from downstreams.biosequences import (
     SPLITS,
+    cache_file,
     check_digest,
     check_options,
     describe,
@@ -184,7 +185,7 @@ class MusicComposers:
         return o
 
     def cache_path(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        return Path(cache_dir) / "cross-discipline" / f"{RECIPE}-v{RECIPE_VERSION}-{digest(o)}.json"
+        return cache_file(RECIPE, RECIPE_VERSION, o, cache_dir)
 
     def missing(self, options: dict[str, Any], cache_dir: Path) -> str | None:
         if self.cache_path(self.options(options), cache_dir).is_file():
