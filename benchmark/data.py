@@ -148,7 +148,8 @@ def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: P
         revision = getattr(loader, "revision", lambda opts: recipe.name)(recipe.options)
     else:
         assert task.sources.hub is not None
-        raw, unlabeled, revision = _load_hub(task, task.sources.hub, want)
+        head = registry.downstreams.get(task.head).obj if task.head in registry.downstreams else None
+        raw, unlabeled, revision = _load_hub(task, task.sources.hub, want, getattr(head, "target", None))
     for split in ("train", *task.evals):
         if split not in raw:
             raise BenchError(f"task '{task.name}': source has no '{split}' split")
@@ -361,7 +362,12 @@ def _load_local(task: TaskSpec, src: LocalSource, data_dir: Path, tests: tuple[s
                 ) -> tuple[dict[str, Examples], dict[str, Unlabeled], str]:
     if not data_dir.is_dir():
         raise BenchError(f"data directory not found: {data_dir}")
+    from benchmark.token_data import READERS
+
     reader = {"glue-tsv": read_tsv, "json": read_json}.get(src.format, read_jsonl)
+    if src.format in READERS:
+        token_reader = READERS[src.format]
+        reader = lambda task, src, path: (token_reader(task, src, path, _read_text(path)), 0)  # noqa: E731
     out: dict[str, Examples] = {}
     unlabeled: dict[str, Unlabeled] = {}
     digest = hashlib.sha256()
@@ -374,6 +380,8 @@ def _load_local(task: TaskSpec, src: LocalSource, data_dir: Path, tests: tuple[s
                 raise BenchError(f"task '{task.name}': {path} not found")
             continue
         if ours in tests:
+            if src.format in READERS:
+                raise BenchError(f"task '{task.name}': unlabeled test splits are read from glue-tsv or jsonl files")
             unlabeled[ours] = read_unlabeled(src, ours, path)
         else:
             examples, skipped = reader(task, src, path)
@@ -390,13 +398,15 @@ def _hub_dataset(task: TaskSpec, hub: HubSource, config: str | None) -> Any:
     except ImportError:
         raise BenchError("the Hub source needs the 'datasets' package: pip install datasets") from None
     try:
+        if hub.data_dir is not None:
+            return load_dataset(hub.path, data_dir=hub.data_dir, revision=hub.revision)
         return load_dataset(hub.path, config, revision=hub.revision)
     except Exception as err:  # datasets raises many types for network / cache problems
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise BenchError(f"cannot load Hub dataset '{hub.path}' ({config}) for '{task.name}': {first}") from None
 
 
-def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = ()
+def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = (), target: str | None = None
               ) -> tuple[dict[str, Examples], dict[str, Unlabeled], str]:
     ds = _hub_dataset(task, hub, hub.name)
     out: dict[str, Examples] = {}
@@ -410,6 +420,12 @@ def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = ()
         if lack:
             raise BenchError(f"Hub dataset '{hub.path}' ({hub.name}) split '{theirs}' has no column '{lack[0]}' "
                              f"(columns: {', '.join(split.column_names)})")
+        if target in ("tags", "span"):
+            from benchmark.token_data import hub_examples
+
+            out[ours] = hub_examples(task, target, split, [str(c) for c in hub.inputs], str(hub.label),
+                                     f"Hub dataset '{hub.path}' split '{theirs}'")
+            continue
         cols = [_hub_column(task, hub, split, c, theirs) for c in hub.inputs]
         labels = split[hub.label]
         inputs = [row[0] if len(row) == 1 else tuple(row) for row in zip(*cols)]

@@ -33,9 +33,10 @@ def grid_points(hp: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _compact(values: list[Any]) -> list[Any]:
-    """Class indices as ints, transcripts as text, regression values rounded to 6 significant digits (small,
-    stable JSON)."""
-    return [v if isinstance(v, int | str) else float(f"{v:.6g}") for v in values]
+    """Class indices as ints, transcripts and answers as text, tag sequences as lists, QA targets as they are,
+    regression values rounded to 6 significant digits (small, stable JSON)."""
+    return [v if isinstance(v, int | str | dict) else list(v) if isinstance(v, list | tuple)
+            else float(f"{v:.6g}") for v in values]
 
 
 @contextlib.contextmanager
@@ -69,7 +70,9 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     durations: dict[str, float] = {}
     t0 = time.perf_counter()
     points = grid_points(hp)
-    sequence = getattr(registry.downstreams.get(task.head).obj, "target", None) == "sequence"
+    target = getattr(registry.downstreams.get(task.head).obj, "target", None)
+    sequence = target == "sequence"
+    token_notes: list[str] = []
 
     def fit_grid(fit: Callable[[int, dict[str, Any]], tuple[Any, Any]]) -> tuple[Any, Any, int, list[dict[str, Any]]]:
         """Train every grid point (fit(i, hp) -> (fitted, model)); the best by model selection wins, ties go to
@@ -129,6 +132,25 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
             src = (seq.LiveFrames(chosen_up, examples.inputs, hp["dtype"]) if chosen_up is not None
                    else frames(examples, name))
             return seq.predict(task, kind, fitted.model, src, hp["eval_batch_size"])
+    elif target in ("tags", "span"):  # a label per word, or an answer span per question
+        from benchmark.token_job import TokenRun
+
+        tok = TokenRun(task, registry, hp, cache, say)
+        if hp["mode"] == "frozen":  # extract (tagging) or plan the windows (QA) before the grid
+            with _memory_guard(*extract_guard):
+                tok.source(upstream, train, "train"), tok.source(upstream, data.dev, "select")
+            durations["extract"] = round(time.perf_counter() - t0, 3)
+        t1 = time.perf_counter()
+
+        def fit_tokens(i: int, php: dict[str, Any]) -> tuple[Any, Any]:
+            model_up = upstream if i == 0 or php["mode"] == "frozen" else fresh_upstream()
+            return tok.fit(php, seed, model_up, train, data.dev), model_up
+
+        fitted, chosen_up, chosen_i, tried = fit_grid(fit_tokens)
+        durations["train"] = round(time.perf_counter() - t1, 3)
+
+        def predict(examples: Any, name: str) -> list[Any]:
+            return tok.predict(fitted, chosen_up, examples, name)
     elif hp["mode"] == "frozen":
         def feats(examples: Any, label: str) -> Any:
             return features.extract(upstream, examples.inputs, pooling, hp["eval_batch_size"], cache,
@@ -171,6 +193,8 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         for name, ex in data.tests.items():  # unlabeled: predictions only, for a benchmark server to score
             test_predictions[name] = {"index": list(ex.index), "prediction": _compact(predict(ex, name))}
         durations["predict_test"] = round(time.perf_counter() - t3, 3)
+    if target in ("tags", "span"):
+        token_notes = tok.notes()
     durations["total"] = round(time.perf_counter() - t0, 3)
     main = task_score(task, scores)
     human = reference_score(task, "human")
@@ -200,7 +224,7 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
                        "modifiers": list(job.upstream.modifiers)},
         task_info={
             "name": task.name, "version": task.version, "data_revision": data.revision, "source": job.source,
-            "evals": list(task.evals), "head": task.head, "pooling": pooling, "notes": list(data.notes),
+            "evals": list(task.evals), "head": task.head, "pooling": pooling, "notes": [*data.notes, *token_notes],
             "human_score": human, **({"symbols": symbol_map} if symbol_map is not None else {}),
         },
         selection=selection, layer_weights=fitted.featurizer.layer_weights(), durations=durations, environment=env,

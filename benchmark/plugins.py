@@ -34,6 +34,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.images",
     "downstreams.biosequences",
     "downstreams.music",
+    "downstreams.tag_samples",
+    "downstreams.fortunes_qa",
     "upstreams.text",
     "upstreams.speech",
     "upstreams.image",

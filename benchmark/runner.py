@@ -47,10 +47,11 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
 COMMON_DEFAULTS: dict[str, Any] = {
     "head_lr": 1e-3, "weight_decay": 0.01, "hidden": 0, "layer": None, "pooling": None,
     "max_train": None, "eval_batch_size": 64, "predict_test": False, "dtype": "float32",
+    "align": "first", "stride": 128,
 }
 # Options added after results were published: left out of job ids while at their default, so older result
 # files keep their ids (and are still found on resume).
-_LATE_DEFAULTS: dict[str, Any] = {"predict_test": False, "dtype": "float32"}
+_LATE_DEFAULTS: dict[str, Any] = {"predict_test": False, "dtype": "float32", "align": "first", "stride": 128}
 
 
 def default_cache_dir() -> Path:
@@ -142,6 +143,8 @@ _HP_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("epochs", lambda v: _count(v) and v >= 1, "a whole number >= 1"),
     ("patience", lambda v: _count(v) and v >= 0, "a whole number >= 0"),
     ("max_train", lambda v: _count(v) and v >= 1, "a whole number >= 1"),
+    ("align", lambda v: v in ("first", "last", "mean"), "first, last or mean"),
+    ("stride", lambda v: _count(v) and v >= 1, "a whole number of tokens >= 1"),
 )
 MAX_SEED = 2**32 - 1  # numpy's limit; torch's is larger
 

@@ -25,12 +25,23 @@ N_BOOTSTRAP = 1000
 N_PERMUTATIONS = 1000
 
 
+def as_array(values: Sequence[Any]) -> np.ndarray:
+    """Predictions or targets as a 1-D array: numbers as they are, tag sequences and QA answers (lists, dicts)
+    as objects, one per example, so that indexing by example works for every kind of task."""
+    if values and isinstance(values[0], list | tuple | dict):
+        out = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values):
+            out[i] = v
+        return out
+    return np.asarray(values)
+
+
 def main_score(task: TaskSpec, registry: Registry, preds: Predictions, targets: Predictions,
                index: Mapping[str, np.ndarray] | None = None) -> float:
     """The task's main score from predictions (optionally on a subset / resample of each eval split)."""
     values = []
     for split in task.evals:
-        p, t = np.asarray(preds[split]), np.asarray(targets[split])
+        p, t = as_array(preds[split]), as_array(targets[split])
         if index is not None:
             p, t = p[index[split]], t[index[split]]
         values.extend(float(registry.metrics.get(m).obj.fn(t, p)) for m in task.score)
@@ -67,7 +78,7 @@ def scores_on_draws(task: TaskSpec, registry: Registry, preds: Predictions, targ
                          for i in range(n)])
     cols = []
     for split in task.evals:
-        p, t = np.asarray(preds[split]), np.asarray(targets[split])
+        p, t = as_array(preds[split]), as_array(targets[split])
         idx = draws[split]
         cols.extend(fn(t[idx], p[idx]) for fn in fns)
     return np.mean(cols, axis=0)
@@ -110,8 +121,8 @@ def paired_permutation(task: TaskSpec, registry: Registry, a: Sequence[Mapping[s
     if not seeds or not usable(task, [r for pair in pairs for r in pair]):
         return None
     targets = pairs[0][0]["targets"]
-    pa = [{s: np.asarray(x["predictions"][s]) for s in task.evals} for x, _ in pairs]
-    pb = [{s: np.asarray(y["predictions"][s]) for s in task.evals} for _, y in pairs]
+    pa = [{s: as_array(x["predictions"][s]) for s in task.evals} for x, _ in pairs]
+    pb = [{s: as_array(y["predictions"][s]) for s in task.evals} for _, y in pairs]
 
     observed = statistics.fmean(main_score(task, registry, x, targets) - main_score(task, registry, y, targets)
                                 for x, y in zip(pa, pb, strict=True))
@@ -123,7 +134,7 @@ def paired_permutation(task: TaskSpec, registry: Registry, a: Sequence[Mapping[s
     for da, db in zip(pa, pb, strict=True):
         # Stack A and B so that "take B's prediction" is an index shift by the split's length.
         both = {s: np.concatenate([da[s], db[s]]) for s in task.evals}
-        gold = {s: np.concatenate([np.asarray(targets[s])] * 2) for s in task.evals}
+        gold = {s: np.concatenate([as_array(targets[s])] * 2) for s in task.evals}
         take_a = {s: rows[s] + sizes[s] * swaps[s] for s in task.evals}
         take_b = {s: rows[s] + sizes[s] * ~swaps[s] for s in task.evals}
         diffs += scores_on_draws(task, registry, both, gold, take_a) - scores_on_draws(task, registry, both, gold, take_b)

@@ -35,6 +35,8 @@ class HubSource(_Strict):
     """Test splits: the column holding each example's index (GLUE on the Hub: idx)."""
     configs: dict[str, str] = {}
     """Test splits kept in another config of the dataset (GLUE's diagnostic set: config `ax`)."""
+    data_dir: str | None = None
+    """A folder of the repository to read (a parquet branch holding every config as folders: UD's `en_ewt`)."""
 
 
 class LocalOverride(_Strict):
@@ -61,7 +63,7 @@ class LocalSource(_Strict):
     """Files in a directory given with --data-dir / BENCH_DATA_DIR: the GLUE download layout, JSONL, a JSON array
     of records (TAPE's raw files), the official layout of a speech corpus (AUDIO_LAYOUTS) or an image layout (IMAGE_LAYOUTS)."""
 
-    format: Literal["glue-tsv", "jsonl", "json", "speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap",
+    format: Literal["glue-tsv", "jsonl", "json", "conllu", "conll", "squad-json", "speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap",
                     "librispeech", "librispeech-phonemes", "librispeech-phonemes-nostress", "image-folder",
                     "cifar10-binary", "stl10-binary"]
     dir: str = ""
@@ -155,6 +157,8 @@ class TaskSpec(_Strict):
     evals: list[str]
     tests: list[str] = []
     pooling: Literal["mean", "cls"] = "mean"
+    language: str | None = None
+    """The language of the task's text (ISO 639-1: en, zh...): the axis of a cross-lingual transfer matrix."""
     symbol_map: SymbolMap | None = None
     """Inputs are symbol sequences that a text upstream reads through a token mapping (benchmark.symbols)."""
     sources: Sources

@@ -1,5 +1,6 @@
 """Builtin heads: on a pooled vector, classification (cross-entropy) and regression (MSE on standardised targets);
-on frames, CTC (transcripts of characters or phonemes, greedy decoding); k-NN on frozen features (no training)."""
+on frames, CTC (transcripts of characters or phonemes, greedy decoding); on words, tagging; on a context's tokens,
+extractive QA (start / end vectors); k-NN on frozen features (no training)."""
 
 from __future__ import annotations
 
@@ -49,20 +50,28 @@ class PooledHead:
 
 
 def _ctc_module(in_dim: int, n_out: int, hidden: int, dropout: float) -> nn.Module:
+    return _sequence_module(in_dim, n_out, hidden, dropout, log_softmax=True, rnn_layers=2)
+
+
+def _sequence_module(in_dim: int, n_out: int, hidden: int, dropout: float, *, log_softmax: bool,
+                     rnn_layers: int = 1) -> nn.Module:
     import torch
     from torch import nn
 
-    class CTCHeadModule(nn.Module):
-        """Frames (batch, time, dim) -> per-frame log-probabilities over blank + vocabulary.
+    class SequenceHeadModule(nn.Module):
+        """Frames or tokens (batch, time, dim) + their counts -> per-position outputs (batch, time, n_out).
 
-        hidden == 0: one linear layer per frame (SUPERB's PR probe); hidden > 0: a 2-layer bidirectional LSTM of
-        that many units per direction, then a linear layer (SUPERB's ASR head uses 1024)."""
+        hidden == 0: one linear layer per position (SUPERB's PR probe, BERT's QA head); hidden > 0: a
+        bidirectional LSTM of that many units per direction over each item's real positions (packed: padding
+        never reaches it), then a linear layer (SUPERB's ASR head: 2 layers of 1024). CTC takes log-probabilities."""
+
+        takes_lengths = True
 
         def __init__(self) -> None:
             super().__init__()
             self.drop = nn.Dropout(dropout)
-            self.rnn = (nn.LSTM(in_dim, hidden, num_layers=2, bidirectional=True, batch_first=True, dropout=dropout)
-                        if hidden > 0 else None)
+            self.rnn = (nn.LSTM(in_dim, hidden, num_layers=rnn_layers, bidirectional=True, batch_first=True,
+                                dropout=dropout if rnn_layers > 1 else 0.0) if hidden > 0 else None)
             self.out = nn.Linear(2 * hidden if hidden > 0 else in_dim, n_out)
 
         def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -72,9 +81,10 @@ def _ctc_module(in_dim: int, n_out: int, hidden: int, dropout: float) -> nn.Modu
                 x, _ = self.rnn(packed)
                 x, _ = nn.utils.rnn.pad_packed_sequence(x, batch_first=True, total_length=int(lengths.max()))
                 x = self.drop(x)
-            return torch.log_softmax(self.out(x), dim=-1)
+            out = self.out(x)
+            return torch.log_softmax(out, dim=-1) if log_softmax else out
 
-    return CTCHeadModule()
+    return SequenceHeadModule()
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,54 @@ class CTCHead:
                 prev = sym
             out.append(seq)
         return out
+
+
+@dataclass(frozen=True)
+class TaggingHead:
+    """A label per word: the head reads each word's vector (its first sub-token by default; benchmark.tokens aligns
+    words through the upstream's token offsets) and is trained with cross-entropy over the real words."""
+
+    description: str
+    target: str = "tags"
+
+    def build(self, in_dim: int, n_labels: int | None, hidden: int = 0, dropout: float = 0.1) -> nn.Module:
+        if not n_labels:
+            raise ValueError("a tagging head needs the task's labels")
+        return build_mlp(in_dim, n_labels, hidden, dropout)  # applied to every word: (batch, words, labels)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """outputs (batch, words, labels); targets (batch, words), -100 at padding."""
+        from torch.nn import functional as F
+
+        return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]).float(), targets.reshape(-1), weight=weight,
+                               ignore_index=-100)
+
+
+@dataclass(frozen=True)
+class SpanHead:
+    """Extractive QA (BERT's SQuAD head): a start and an end vector; each context token's score is its inner product
+    with them, and a softmax over the context positions gives the start and end distributions. The answer is the
+    best valid span (end >= start, at most `max_answer_tokens` tokens), over every window of a long context."""
+
+    description: str
+    target: str = "span"
+    max_answer_tokens: int = 30
+
+    def build(self, in_dim: int, n_labels: int | None = None, hidden: int = 0, dropout: float = 0.1) -> nn.Module:
+        """hidden == 0: the start and end vectors on each token (BERT's head); hidden > 0: a bidirectional LSTM of
+        that many units per direction over the context tokens first (for frozen upstreams: the head can then
+        relate a token to its neighbours, which a fine-tuned encoder does itself)."""
+        return _sequence_module(in_dim, 2, hidden, dropout, log_softmax=False)  # (batch, tokens, 2)
+
+    def loss(self, outputs: torch.Tensor, lengths: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor
+             ) -> torch.Tensor:
+        """Cross-entropy of the gold start and of the gold end over each window's context tokens, averaged."""
+        import torch
+        from torch.nn import functional as F
+
+        pad = torch.arange(outputs.shape[1], device=outputs.device)[None, :] >= lengths.to(outputs.device)[:, None]
+        logits = outputs.float().masked_fill(pad.unsqueeze(-1), -1e4)
+        return (F.cross_entropy(logits[..., 0], starts) + F.cross_entropy(logits[..., 1], ends)) / 2
 
 
 def _knn_module(n_labels: int, k: int, temperature: float) -> nn.Module:
@@ -169,6 +227,8 @@ class KNNHead:
 KNN = KNNHead("weighted 20-NN on cosine similarity of frozen features (T = 0.07); no training")
 CTC = CTCHead("CTC over every frame (linear, or a 2-layer BiLSTM with --hidden N); greedy decoding")
 CLASSIFICATION = PooledHead("linear (or MLP) classifier on the pooled vector; cross-entropy", "class")
+TAGGING = TaggingHead("linear (or MLP) classifier on each word's vector (first sub-token); cross-entropy")
+SPAN_QA = SpanHead("start / end vectors over the context tokens (BERT's SQuAD head); best span of up to 30 tokens")
 REGRESSION = PooledHead("linear (or MLP) regressor on the pooled vector; MSE on standardised targets", "real")
 
 
@@ -178,3 +238,5 @@ def register_downstreams(register: Any) -> None:
     register("regression", REGRESSION)
     register("ctc", CTC)
     register("knn", KNN)
+    register("tagging", TAGGING)
+    register("span-qa", SPAN_QA)

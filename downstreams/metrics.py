@@ -161,3 +161,9 @@ def register_metrics(register: Any) -> None:
     register("wer", wer, higher_is_better=False, kind="sequence")
     register("cer", cer, higher_is_better=False, kind="sequence")
     register("per", per, higher_is_better=False, kind="sequence")
+    from downstreams.token_metrics import SPAN_METRICS, TAG_METRICS
+
+    for name, fn in TAG_METRICS.items():
+        register(name, fn, higher_is_better=True, kind="tags")
+    for name, fn in SPAN_METRICS.items():
+        register(name, fn, higher_is_better=True, kind="span")

@@ -1,0 +1,548 @@
+"""Token-level tasks, the seeds' second and fourth ways to use BERT: a label per word (tagging: POS, NER) and an
+answer span per (question, context) pair (extractive QA).
+
+Words and answers are found through the upstream's token offsets (`HiddenStates.offsets`, the character span of
+each token), so any text upstream that reports them works, whatever its tokenizer.
+
+Tagging: a sentence is its words joined by single spaces; each word's vector is its first sub-token's (the
+default, as BERT did for NER), its last, or the mean over its sub-tokens (`--align`). Frozen mode caches one
+(words, layers, dim) block per sentence in the feature cache; the featurizer and head train on them. A word the
+upstream truncated away reads the last token that survived (`truncated_words` in the job's notes counts them).
+
+Span QA: the question and the context go in as a text pair. A context longer than the upstream's window is read
+in several windows, each starting `stride` tokens before the previous one ended (the window's extent is what the
+upstream kept: the offsets say where it stopped), and the best span over all windows wins. Training uses the
+windows that hold the whole first gold answer. Token features of a QA corpus are too large to cache (SQuAD at
+every layer would be hundreds of GB), so frozen mode runs the upstream, under inference mode, on every batch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.cache import FeatureCache, FrameFeatures
+from benchmark.errors import JobFailed
+from benchmark.features import autocast, cached_extract, entry, iter_batches, upstream_device, upstream_inputs
+from benchmark.featurizer import Featurizer
+from benchmark.registry import Registry
+from benchmark.specs import check_hidden
+from benchmark.taskspec import TaskSpec
+from benchmark.training import (
+    Fitted,
+    _diverged,
+    _step,
+    better,
+    finetune_optimizer,
+    passes_per_epoch,
+    score_predictions,
+    selection_score,
+    step_curve,
+)
+
+Progress = Callable[..., None]
+ALIGNMENTS = ("first", "last", "mean")
+WORD = re.compile(r"\S+")
+DEFAULT_STRIDE = 128
+
+
+def _noop(*_: Any, **__: Any) -> None:
+    pass
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """The character span of every whitespace-separated word."""
+    return [(m.start(), m.end()) for m in WORD.finditer(text)]
+
+
+def _offsets(upstream: Any, hidden: Any, need_segments: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    if hidden.offsets is None or (need_segments and hidden.segments is None):
+        what = "token offsets and segments" if need_segments else "token offsets"
+        raise JobFailed(f"upstream '{getattr(upstream, 'name', '?')}' returns no {what} (HiddenStates.offsets"
+                        f"{' / segments' if need_segments else ''}); token-level tasks (tagging, span QA) need them")
+    seg = None if hidden.segments is None else hidden.segments.cpu().numpy()
+    return hidden.offsets.cpu().numpy(), seg
+
+
+def word_weights(offsets: np.ndarray, spans: Sequence[tuple[int, int]], rule: str) -> tuple[np.ndarray, int]:
+    """(words, time) weights that turn one item's token vectors into word vectors, and how many words had no
+    token (truncated away: they read the last real token)."""
+    real = [t for t in range(len(offsets)) if offsets[t, 0] >= 0 and offsets[t, 1] > offsets[t, 0]]
+    w = np.zeros((len(spans), len(offsets)), dtype=np.float32)
+    fallback = real[-1] if real else 0
+    missing, j = 0, 0
+    for k, (start, end) in enumerate(spans):
+        while j < len(real) and offsets[real[j], 1] <= start:
+            j += 1
+        toks = []
+        i = j
+        while i < len(real) and offsets[real[i], 0] < end:
+            toks.append(real[i])
+            i += 1
+        if not toks:
+            toks, missing = [fallback], missing + 1
+        if rule == "first":
+            w[k, toks[0]] = 1.0
+        elif rule == "last":
+            w[k, toks[-1]] = 1.0
+        else:
+            w[k, toks] = 1.0 / len(toks)
+    return w, missing
+
+
+def word_vectors(upstream: Any, hidden: Any, texts: Sequence[str], rule: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Every word's vector at every layer: (batch, words, layers, dim), the word counts, and truncated words."""
+    offsets, _ = _offsets(upstream, hidden)
+    mats, missing = [], 0
+    for b, text in enumerate(texts):
+        w, lost = word_weights(offsets[b], word_spans(text), rule)
+        mats.append(w)
+        missing += lost
+    lengths = torch.tensor([len(m) for m in mats], dtype=torch.long)
+    x = torch.stack(hidden.layers, dim=2)  # (batch, time, layers, dim)
+    weights = torch.zeros(len(mats), int(lengths.max()), x.shape[1], dtype=x.dtype, device=x.device)
+    for b, m in enumerate(mats):
+        weights[b, : len(m)] = torch.from_numpy(m).to(x.dtype)
+    return torch.einsum("bwt,btld->bwld", weights, x), lengths, missing
+
+
+class _Source:
+    """Items (sentences or QA windows) read as (batch, units, layers, dim) blocks plus each item's unit count."""
+
+    layers: int
+    dim: int
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def length(self, i: int) -> int:
+        raise NotImplementedError
+
+    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+
+IN_MEMORY_BYTES = 1 << 30
+
+
+class CachedWords(_Source):
+    """Word vectors from a feature-cache entry; held in memory when under IN_MEMORY_BYTES (a head reads every
+    sentence once per pass, and rereading small blocks from disk would cost more than training)."""
+
+    def __init__(self, feats: FrameFeatures) -> None:
+        self.feats, self.layers, self.dim = feats, feats.layers, feats.dim
+        size = int(np.sum(feats.lengths)) * self.layers * self.dim * 4
+        self.memory = [feats.example(i) for i in range(len(feats))] if size <= IN_MEMORY_BYTES else None
+
+    def __len__(self) -> int:
+        return len(self.feats)
+
+    def length(self, i: int) -> int:
+        return int(self.feats.lengths[i])
+
+    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        read = self.feats.example if self.memory is None else self.memory.__getitem__
+        blocks = [read(int(i)) for i in idx]
+        lengths = torch.tensor([len(b) for b in blocks], dtype=torch.long)
+        out = np.zeros((len(blocks), int(lengths.max()), self.layers, self.dim), dtype=np.float32)
+        for k, b in enumerate(blocks):
+            out[k, : len(b)] = b
+        return torch.from_numpy(out), lengths
+
+
+class _Live(_Source):
+    def __init__(self, upstream: Any, dtype: str, grad: bool) -> None:
+        self.upstream, self.dtype, self.grad = upstream, dtype, grad
+        if not grad:
+            upstream.eval()
+        self.layers, self.dim = upstream.num_layers + 1, upstream.hidden_size
+        self.device = upstream_device(upstream)
+
+    def _run(self, inputs: list[Any]) -> Any:
+        context = torch.enable_grad() if self.grad else torch.inference_mode()
+        with context, autocast(self.device, self.dtype):
+            hidden = self.upstream(upstream_inputs(self.upstream, inputs))
+            check_hidden(self.upstream, hidden, len(inputs))
+        return hidden
+
+    def _out(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        return x if self.grad else x.clone()  # leave inference mode's tensors behind: the head trains on them
+
+
+class LiveWords(_Live):
+    """Word vectors computed by the upstream on each batch (fine-tuning, or frozen with --no-cache)."""
+
+    def __init__(self, upstream: Any, texts: Sequence[str], rule: str, dtype: str = "float32", grad: bool = False
+                 ) -> None:
+        super().__init__(upstream, dtype, grad)
+        self.texts, self.rule = texts, rule
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def length(self, i: int) -> int:
+        return len(word_spans(self.texts[i]))
+
+    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        texts = [self.texts[int(i)] for i in idx]
+        hidden = self._run(texts)
+        with torch.enable_grad() if self.grad else torch.inference_mode():
+            x, lengths, _ = word_vectors(self.upstream, hidden, texts, self.rule)
+        return self._out(x), lengths
+
+
+def extract_words(upstream: Any, texts: Sequence[str], rule: str, batch_size: int, cache: FeatureCache, *,
+                  dtype: str = "float32", progress: Progress = _noop, label: str = "") -> tuple[CachedWords, int]:
+    """A split's word vectors from the cache (computed on a miss), and how many words were truncated away."""
+    key, meta = entry(upstream, texts, f"words-{rule}", dtype, label)
+    lost = [0]
+
+    def batches() -> Any:
+        for idx, hidden in iter_batches(upstream, texts, batch_size, lambda h: h, dtype):
+            x, lengths, missing = word_vectors(upstream, hidden, [texts[i] for i in idx], rule)
+            lost[0] += missing
+            yield idx, [x[k, : int(n)].float().cpu().numpy() for k, n in enumerate(lengths)]
+
+    def check(blocks: list[np.ndarray], idx: list[int]) -> None:
+        for k, block in enumerate(blocks):
+            if not np.isfinite(block).all():
+                raise JobFailed(f"the upstream produced NaN or infinite features for example {idx[k]}"
+                                f"{f' of the {label} split' if label else ''}; check the upstream and that input")
+
+    feats = cached_extract(cache.get_frames, cache.create_frames, key, cache, len(texts), meta, batches, check,
+                           progress, label)
+    return CachedWords(feats), lost[0]
+
+
+# --- Span QA windows ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of a (question, context) example: the context from char `start` on, as far as the upstream read
+    it; `spans` holds each context token's character span in the full context."""
+
+    example: int
+    start: int
+    spans: tuple[tuple[int, int], ...]
+
+
+def _context_spans(offsets: np.ndarray, segments: np.ndarray, start: int) -> list[tuple[int, int]]:
+    keep = (segments == 1) & (offsets[:, 0] >= 0) & (offsets[:, 1] > offsets[:, 0])
+    return [(int(a) + start, int(b) + start) for a, b in offsets[keep]]
+
+
+def _next_start(context: str, spans: Sequence[tuple[int, int]], start: int, stride: int) -> int | None:
+    """Where the next window starts: `stride` tokens before this one ended, moved back to the start of its word
+    (a sub-word piece read alone would tokenize differently); None when this window reached the end."""
+    if not context[spans[-1][1]:].strip():
+        return None
+    k = len(spans) - stride if len(spans) > stride else len(spans) // 2
+    nxt = spans[max(1, k)][0] if len(spans) > 1 else spans[-1][1]
+    word = nxt
+    while word > start and not context[word - 1].isspace():
+        word -= 1
+    return word if word > start else max(nxt, start + 1)
+
+
+def plan_windows(upstream: Any, inputs: Sequence[tuple[str, str]], batch_size: int, stride: int,
+                 dtype: str = "float32", progress: Progress = _noop, label: str = "") -> list[Window]:
+    """The windows that cover every context, found by running the upstream (inference mode) round by round."""
+    windows: list[Window] = []
+    pending = [(i, 0) for i in range(len(inputs))]
+    while pending:
+        pairs = [(inputs[i][0], inputs[i][1][start:]) for i, start in pending]
+        following = []
+        for idx, hidden in iter_batches(upstream, pairs, batch_size, lambda h: h, dtype):
+            offsets, segments = _offsets(upstream, hidden, need_segments=True)
+            assert segments is not None
+            for b, k in enumerate(idx):
+                i, start = pending[k]
+                spans = _context_spans(offsets[b], segments[b], start)
+                if not spans:
+                    if not inputs[i][1][start:].strip():
+                        spans = [(len(inputs[i][1]), len(inputs[i][1]))]  # an empty context: one empty span
+                    else:
+                        raise JobFailed(f"the question of {label or 'an'} example {i} fills the upstream's whole "
+                                        "window; no context token fits beside it")
+                windows.append(Window(i, start, tuple(spans)))
+                nxt = _next_start(inputs[i][1], spans, start, stride)
+                if nxt is not None:
+                    following.append((i, nxt))
+            progress("extract", done=len(windows), total=max(len(windows), len(inputs)), label=label)
+        pending = following
+    return sorted(windows, key=lambda w: (w.example, w.start))
+
+
+def answer_tokens(window: Window, answer_start: int, answer_text: str) -> tuple[int, int] | None:
+    """The (start, end) token positions of an answer inside a window, or None when the window does not hold it."""
+    end = answer_start + len(answer_text)
+    if not window.spans or window.spans[0][0] > answer_start or window.spans[-1][1] < end:
+        return None
+    first = next(t for t, (_, b) in enumerate(window.spans) if b > answer_start)
+    last = max(t for t, (a, _) in enumerate(window.spans) if a < end) if end > answer_start else first
+    return first, max(first, last)
+
+
+class LiveWindows(_Live):
+    """Context-token vectors of QA windows, computed by the upstream on each batch."""
+
+    def __init__(self, upstream: Any, inputs: Sequence[tuple[str, str]], windows: Sequence[Window],
+                 dtype: str = "float32", grad: bool = False) -> None:
+        super().__init__(upstream, dtype, grad)
+        self.inputs, self.windows = inputs, windows
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def length(self, i: int) -> int:
+        return len(self.windows[i].spans)
+
+    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        wins = [self.windows[int(i)] for i in idx]
+        hidden = self._run([(self.inputs[w.example][0], self.inputs[w.example][1][w.start:]) for w in wins])
+        offsets, segments = _offsets(self.upstream, hidden, need_segments=True)
+        assert segments is not None
+        keep = torch.from_numpy((segments == 1) & (offsets[..., 0] >= 0) & (offsets[..., 1] > offsets[..., 0]))
+        lengths = torch.tensor([len(w.spans) for w in wins], dtype=torch.long)
+        x = torch.stack(hidden.layers, dim=2)  # (batch, time, layers, dim)
+        out = x.new_zeros(len(wins), int(lengths.max()), *x.shape[2:])
+        for b, w in enumerate(wins):
+            pos = keep[b].nonzero().squeeze(1).to(x.device)
+            if len(pos) != len(w.spans) and len(pos):
+                raise JobFailed("the upstream tokenized a QA window differently on a second reading; token-level "
+                                "QA needs a deterministic tokenizer")
+            if len(pos):
+                out[b, : len(pos)] = x[b, pos]
+        return self._out(out), lengths
+
+
+def best_span(start: torch.Tensor, end: torch.Tensor, max_tokens: int) -> tuple[float, int, int]:
+    """The (score, i, j) maximising start[i] + end[j] over i <= j < i + max_tokens."""
+    n = len(start)
+    scores = start[:, None] + end[None, :]  # (n, n)
+    band = torch.ones(n, n, dtype=torch.bool).triu().tril(max_tokens - 1)
+    scores = scores.masked_fill(~band, float("-inf"))
+    flat = int(scores.argmax())
+    return float(scores.reshape(-1)[flat]), flat // n, flat % n
+
+
+# --- Training --------------------------------------------------------------------------------------------------
+
+
+class UnitModel(nn.Module):
+    """Featurizer + token-level head (and, when fine-tuning, the upstream they read)."""
+
+    def __init__(self, featurizer: Featurizer, head: nn.Module, upstream: nn.Module | None = None) -> None:
+        super().__init__()
+        self.featurizer, self.head, self.upstream = featurizer, head, upstream
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        z = self.featurizer(x)  # (batch, units, dim)
+        return self.head(z, lengths) if getattr(self.head, "takes_lengths", False) else self.head(z)
+
+
+def _moments(src: _Source, idx: Sequence[int], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    total = squares = 0.0
+    n = 0
+    for s in range(0, len(idx), batch_size):
+        x, lengths = src.batch(idx[s:s + batch_size])
+        real = x[torch.arange(x.shape[1])[None, :] < lengths[:, None]].double()  # (units, layers, dim)
+        total, squares, n = total + real.sum(0), squares + (real * real).sum(0), n + len(real)
+    mean = total / max(n, 1)
+    var = (squares / max(n, 1) - mean * mean).clamp(min=0.0) * (n / max(n - 1, 1))
+    return mean.float(), var.sqrt().float()
+
+
+def _batches(src: _Source, items: Sequence[int], batch_size: int, gen: torch.Generator) -> list[list[int]]:
+    """Shuffled batches of similar length (sorted within windows of 20 batches), in random order."""
+    order = [items[i] for i in torch.randperm(len(items), generator=gen).tolist()]
+    window = batch_size * 20
+    out: list[list[int]] = []
+    for w in range(0, len(order), window):
+        part = sorted(order[w:w + window], key=src.length)
+        out.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    return [out[i] for i in torch.randperm(len(out), generator=gen).tolist()]
+
+
+def _loss(kind: Any, out: torch.Tensor, lengths: torch.Tensor, ys: Sequence[Any], weight: torch.Tensor | None
+          ) -> torch.Tensor:
+    if kind.target == "tags":
+        y = torch.full(out.shape[:2], -100, dtype=torch.long)
+        for b, tags in enumerate(ys):
+            y[b, : len(tags)] = torch.tensor(tags, dtype=torch.long)
+        return kind.loss(out, y.to(out.device), weight)
+    starts = torch.tensor([s for s, _ in ys], dtype=torch.long, device=out.device)
+    ends = torch.tensor([e for _, e in ys], dtype=torch.long, device=out.device)
+    return kind.loss(out, lengths, starts, ends)
+
+
+@dataclass
+class UnitFitted(Fitted):
+    model: UnitModel | None = None
+
+
+def outputs(model: UnitModel, src: _Source, batch_size: int) -> list[torch.Tensor]:
+    """The head's outputs for every item of `src`, in order, each cut to its real units: (units, outputs)."""
+    model.eval()
+    out: list[torch.Tensor | None] = [None] * len(src)
+    order = sorted(range(len(src)), key=src.length)
+    device = next(model.head.parameters()).device
+    with torch.inference_mode():
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            x, lengths = src.batch(idx)
+            y = model(x.to(device), lengths.to(device)).float().cpu()
+            for b, i in enumerate(idx):
+                out[i] = y[b, : int(lengths[b])]
+    return [o for o in out if o is not None]
+
+
+def train(task: TaskSpec, registry: Registry, src: _Source, items: Sequence[int], targets: Sequence[Any],
+          evaluate: Callable[[UnitModel], tuple[float, float]], hp: dict[str, Any], seed: int,
+          progress: Progress = _noop, upstream: nn.Module | None = None) -> UnitFitted:
+    """Train featurizer + head (and the upstream, when given) on the `items` of `src` with their `targets`
+    (tag index lists, or (start, end) token pairs); `evaluate(model)` gives the model-selection score and loss.
+    Keeps the best epoch."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    kind = registry.downstreams.get(task.head).obj
+    featurizer = Featurizer(src.layers, src.dim, hp["layer"])
+    if upstream is None:
+        featurizer.set_statistics(*_moments(src, items[:2048], hp["eval_batch_size"]))
+    n_out = len(task.labels) if task.labels else None
+    head = kind.build(src.dim, n_out, hp["hidden"], hp["dropout"])
+    model = UnitModel(featurizer, head, upstream)
+    device = upstream_device(upstream) if upstream is not None else "cpu"
+    model.to(device)
+    by_item = dict(zip(items, targets, strict=True))
+    if upstream is None:
+        opt = torch.optim.AdamW([*featurizer.parameters(), *head.parameters()], lr=hp["lr"],
+                                weight_decay=hp["weight_decay"])
+        # Cached features are cheap to reread: several passes make an epoch of at least 20 steps (as for pooled
+        # features). A live source runs the upstream on every batch: one pass per epoch.
+        passes = passes_per_epoch(len(items), hp["batch_size"]) if isinstance(src, CachedWords) else 1
+        sched, patience = None, hp["patience"]
+    else:
+        opt, sched = finetune_optimizer(upstream, [*featurizer.parameters(), *head.parameters()], hp, len(items))
+        passes, patience = 1, 0
+    best_state, best, best_epoch, stale, curve = None, None, 0, 0, []
+    every: list[float] = []
+    for epoch in range(1, hp["epochs"] + 1):
+        model.train()
+        losses: list[float] = []
+        for _ in range(passes):
+            for idx in _batches(src, items, hp["batch_size"], gen):
+                x, lengths = src.batch(idx)
+                loss = _loss(kind, model(x.to(device), lengths.to(device)), lengths, [by_item[i] for i in idx], None)
+                opt.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 1.0 if upstream is not None else 5.0)
+                _step(opt, hp)
+                if sched is not None:
+                    sched.step()
+                losses.append(loss.item())
+                if not math.isfinite(losses[-1]):
+                    raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
+                progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
+        every += losses
+        score, dev_loss = evaluate(model)
+        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6),
+                      "dev_loss": round(dev_loss, 6), "select_score": round(score, 4)})
+        progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
+        if best is None or better(task, registry, score, best):
+            best, best_epoch, stale = score, epoch, 0
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if patience and stale >= patience:
+                break
+    assert best_state is not None and best is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    return UnitFitted(featurizer, head, 0.0, 1.0, best_epoch, best, len(curve), curve, step_curve(every), model=model)
+
+
+# --- Per task kind: targets, predictions, scores -----------------------------------------------------------------
+
+
+def tag_indices(task: TaskSpec, tags: Sequence[str]) -> list[int]:
+    assert task.labels is not None
+    index = {name: i for i, name in enumerate(task.labels)}
+    return [index[t] for t in tags]
+
+
+def predict_tags(task: TaskSpec, model: UnitModel, src: _Source, batch_size: int) -> tuple[list[list[str]], list[torch.Tensor]]:
+    assert task.labels is not None
+    outs = outputs(model, src, batch_size)
+    return [[task.labels[k] for k in o.argmax(-1).tolist()] for o in outs], outs
+
+
+def tag_loss(kind: Any, outs: Sequence[torch.Tensor], targets: Sequence[Sequence[int]]) -> float:
+    logits = torch.cat(list(outs))
+    y = torch.tensor([t for seq in targets for t in seq], dtype=torch.long)
+    with torch.no_grad():
+        return float(kind.loss(logits[None], y[None]))
+
+
+def predict_answers(kind: Any, model: UnitModel, src: LiveWindows, batch_size: int
+                    ) -> tuple[list[str], list[torch.Tensor]]:
+    """Each example's best answer over its windows, as text cut from its context."""
+    outs = outputs(model, src, batch_size)
+    best: dict[int, tuple[float, str]] = {}
+    for w, o in zip(src.windows, outs, strict=True):
+        score, i, j = best_span(o[:, 0], o[:, 1], kind.max_answer_tokens)
+        context = src.inputs[w.example][1]
+        text = context[w.spans[i][0]:w.spans[j][1]]
+        if w.example not in best or score > best[w.example][0]:
+            best[w.example] = (score, text)
+    return [best[i][1] if i in best else "" for i in range(len(src.inputs))], outs
+
+
+def span_loss(kind: Any, outs: Sequence[torch.Tensor], targets: Sequence[tuple[int, int] | None]) -> float:
+    """Mean start / end cross-entropy over the windows that hold their answer (0 when none does)."""
+    losses = []
+    for o, t in zip(outs, targets, strict=True):
+        if t is not None:
+            losses.append(float(kind.loss(o[None], torch.tensor([len(o)]), torch.tensor([t[0]]),
+                                          torch.tensor([t[1]]))))
+    return statistics.fmean(losses) if losses else 0.0
+
+
+def window_targets(windows: Sequence[Window], targets: Sequence[dict[str, Any]]) -> list[tuple[int, int] | None]:
+    """Each window's (start, end) token positions of its example's first gold answer, or None."""
+    out = []
+    for w in windows:
+        gold = targets[w.example]
+        out.append(answer_tokens(w, int(gold["starts"][0]), str(gold["answers"][0])) if gold["answers"] else None)
+    return out
+
+
+def evaluator(task: TaskSpec, registry: Registry, kind: Any, src: _Source, targets: Sequence[Any], batch_size: int
+              ) -> Callable[[UnitModel], tuple[float, float]]:
+    """evaluate(model) -> (model-selection score, loss) on a split."""
+    if kind.target == "tags":
+        idx_targets = [tag_indices(task, t) for t in targets]
+
+        def evaluate(model: UnitModel) -> tuple[float, float]:
+            preds, outs = predict_tags(task, model, src, batch_size)
+            score = selection_score(task, score_predictions(task, registry, targets, preds))
+            return score, tag_loss(kind, outs, idx_targets)
+        return evaluate
+    assert isinstance(src, LiveWindows)
+    wt = window_targets(src.windows, targets)
+
+    def evaluate_qa(model: UnitModel) -> tuple[float, float]:
+        preds, outs = predict_answers(kind, model, src, batch_size)
+        score = selection_score(task, score_predictions(task, registry, targets, preds))
+        return score, span_loss(kind, outs, wt)
+    return evaluate_qa
