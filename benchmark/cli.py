@@ -127,6 +127,15 @@ def cli(verbose: int) -> None:
 @click.option("--tasks", "-t", default="offline-text", show_default=True, help="Comma-separated suites and tasks.")
 @click.option("--tasks-file", "tasks_files", multiple=True, envvar="BENCH_TASKS_FILE",
               type=PathArg(path_type=Path, dir_okay=False), help=_TASKS_FILE_HELP)
+@click.option("--train-on", default=None, metavar="TASKS",
+              help="Train on these suites / tasks (instead of --tasks) and evaluate each model on --eval-on too.")
+@click.option("--eval-on", default=None, metavar="TASKS",
+              help="Also evaluate every trained model on these tasks, zero-shot (same head and labels): the "
+                   "cross-lingual matrix, e.g. --train-on squad --eval-on drcd.")
+@click.option("--align", type=click.Choice(["first", "last", "mean"]), default=None,
+              help="Tagging: a word's vector is its first sub-token's (default), its last, or their mean.")
+@click.option("--doc-stride", "stride", type=click.IntRange(min=1), default=None, metavar="TOKENS",
+              help="Span QA: a long context is read in windows overlapping by this many tokens (128).")
 @click.option("--seeds", default="0", show_default=True, callback=_seeds, help="Comma-separated integer seeds.")
 @click.option("--output", "-o", type=PathArg(path_type=Path), default=Path("bench-results"), show_default=True,
               help="Directory for the result files (one JSON per job).")
@@ -163,7 +172,8 @@ def cli(verbose: int) -> None:
 @click.option("--predict-test", is_flag=True,
               help="Also predict each task's unlabeled test split(s), for bench export glue-submission.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress, no per-job lines, no leaderboard (failures still print).")
-def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], seeds: list[int], output: Path,
+def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str | None, eval_on: str | None,
+        align: str | None, stride: int | None, seeds: list[int], output: Path,
         data_dir: Path | None, mode: str, layer: int | None, pooling: str | None, lr: list[float] | None,
         head_lr: list[float] | None, epochs: int | None, batch_size: list[int] | None, hidden: list[int] | None,
         weight_decay: list[float] | None, eval_batch_size: int | None, dtype: str | None, no_cache: bool,
@@ -184,16 +194,23 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], seeds: list[in
         raise BenchError("--head-lr applies to --mode finetune (in frozen mode only the head trains: use --lr)")
     if no_cache and cache_dtype != "float32":
         raise BenchError("--cache-dtype has no effect with --no-cache; drop one of them")
+    if train_on is not None:
+        if click.get_current_context().get_parameter_source("tasks") != click.core.ParameterSource.DEFAULT:
+            raise BenchError("--train-on replaces --tasks; give one of them")
+        tasks = train_on
+    elif eval_on is not None:
+        raise BenchError("--eval-on needs --train-on TASKS: the tasks whose trained models it evaluates")
     _tasks_files(tasks_files)
     registry = _plugins().registry
     given = {"layer": layer, "pooling": pooling, "lr": lr, "head_lr": head_lr, "epochs": epochs,
              "batch_size": batch_size, "hidden": hidden, "weight_decay": weight_decay, "max_train": max_train,
-             "predict_test": predict_test, "dtype": dtype, "eval_batch_size": eval_batch_size}
+             "predict_test": predict_test, "dtype": dtype, "eval_batch_size": eval_batch_size, "align": align,
+             "stride": stride}
     hp = runner.resolve_hparams(mode, given)
     runner_executor = registry.executors.get(executor).obj
     the_plan = runner.plan(registry, _split(upstream), _split(tasks), seeds, hp, output, data_dir, overwrite,
                            use_cache=not no_cache, cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes(),
-                           explicit=_explicit(given))
+                           explicit=_explicit(given), eval_on=_split(eval_on) if eval_on else ())
     if the_plan.problems:
         raise BenchError(runner.problems_message(the_plan.problems))
     if the_plan.todo:

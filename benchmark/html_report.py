@@ -295,6 +295,34 @@ def _pretraining(board: Leaderboard) -> str:
             f'<ul class="refs">{"".join(notes)}</ul></section>')
 
 
+def _task_head(name: str, language: str | None) -> str:
+    return escape(name) + (f' <span class="lang">({escape(language)})</span>' if language else "")
+
+
+def _transfer(board: Leaderboard) -> str:
+    """Train-task x evaluation-task matrices (cross-lingual / cross-domain zero-shot transfer), one per row."""
+    if not board.transfers:
+        return ""
+    tables = []
+    for m in board.transfers:
+        head = "".join(f'<th class="num">{_task_head(e, m.languages.get(e))}</th>' for e in m.evals)
+        body = ""
+        for t in m.train:
+            cells = ""
+            for e in m.evals:
+                a = m.cells.get((t, e))
+                text = "—" if a is None else f"{a.mean:.1f}" + (f' <span class="sd">± {a.std:.1f}</span>' if a.n > 1 else "")
+                cls = "num diag" if t == e else "num"
+                cells += f'<td class="{cls}"{_sort_attr(None if a is None else a.mean)}>{text}</td>'
+            body += f'<tr><th scope="row">{_task_head(t, m.languages.get(t))}</th>{cells}</tr>'
+        tables.append(f'<table class="transfer" data-row="{escape(m.row)}"><caption>{escape(m.row)}</caption><thead>'
+                      f'<tr><th>trained on ↓ · evaluated on →</th>{head}</tr></thead><tbody>{body}</tbody></table>')
+    return (f'<section id="transfer"><h2>Transfer</h2><p class="note">Each row is a model trained on one task and '
+            f'evaluated, with no further training, on the others (bench run --train-on … --eval-on …); the '
+            f'diagonal is the task\'s own score. Task scores (mean ± std over seeds); languages in parentheses.</p>'
+            f'{"".join(tables)}</section>')
+
+
 def _significance(board: Leaderboard) -> str:
     if not board.comparisons:
         return ('<section id="significance"><h2>Paired significance</h2><p class="note">No two upstreams share a '
@@ -347,7 +375,8 @@ def render(board: Leaderboard, title: str = "bench leaderboard") -> str:
             f"{len(board.tasks)} tasks · {len(board.suites)} suites. Click a column header to sort.</p>{filters}"
             f"{unknown}</header><main>{_overview(board)}"
             + "".join(_suite_section(board, s) for s in board.suites)
-            + f"{_facts(board)}{_pretraining(board)}{_significance(board)}</main>{_provenance(board)}")
+            + f"{_transfer(board)}{_facts(board)}{_pretraining(board)}{_significance(board)}</main>"
+            f"{_provenance(board)}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -50,9 +50,21 @@ def _memory_guard(where: str, knob: str) -> Iterator[None]:
         raise JobFailed(f"out of memory on {where}; lower {knob}") from None
 
 
+def _scored(task: Any, registry: Registry, data: Any, preds: dict[str, list[Any]]) -> dict[str, float]:
+    """Every metric of the task on every evaluation split (split-prefixed when the task has several)."""
+    from benchmark import training
+
+    scores: dict[str, float] = {}
+    for name, ex in data.evals.items():
+        for metric, value in training.score_predictions(task, registry, ex.targets, preds[name]).items():
+            scores[metric if len(task.evals) == 1 else f"{name}/{metric}"] = round(value, 4)
+    return scores
+
+
 def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: Any, registry: Registry, cache: Any,
-            env: dict[str, Any], emit: Progress) -> Result:
-    """Run one job on a loaded upstream and loaded data. `fresh_upstream()` reloads it (fine-tuning a grid)."""
+            env: dict[str, Any], emit: Progress, transfer_data: dict[str, Any] | None = None) -> Result:
+    """Run one job on a loaded upstream and loaded data. `fresh_upstream()` reloads it (fine-tuning a grid).
+    transfer_data: the data of the job's --eval-on tasks, by name."""
     from benchmark import features, training
 
     task, hp, seed = job.task, job.hparams, job.seed
@@ -181,12 +193,26 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     with _memory_guard(f"a batch of up to {hp['eval_batch_size']} examples while evaluating",
                        f"--eval-batch-size (now {hp['eval_batch_size']})"):
         preds = {name: predict(ex, name) for name, ex in data.evals.items()}
-    scores: dict[str, float] = {}
-    for name, ex in data.evals.items():
-        per = training.score_predictions(task, registry, ex.targets, preds[name])
-        for metric, value in per.items():
-            scores[metric if len(task.evals) == 1 else f"{name}/{metric}"] = round(value, 4)
+    scores = _scored(task, registry, data, preds)
     durations["evaluate"] = round(time.perf_counter() - t2, 3)
+    transfer: dict[str, dict[str, Any]] = {}
+    for other in getattr(job, "transfer", ()):  # zero-shot: the same model on another task's evaluation splits
+        t4 = time.perf_counter()
+        odata = (transfer_data or {})[other.name]
+        with _memory_guard(f"a batch of up to {hp['eval_batch_size']} examples while evaluating {other.name}",
+                           f"--eval-batch-size (now {hp['eval_batch_size']})"):
+            opreds = {name: predict(ex, f"{other.name}/{name}") for name, ex in odata.evals.items()}
+        oscores = _scored(other, registry, odata, opreds)
+        omain, ohuman = task_score(other, oscores), reference_score(other, "human")
+        orel = relative(omain, ohuman)
+        transfer[other.name] = {
+            "scores": oscores, "main_score": round(omain, 4),
+            "relative_to_human": None if orel is None else round(orel, 4), "language": other.language,
+            "version": other.version, "data_revision": odata.revision,
+            "n_examples": {k: len(v) for k, v in odata.evals.items()},
+            "predictions": {k: _compact(v) for k, v in opreds.items()},
+            "targets": {k: _compact(list(ex.targets)) for k, ex in odata.evals.items()}}
+        durations[f"transfer:{other.name}"] = round(time.perf_counter() - t4, 3)
     test_predictions: dict[str, dict[str, list[Any]]] = {}
     if hp.get("predict_test") and data.tests:
         t3 = time.perf_counter()
@@ -225,13 +251,13 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         task_info={
             "name": task.name, "version": task.version, "data_revision": data.revision, "source": job.source,
             "evals": list(task.evals), "head": task.head, "pooling": pooling, "notes": [*data.notes, *token_notes],
-            "human_score": human, **({"symbols": symbol_map} if symbol_map is not None else {}),
+            "human_score": human, "language": task.language, **({"symbols": symbol_map} if symbol_map is not None else {}),
         },
         selection=selection, layer_weights=fitted.featurizer.layer_weights(), durations=durations, environment=env,
         n_examples={"train": len(train), "select": len(data.dev), **{k: len(v) for k, v in data.evals.items()},
                     **{k: len(v) for k, v in data.tests.items() if hp.get("predict_test")}},
         predictions={k: _compact(v) for k, v in preds.items()},
         targets={k: _compact(list(ex.targets)) for k, ex in data.evals.items()},
-        test_predictions=test_predictions,
+        test_predictions=test_predictions, transfer=transfer,
         finished_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )

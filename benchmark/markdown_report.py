@@ -45,6 +45,13 @@ def render(board: Leaderboard) -> str:
         out.append("| human | " + " | ".join(_num(board.human.get(t)) for t in tasks) + " |")
     out += ["", "Scores in percent points: mean ± std over seeds [95% bootstrap CI over the evaluation examples]. "
             "A suite with a missing task shows —.", ""]
+    for m in board.transfers:
+        out += ["", f"## Transfer: {_md(m.row)}", "", "| trained on ↓ · evaluated on → | "
+                + " | ".join(_md(e) + (f" ({m.languages[e]})" if m.languages.get(e) else "") for e in m.evals) + " |",
+                "|---|" + "---:|" * len(m.evals)]
+        for t in m.train:
+            cells = [m.cells.get((t, e)) for e in m.evals]
+            out.append(f"| {_md(t)} | " + " | ".join("—" if a is None else f"{a.mean:.1f}" for a in cells) + " |")
     refs = sorted({(t, ref["citation"]) for t in board.tasks for ref in board.references.get(t, {}).values()})
     if refs:
         out += ["References:", ""] + [f"- {_md(t)}: {_md(c)}" for t, c in refs] + [""]

@@ -239,7 +239,7 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
             p = runner.plan(registry, [upstream], [task], [seed], request["hparams"], Path(request["output"]),
                             opt("data_dir"), request["overwrite"], opt("cache_dir"), use_cache=request["use_cache"],
                             cache_dtype=request["cache_dtype"], cache_max_bytes=request["cache_max_bytes"],
-                            explicit=request.get("explicit", ()))
+                            explicit=request.get("explicit", ()), eval_on=request.get("eval_on", ()))
             [job] = p.jobs
             if job.job_id != job_id or job.path.name != file_name:
                 raise RuntimeError(f"the worker planned job {job.job_id} ({job.path.name}) where the driver planned "

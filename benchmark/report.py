@@ -79,6 +79,40 @@ class Comparison:
 
 
 @dataclass
+class TransferMatrix:
+    """One row's zero-shot transfer results (--train-on / --eval-on): the main score (mean over seeds) of the model
+    trained on each task (rows) on each task it was evaluated on (columns); the diagonal is the task's own score."""
+
+    row: str
+    train: list[str]
+    evals: list[str]
+    cells: dict[tuple[str, str], Aggregate]
+    languages: dict[str, str | None]
+
+
+def transfers(grouped: dict[tuple[str, str], list[dict[str, Any]]], registry: Registry) -> list[TransferMatrix]:
+    """A matrix per row that has transfer results; columns are the training tasks first, then the others."""
+    out: dict[str, TransferMatrix] = {}
+    for (label, task), rs in sorted(grouped.items()):
+        if not any(r.get("transfer") for r in rs):
+            continue
+        m = out.setdefault(label, TransferMatrix(label, [], [], {}, {}))
+        m.train.append(task)
+        m.cells[(task, task)] = Aggregate.of([float(r["main_score"]) for r in rs])
+        others: dict[str, list[float]] = {}
+        for r in rs:
+            for name, t in (r.get("transfer") or {}).items():
+                others.setdefault(name, []).append(float(t["main_score"]))
+        for name, values in others.items():
+            m.cells[(task, name)] = Aggregate.of(values)
+    for m in out.values():
+        m.evals = list(dict.fromkeys([*m.train, *sorted({e for _, e in m.cells})]))
+        for t in m.evals:
+            m.languages[t] = registry.tasks.get(t).obj.language if t in registry.tasks else None
+    return list(out.values())
+
+
+@dataclass
 class Leaderboard:
     rows: list[Row]
     suites: list[str]
@@ -90,6 +124,7 @@ class Leaderboard:
     suite_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    transfers: list[TransferMatrix] = field(default_factory=list)
 
 
 def _one_per_seed(rs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -180,6 +215,7 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
                 if test is not None:
                     board.comparisons.append(Comparison(t, a, b, test))
     board.provenance = _provenance(results)
+    board.transfers = transfers(grouped, registry)
     return board
 
 
@@ -240,4 +276,7 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                          "n_permutations": c.test.n_permutations} for c in board.comparisons],
         "provenance": board.provenance,
         "unknown_tasks": board.unknown_tasks,
+        "transfers": [{"row": m.row, "train": m.train, "evals": m.evals, "languages": m.languages,
+                       "cells": [{"train": t, "eval": e, **agg(a)} for (t, e), a in m.cells.items()]}
+                      for m in board.transfers],
     }

@@ -158,6 +158,29 @@ class Job:
     job_id: str
     path: Path
     source: str
+    transfer: tuple[TaskSpec, ...] = ()
+    """Other tasks (same head and label space) the trained model is also evaluated on, zero-shot (--eval-on)."""
+
+
+def check_transfer(train: TaskSpec, other: TaskSpec, registry: Registry) -> None:
+    """A model trained on `train` can answer `other` only with the same input kind, head and label space."""
+    def target(t: TaskSpec) -> Any:
+        return getattr(registry.downstreams.get(t.head).obj, "target", None)
+
+    why = None
+    if other.modality != train.modality:
+        why = f"it is a {other.modality} task and '{train.name}' a {train.modality} task"
+    elif target(other) != target(train):
+        why = f"its head '{other.head}' predicts other things than '{train.name}''s head '{train.head}'"
+    elif other.labels != train.labels:
+        why = f"its labels {other.labels} differ from '{train.name}''s {train.labels}"
+    elif other.vocabulary != train.vocabulary:
+        why = f"its vocabulary differs from '{train.name}''s"
+    elif other.symbol_map is not None or train.symbol_map is not None:
+        why = "symbol tasks map their own alphabet onto the vocabulary"
+    if why:
+        raise BenchError(f"cannot evaluate a model trained on '{train.name}' on '{other.name}': {why}; --eval-on "
+                         "needs tasks with the same head and label space")
 
 
 @dataclass
@@ -200,12 +223,15 @@ def expand_tasks(names: Sequence[str], registry: Registry) -> list[TaskSpec]:
 def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], seeds: Sequence[int],
          hparams: dict[str, Any], output: Path, data_dir: Path | None = None, overwrite: bool = False,
          cache_dir: Path | None = None, *, use_cache: bool = True, cache_dtype: str = "float32",
-         cache_max_bytes: int | None = None, explicit: Collection[str] = ()) -> Plan:
+         cache_max_bytes: int | None = None, explicit: Collection[str] = (), eval_on: Sequence[str] = ()) -> Plan:
     """Every job, split into those to run and those already finished; inputs checked, nothing run.
 
     explicit: the hyper-parameters the user set; the others may take a task's own defaults (TaskSpec.hparams).
+    eval_on: tasks every trained model is also evaluated on, zero-shot (cross-lingual / cross-domain transfer);
+    each job's own task is left out of its list.
     """
     request = {"upstreams": list(upstreams), "tasks": list(tasks), "seeds": list(seeds), "hparams": dict(hparams),
+               "eval_on": list(eval_on),
                "output": str(output), "data_dir": None if data_dir is None else str(data_dir),
                "overwrite": overwrite, "cache_dir": None if cache_dir is None else str(cache_dir),
                "use_cache": use_cache, "cache_dtype": cache_dtype, "cache_max_bytes": cache_max_bytes,
@@ -230,7 +256,12 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
         lack = check_upstream(spec, registry)
         if lack:
             problems.append(Missing(lack, ""))  # the upstream's message already says how to fix it
+    transfer_specs = expand_tasks(eval_on, registry) if eval_on else []
     for task in task_specs:
+        for other in transfer_specs:
+            if other.name != task.name:
+                check_transfer(task, other, registry)
+    for task in [*task_specs, *(t for t in transfer_specs if t not in task_specs)]:
         lack = data_missing(task, data_dir, registry, cache, tests=bool(hparams.get("predict_test")))
         if lack:
             problems.append(lack)
@@ -248,14 +279,17 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
             if job_hp["mode"] == "finetune" and getattr(head, "nonparametric", False):
                 raise BenchError(f"task '{task.name}' uses head '{task.head}', which trains nothing: it has nothing "
                                  "to fine-tune; run it with --mode frozen")
+            others = tuple(t for t in transfer_specs if t.name != task.name)
             for seed in dict.fromkeys(seeds):
                 identity = {
                     "upstream": spec.text, "task": task.name, "task_version": task.version, "source": source, "data_dir": str(data_dir) if data_dir else None,
                     "seed": seed, "hparams": _identity_hparams(job_hp), "result_schema": 1,
                 }
+                if others:  # absent otherwise, so that the ids of plain jobs stay what they were
+                    identity["transfer"] = [[t.name, t.version, choose_source(t, data_dir)] for t in others]
                 jid = results_mod.job_id(identity)
                 path = results_mod.result_path(output, task.name, spec.text, seed, jid)
-                jobs.append(Job(spec, task, seed, job_hp, jid, path, source))
+                jobs.append(Job(spec, task, seed, job_hp, jid, path, source, others))
     done = [] if overwrite else [j for j in jobs if j.path.is_file()]
     todo = [j for j in jobs if j not in done]
     return Plan(jobs, todo, done, output, data_dir, cache, problems, request)
@@ -388,10 +422,11 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
     for job in plan_.todo:
         by_upstream.setdefault(job.upstream.text, []).append(job)
     for job in plan_.todo:  # every task's data is read and checked before any job runs
-        if job.task.name not in data_cache:
-            emit("load_data", task=job.task.name)
-            data_cache[job.task.name] = load_data(job.task, plan_.data_dir, registry, plan_.cache_dir,
-                                                  tests=bool(job.hparams.get("predict_test")))
+        for task in (job.task, *job.transfer):
+            if task.name not in data_cache:
+                emit("load_data", task=task.name)
+                data_cache[task.name] = load_data(task, plan_.data_dir, registry, plan_.cache_dir,
+                                                  tests=bool(job.hparams.get("predict_test")) and task is job.task)
     try:
         for jobs in by_upstream.values():
             spec = jobs[0].upstream
@@ -432,7 +467,8 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
                         upstream = load()  # fine-tuning changed the weights: the next job starts from pretrained ones
                     pristine = job.hparams["mode"] != "finetune"
                     _check_layer(job, upstream)
-                    result = run_job(job, upstream, load, data_cache[job.task.name], registry, cache, env, emit)
+                    result = run_job(job, upstream, load, data_cache[job.task.name], registry, cache, env, emit,
+                                     transfer_data={t.name: data_cache[t.name] for t in job.transfer})
                 except JobFailed as err:
                     record_failure(job, str(err), env)
                     emit("job_failed", job=job, reason=str(err))

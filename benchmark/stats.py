@@ -28,7 +28,7 @@ N_PERMUTATIONS = 1000
 def as_array(values: Sequence[Any]) -> np.ndarray:
     """Predictions or targets as a 1-D array: numbers as they are, tag sequences and QA answers (lists, dicts)
     as objects, one per example, so that indexing by example works for every kind of task."""
-    if values and isinstance(values[0], list | tuple | dict):
+    if len(values) and isinstance(values[0], list | tuple | dict):
         out = np.empty(len(values), dtype=object)
         for i, v in enumerate(values):
             out[i] = v

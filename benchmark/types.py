@@ -135,5 +135,8 @@ class Result:
     targets: dict[str, list[Any]] = field(default_factory=dict)
     test_predictions: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     """With --predict-test, per unlabeled test split: {"index": [...], "prediction": [...]} (as `predictions`)."""
+    transfer: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per other task the model was evaluated on zero-shot (--eval-on): its scores, main score, human-relative
+    score, language, data revision, sizes, and per-example predictions and targets."""
     finished_at: str | None = None
     schema: int = 1

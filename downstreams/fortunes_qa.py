@@ -3,7 +3,8 @@
 Debian's `fortunes` (English), `fortunes-de`, `fortunes-es` and `fortunes-it` packages hold thousands of
 quotations signed `-- Author` (public-domain and freely redistributable collections; see each package's
 copyright file). Each item is a short reading-comprehension question over real text: the context is four
-quotations by four different authors, each followed by its author (`quote -- Author.`); the question quotes five
+quotations by four different authors, each followed by its author (`quote -- Author.`; a double hyphen inside a
+quotation is written as an en dash, so `--` only ever introduces an author); the question quotes five
 consecutive words of one of them in the corpus's language ("Who said “...”?", "Wer sagte „...“?", "¿Quién dijo
 «...»?", "Chi ha detto «...»?"), and the answer is that quotation's author, a span of the context. Answering
 means finding which quotation the words come from and reading off its signature; choosing an author at random
@@ -87,7 +88,8 @@ def read_quotes(language: str, min_words: int = 8, max_words: int = 40) -> list[
             if sig is None or any(SIGNATURE.match(ln) for ln in lines[:-1]):
                 continue  # unsigned, or a dialogue / several signatures
             author = _author(sig.group(1))
-            quote = " ".join(" ".join(lines[:-1]).split())
+            # A double hyphen inside a quotation becomes an en dash: " -- " only ever introduces an author.
+            quote = " ".join(re.sub(r"\s*--+\s*", " – ", " ".join(lines[:-1])).split())
             if author is None or "\b" in quote or "%" in quote or not min_words <= len(quote.split()) <= max_words:
                 continue
             key = quote.lower()

@@ -41,8 +41,14 @@ def test_builtin_tasks_file_is_valid_and_complete() -> None:
         for ref in t.references.values():
             assert ref.citation.strip()
         hub = t.sources.hub
-        if hub is not None:
+        if hub is not None and t.name not in UNPINNED:
             assert len(hub.revision) == 40, f"{t.name}: Hub revision must be a pinned commit"
+    assert {t.name: t.sources.hub.revision for t in tasks if t.name in UNPINNED} == UNPINNED
+
+
+# The one exception, documented in docs/tokens.md: CoNLL-2003's Hub repository is a loading script, which datasets 5
+# no longer runs; its parquet conversion lives on a branch, and no public project pins a commit of it.
+UNPINNED = {"conll2003-ner": "refs/convert/parquet"}
 
 
 def test_good_task_parses() -> None:
