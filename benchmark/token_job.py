@@ -3,12 +3,13 @@ trains, how a split is predicted. `job.run_job` calls this for heads whose targe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmark import tokens
+from benchmark import spans, tokens
 from benchmark.registry import Registry
 from benchmark.taskspec import TaskSpec
+from benchmark.training import score_predictions, selection_score
 from benchmark.types import Examples
 
 TOKEN_TARGETS = ("tags", "span")
@@ -22,25 +23,25 @@ class TokenRun:
         self.task, self.registry, self.hp, self.cache, self.say = task, registry, hp, cache, progress
         self.kind = registry.downstreams.get(task.head).obj
         self.rule = hp.get("align") or "first"
-        self.stride = hp.get("stride") or tokens.DEFAULT_STRIDE
+        self.stride = hp.get("stride") or spans.DEFAULT_STRIDE
         self.truncated = 0
-        self._windows: dict[str, list[tokens.Window]] = {}
+        self._windows: dict[str, list[spans.Window]] = {}
 
     @property
     def qa(self) -> bool:
         return self.kind.target == "span"
 
-    def windows(self, upstream: Any, examples: Examples, label: str) -> list[tokens.Window]:
+    def windows(self, upstream: Any, examples: Examples, label: str) -> list[spans.Window]:
         """A split's QA windows; planned once (they depend on the tokenizer, not on the weights)."""
         if label not in self._windows:
-            self._windows[label] = tokens.plan_windows(upstream, examples.inputs, self.hp["eval_batch_size"],
+            self._windows[label] = spans.plan_windows(upstream, examples.inputs, self.hp["eval_batch_size"],
                                                        self.stride, self.hp["dtype"], self.say, label)
         return self._windows[label]
 
     def source(self, upstream: Any, examples: Examples, label: str, grad: bool = False) -> Any:
         dtype = self.hp["dtype"]
         if self.qa:
-            return tokens.LiveWindows(upstream, examples.inputs, self.windows(upstream, examples, label), dtype, grad)
+            return spans.LiveWindows(upstream, examples.inputs, self.windows(upstream, examples, label), dtype, grad)
         if grad or self.hp["mode"] == "finetune" or not self.cache.enabled:
             return tokens.LiveWords(upstream, examples.inputs, self.rule, dtype, grad)
         src, lost = tokens.extract_words(upstream, examples.inputs, self.rule, self.hp["eval_batch_size"], self.cache,
@@ -53,7 +54,7 @@ class TokenRun:
         window that holds its example's first answer with the answer's token positions."""
         if not self.qa:
             return list(range(len(examples))), [tokens.tag_indices(self.task, t) for t in examples.targets]
-        pairs = [(i, t) for i, t in enumerate(tokens.window_targets(src.windows, examples.targets)) if t is not None]
+        pairs = [(i, t) for i, t in enumerate(spans.window_targets(src.windows, examples.targets)) if t is not None]
         if not pairs:
             from benchmark.errors import JobFailed
 
@@ -65,14 +66,14 @@ class TokenRun:
         src = self.source(upstream, train, "train", grad=grad)
         dev_src = self.source(upstream, dev, "select")
         items, targets = self.items(src, train)
-        evaluate = tokens.evaluator(self.task, self.registry, self.kind, dev_src, dev.targets, php["eval_batch_size"])
+        evaluate = evaluator(self.task, self.registry, self.kind, dev_src, dev.targets, php["eval_batch_size"])
         return tokens.train(self.task, self.registry, src, items, targets, evaluate, php, seed, self.say,
                             upstream=upstream if grad else None)
 
     def predict(self, fitted: Any, upstream: Any, examples: Examples, label: str) -> list[Any]:
         src = self.source(upstream, examples, label)
         if self.qa:
-            return tokens.predict_answers(self.kind, fitted.model, src, self.hp["eval_batch_size"])[0]
+            return spans.predict_answers(self.kind, fitted.model, src, self.hp["eval_batch_size"])[0]
         return tokens.predict_tags(self.task, fitted.model, src, self.hp["eval_batch_size"])[0]
 
     def notes(self) -> list[str]:
@@ -83,3 +84,24 @@ class TokenRun:
             n = sum(len(w) for w in self._windows.values())
             out.append(f"span QA: {n} windows (stride {self.stride} tokens) over the splits read")
         return out
+
+
+def evaluator(task: TaskSpec, registry: Registry, kind: Any, src: Any, targets: Sequence[Any], batch_size: int
+              ) -> Callable[[tokens.UnitModel], tuple[float, float]]:
+    """evaluate(model) -> (model-selection score, loss) on a split."""
+    if kind.target == "tags":
+        idx_targets = [tokens.tag_indices(task, t) for t in targets]
+
+        def evaluate(model: tokens.UnitModel) -> tuple[float, float]:
+            preds, outs = tokens.predict_tags(task, model, src, batch_size)
+            score = selection_score(task, score_predictions(task, registry, targets, preds))
+            return score, tokens.tag_loss(kind, outs, idx_targets)
+        return evaluate
+    assert isinstance(src, spans.LiveWindows)
+    wt = spans.window_targets(src.windows, targets)
+
+    def evaluate_qa(model: tokens.UnitModel) -> tuple[float, float]:
+        preds, outs = spans.predict_answers(kind, model, src, batch_size)
+        score = selection_score(task, score_predictions(task, registry, targets, preds))
+        return score, spans.span_loss(kind, outs, wt)
+    return evaluate_qa

@@ -1,19 +1,14 @@
 """Token-level tasks, the seeds' second and fourth ways to use BERT: a label per word (tagging: POS, NER) and an
-answer span per (question, context) pair (extractive QA).
+answer span per (question, context) pair (extractive QA, `benchmark.spans`). This module holds what both share:
+the feature sources (items read as (batch, units, layers, dim) blocks), the model (featurizer + head) and its
+training loop; and the tagging side.
 
-Words and answers are found through the upstream's token offsets (`HiddenStates.offsets`, the character span of
-each token), so any text upstream that reports them works, whatever its tokenizer.
-
-Tagging: a sentence is its words joined by single spaces; each word's vector is its first sub-token's (the
-default, as BERT did for NER), its last, or the mean over its sub-tokens (`--align`). Frozen mode caches one
-(words, layers, dim) block per sentence in the feature cache; the featurizer and head train on them. A word the
-upstream truncated away reads the last token that survived (`truncated_words` in the job's notes counts them).
-
-Span QA: the question and the context go in as a text pair. A context longer than the upstream's window is read
-in several windows, each starting `stride` tokens before the previous one ended (the window's extent is what the
-upstream kept: the offsets say where it stopped), and the best span over all windows wins. Training uses the
-windows that hold the whole first gold answer. Token features of a QA corpus are too large to cache (SQuAD at
-every layer would be hundreds of GB), so frozen mode runs the upstream, under inference mode, on every batch.
+Words are found through the upstream's token offsets (`HiddenStates.offsets`, the character span of each token),
+so any text upstream that reports them works, whatever its tokenizer. A tagged sentence is its words joined by
+single spaces; each word's vector is its first sub-token's (the default, as BERT did for NER), its last, or the
+mean over its sub-tokens (`--align`). Frozen mode caches one (words, layers, dim) block per sentence in the feature
+cache; the featurizer and head train on them. A word the upstream truncated away reads the last token that
+survived (the job's notes count them).
 """
 
 from __future__ import annotations
@@ -43,15 +38,12 @@ from benchmark.training import (
     better,
     finetune_optimizer,
     passes_per_epoch,
-    score_predictions,
-    selection_score,
     step_curve,
 )
 
 Progress = Callable[..., None]
 ALIGNMENTS = ("first", "last", "mean")
 WORD = re.compile(r"\S+")
-DEFAULT_STRIDE = 128
 
 
 def _noop(*_: Any, **__: Any) -> None:
@@ -223,119 +215,6 @@ def extract_words(upstream: Any, texts: Sequence[str], rule: str, batch_size: in
     return CachedWords(feats), lost[0]
 
 
-# --- Span QA windows ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Window:
-    """One window of a (question, context) example: the context from char `start` on, as far as the upstream read
-    it; `spans` holds each context token's character span in the full context."""
-
-    example: int
-    start: int
-    spans: tuple[tuple[int, int], ...]
-
-
-def _context_spans(offsets: np.ndarray, segments: np.ndarray, start: int) -> list[tuple[int, int]]:
-    keep = (segments == 1) & (offsets[:, 0] >= 0) & (offsets[:, 1] > offsets[:, 0])
-    return [(int(a) + start, int(b) + start) for a, b in offsets[keep]]
-
-
-def _next_start(context: str, spans: Sequence[tuple[int, int]], start: int, stride: int) -> int | None:
-    """Where the next window starts: `stride` tokens before this one ended, moved back to the start of its word
-    (a sub-word piece read alone would tokenize differently); None when this window reached the end."""
-    if not context[spans[-1][1]:].strip():
-        return None
-    k = len(spans) - stride if len(spans) > stride else len(spans) // 2
-    nxt = spans[max(1, k)][0] if len(spans) > 1 else spans[-1][1]
-    word = nxt
-    while word > start and not context[word - 1].isspace():
-        word -= 1
-    return word if word > start else max(nxt, start + 1)
-
-
-def plan_windows(upstream: Any, inputs: Sequence[tuple[str, str]], batch_size: int, stride: int,
-                 dtype: str = "float32", progress: Progress = _noop, label: str = "") -> list[Window]:
-    """The windows that cover every context, found by running the upstream (inference mode) round by round."""
-    windows: list[Window] = []
-    pending = [(i, 0) for i in range(len(inputs))]
-    while pending:
-        pairs = [(inputs[i][0], inputs[i][1][start:]) for i, start in pending]
-        following = []
-        for idx, hidden in iter_batches(upstream, pairs, batch_size, lambda h: h, dtype):
-            offsets, segments = _offsets(upstream, hidden, need_segments=True)
-            assert segments is not None
-            for b, k in enumerate(idx):
-                i, start = pending[k]
-                spans = _context_spans(offsets[b], segments[b], start)
-                if not spans:
-                    if not inputs[i][1][start:].strip():
-                        spans = [(len(inputs[i][1]), len(inputs[i][1]))]  # an empty context: one empty span
-                    else:
-                        raise JobFailed(f"the question of {label or 'an'} example {i} fills the upstream's whole "
-                                        "window; no context token fits beside it")
-                windows.append(Window(i, start, tuple(spans)))
-                nxt = _next_start(inputs[i][1], spans, start, stride)
-                if nxt is not None:
-                    following.append((i, nxt))
-            progress("extract", done=len(windows), total=max(len(windows), len(inputs)), label=label)
-        pending = following
-    return sorted(windows, key=lambda w: (w.example, w.start))
-
-
-def answer_tokens(window: Window, answer_start: int, answer_text: str) -> tuple[int, int] | None:
-    """The (start, end) token positions of an answer inside a window, or None when the window does not hold it."""
-    end = answer_start + len(answer_text)
-    if not window.spans or window.spans[0][0] > answer_start or window.spans[-1][1] < end:
-        return None
-    first = next(t for t, (_, b) in enumerate(window.spans) if b > answer_start)
-    last = max(t for t, (a, _) in enumerate(window.spans) if a < end) if end > answer_start else first
-    return first, max(first, last)
-
-
-class LiveWindows(_Live):
-    """Context-token vectors of QA windows, computed by the upstream on each batch."""
-
-    def __init__(self, upstream: Any, inputs: Sequence[tuple[str, str]], windows: Sequence[Window],
-                 dtype: str = "float32", grad: bool = False) -> None:
-        super().__init__(upstream, dtype, grad)
-        self.inputs, self.windows = inputs, windows
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    def length(self, i: int) -> int:
-        return len(self.windows[i].spans)
-
-    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        wins = [self.windows[int(i)] for i in idx]
-        hidden = self._run([(self.inputs[w.example][0], self.inputs[w.example][1][w.start:]) for w in wins])
-        offsets, segments = _offsets(self.upstream, hidden, need_segments=True)
-        assert segments is not None
-        keep = torch.from_numpy((segments == 1) & (offsets[..., 0] >= 0) & (offsets[..., 1] > offsets[..., 0]))
-        lengths = torch.tensor([len(w.spans) for w in wins], dtype=torch.long)
-        x = torch.stack(hidden.layers, dim=2)  # (batch, time, layers, dim)
-        out = x.new_zeros(len(wins), int(lengths.max()), *x.shape[2:])
-        for b, w in enumerate(wins):
-            pos = keep[b].nonzero().squeeze(1).to(x.device)
-            if len(pos) != len(w.spans) and len(pos):
-                raise JobFailed("the upstream tokenized a QA window differently on a second reading; token-level "
-                                "QA needs a deterministic tokenizer")
-            if len(pos):
-                out[b, : len(pos)] = x[b, pos]
-        return self._out(out), lengths
-
-
-def best_span(start: torch.Tensor, end: torch.Tensor, max_tokens: int) -> tuple[float, int, int]:
-    """The (score, i, j) maximising start[i] + end[j] over i <= j < i + max_tokens."""
-    n = len(start)
-    scores = start[:, None] + end[None, :]  # (n, n)
-    band = torch.ones(n, n, dtype=torch.bool).triu().tril(max_tokens - 1)
-    scores = scores.masked_fill(~band, float("-inf"))
-    flat = int(scores.argmax())
-    return float(scores.reshape(-1)[flat]), flat // n, flat % n
-
-
 # --- Training --------------------------------------------------------------------------------------------------
 
 
@@ -492,57 +371,3 @@ def tag_loss(kind: Any, outs: Sequence[torch.Tensor], targets: Sequence[Sequence
     y = torch.tensor([t for seq in targets for t in seq], dtype=torch.long)
     with torch.no_grad():
         return float(kind.loss(logits[None], y[None]))
-
-
-def predict_answers(kind: Any, model: UnitModel, src: LiveWindows, batch_size: int
-                    ) -> tuple[list[str], list[torch.Tensor]]:
-    """Each example's best answer over its windows, as text cut from its context."""
-    outs = outputs(model, src, batch_size)
-    best: dict[int, tuple[float, str]] = {}
-    for w, o in zip(src.windows, outs, strict=True):
-        score, i, j = best_span(o[:, 0], o[:, 1], kind.max_answer_tokens)
-        context = src.inputs[w.example][1]
-        text = context[w.spans[i][0]:w.spans[j][1]]
-        if w.example not in best or score > best[w.example][0]:
-            best[w.example] = (score, text)
-    return [best[i][1] if i in best else "" for i in range(len(src.inputs))], outs
-
-
-def span_loss(kind: Any, outs: Sequence[torch.Tensor], targets: Sequence[tuple[int, int] | None]) -> float:
-    """Mean start / end cross-entropy over the windows that hold their answer (0 when none does)."""
-    losses = []
-    for o, t in zip(outs, targets, strict=True):
-        if t is not None:
-            losses.append(float(kind.loss(o[None], torch.tensor([len(o)]), torch.tensor([t[0]]),
-                                          torch.tensor([t[1]]))))
-    return statistics.fmean(losses) if losses else 0.0
-
-
-def window_targets(windows: Sequence[Window], targets: Sequence[dict[str, Any]]) -> list[tuple[int, int] | None]:
-    """Each window's (start, end) token positions of its example's first gold answer, or None."""
-    out = []
-    for w in windows:
-        gold = targets[w.example]
-        out.append(answer_tokens(w, int(gold["starts"][0]), str(gold["answers"][0])) if gold["answers"] else None)
-    return out
-
-
-def evaluator(task: TaskSpec, registry: Registry, kind: Any, src: _Source, targets: Sequence[Any], batch_size: int
-              ) -> Callable[[UnitModel], tuple[float, float]]:
-    """evaluate(model) -> (model-selection score, loss) on a split."""
-    if kind.target == "tags":
-        idx_targets = [tag_indices(task, t) for t in targets]
-
-        def evaluate(model: UnitModel) -> tuple[float, float]:
-            preds, outs = predict_tags(task, model, src, batch_size)
-            score = selection_score(task, score_predictions(task, registry, targets, preds))
-            return score, tag_loss(kind, outs, idx_targets)
-        return evaluate
-    assert isinstance(src, LiveWindows)
-    wt = window_targets(src.windows, targets)
-
-    def evaluate_qa(model: UnitModel) -> tuple[float, float]:
-        preds, outs = predict_answers(kind, model, src, batch_size)
-        score = selection_score(task, score_predictions(task, registry, targets, preds))
-        return score, span_loss(kind, outs, wt)
-    return evaluate_qa

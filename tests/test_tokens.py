@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import tokens
+from benchmark import spans, tokens
 from benchmark.errors import BenchError
 from benchmark.taskspec import LocalSource, parse_task
 from benchmark.token_data import iob2, read_conll, read_conllu, read_squad
@@ -69,7 +69,7 @@ def test_long_contexts_are_read_in_overlapping_windows_that_map_back_to_characte
         context = ("The committee met on Tuesday. " * 6 + "Its chair, Ada Lovelace, opened the meeting at nine. "
                    + "Nothing else was decided that day. " * 5).strip()
         question = "Who opened the meeting?"
-        windows = tokens.plan_windows(minilm, [(question, context), ("Where?", "In Paris.")], 8, stride=8)
+        windows = spans.plan_windows(minilm, [(question, context), ("Where?", "In Paris.")], 8, stride=8)
     finally:
         minilm.max_length = 512
     mine = [w for w in windows if w.example == 0]
@@ -83,9 +83,9 @@ def test_long_contexts_are_read_in_overlapping_windows_that_map_back_to_characte
         shared = [s for s in nxt.spans if prev.spans[0][0] <= s[0] < prev.spans[-1][1]]
         assert 4 <= len(shared) <= 10
     start = context.index("Ada Lovelace")
-    holding = [w for w in mine if tokens.answer_tokens(w, start, "Ada Lovelace") is not None]
+    holding = [w for w in mine if spans.answer_tokens(w, start, "Ada Lovelace") is not None]
     assert holding
-    i, j = tokens.answer_tokens(holding[0], start, "Ada Lovelace")
+    i, j = spans.answer_tokens(holding[0], start, "Ada Lovelace")
     assert context[holding[0].spans[i][0]:holding[0].spans[j][1]] == "Ada Lovelace"
     short = [w for w in windows if w.example == 1]
     assert len(short) == 1 and short[0].spans[0] == (0, 2)
@@ -94,11 +94,11 @@ def test_long_contexts_are_read_in_overlapping_windows_that_map_back_to_characte
 def test_best_span_keeps_end_after_start_and_within_the_length_limit() -> None:
     start = torch.tensor([0.0, 5.0, 0.0, 0.0, 0.0])
     end = torch.tensor([3.0, 0.0, 0.0, 0.0, 4.0])
-    score, i, j = tokens.best_span(start, end, max_tokens=10)
+    score, i, j = spans.best_span(start, end, max_tokens=10)
     assert (i, j) == (1, 4) and score == 9.0
-    _, i, j = tokens.best_span(start, end, max_tokens=2)  # (1, 4) is 4 tokens long: not allowed
+    _, i, j = spans.best_span(start, end, max_tokens=2)  # (1, 4) is 4 tokens long: not allowed
     assert (i, j) == (1, 1)  # 5 + 0, ahead of (0, 0) = 3 and (3, 4) = 4
-    _, i, j = tokens.best_span(torch.tensor([0.0, 0.0, 9.0]), torch.tensor([8.0, 0.0, 0.0]), 10)
+    _, i, j = spans.best_span(torch.tensor([0.0, 0.0, 9.0]), torch.tensor([8.0, 0.0, 0.0]), 10)
     assert (i, j) == (2, 2)  # the best end (0) comes before the best start (2): never (2, 0)
 
 
