@@ -150,7 +150,8 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         tok = TokenRun(task, registry, hp, cache, say)
         if hp["mode"] == "frozen":  # extract (tagging) or plan the windows (QA) before the grid
             with _memory_guard(*extract_guard):
-                tok.source(upstream, train, "train"), tok.source(upstream, data.dev, "select")
+                tok.source(upstream, train, "train")
+                tok.source(upstream, data.dev, "select")
             durations["extract"] = round(time.perf_counter() - t0, 3)
         t1 = time.perf_counter()
 
@@ -237,7 +238,8 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         "rule": rule, "split_size": len(data.dev), "best_epoch": fitted.best_epoch,
         "select_score": round(fitted.select_score, 4), "epochs_run": fitted.epochs_run, "curve": fitted.curve,
         **({"step_curve": fitted.steps} if getattr(fitted, "steps", None) else {}),
-        **({"passes_per_epoch": training.passes_per_epoch(len(train), best_hp["batch_size"])}
+        **({"passes_per_epoch": tok.passes_per_epoch(len(train), best_hp["batch_size"])
+            if target in ("tags", "span") else training.passes_per_epoch(len(train), best_hp["batch_size"])}
            if hp["mode"] == "frozen" else {}),
         "grid": tried if len(points) > 1 else [], "chosen": chosen,
     }

@@ -76,6 +76,13 @@ class TokenRun:
             return spans.predict_answers(self.kind, fitted.model, src, self.hp["eval_batch_size"])[0]
         return tokens.predict_tags(self.task, fitted.model, src, self.hp["eval_batch_size"])[0]
 
+    def passes_per_epoch(self, n: int, batch_size: int) -> int:
+        """As tokens.train counts them: several passes over cached word vectors, one over a live source."""
+        from benchmark.training import passes_per_epoch
+
+        live = self.qa or not self.cache.enabled
+        return 1 if live else passes_per_epoch(n, batch_size)
+
     def notes(self) -> list[str]:
         out = []
         if self.truncated:
