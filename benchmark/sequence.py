@@ -11,7 +11,6 @@ direction is respected (an error rate is better when lower).
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,10 +35,10 @@ from benchmark.registry import Registry
 from benchmark.specs import check_hidden
 from benchmark.taskspec import TaskSpec
 from benchmark.training import (
+    BestEpoch,
     Fitted,
     _diverged,
     _step,
-    better,
     finetune_optimizer,
     passes_per_epoch,
     score_predictions,
@@ -250,9 +249,8 @@ def train(task: TaskSpec, registry: Registry, train_src: Any, y_train: Sequence[
                                         len(train_src))
         passes = 1
     dev_targets = encode(task, y_dev)
-    best_state, best, best_epoch, stale, curve = None, None, 0, 0, []
+    keeper = BestEpoch(task, registry, hp["patience"] if upstream is None else 0)
     every: list[float] = []
-    patience = hp["patience"] if upstream is None else 0
     for epoch in range(1, hp["epochs"] + 1):
         model.train()
         losses: list[float] = []
@@ -276,19 +274,11 @@ def train(task: TaskSpec, registry: Registry, train_src: Any, y_train: Sequence[
         every += losses
         dev_pred, dev_loss = predict_with_loss(task, kind, model, dev_src, hp["eval_batch_size"], dev_targets)
         score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))
-        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6),
-                      "dev_loss": round(float(dev_loss or 0.0), 6), "select_score": round(score, 4)})
+        stop = keeper.update(model, epoch, losses, float(dev_loss or 0.0), score)
         progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
-        if best is None or better(task, registry, score, best):
-            best, best_epoch, stale = score, epoch, 0
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if patience and stale >= patience:
-                break
-    assert best_state is not None and best is not None
-    model.load_state_dict(best_state)
-    model.eval()
-    return FrameFitted(featurizer, head, 0.0, 1.0, best_epoch, best, len(curve), curve, step_curve(every),
-                       model=model)
+        if stop:
+            break
+    best = keeper.restore(model)
+    return FrameFitted(featurizer, head, 0.0, 1.0, keeper.epoch, best, len(keeper.curve), keeper.curve,
+                       step_curve(every), model=model)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +31,10 @@ from benchmark.registry import Registry
 from benchmark.specs import check_hidden
 from benchmark.taskspec import TaskSpec
 from benchmark.training import (
+    BestEpoch,
     Fitted,
     _diverged,
     _step,
-    better,
     finetune_optimizer,
     passes_per_epoch,
     step_curve,
@@ -314,7 +313,7 @@ def train(task: TaskSpec, registry: Registry, src: _Source, items: Sequence[int]
     else:
         opt, sched = finetune_optimizer(upstream, [*featurizer.parameters(), *head.parameters()], hp, len(items))
         passes, patience = 1, 0
-    best_state, best, best_epoch, stale, curve = None, None, 0, 0, []
+    keeper = BestEpoch(task, registry, patience)
     every: list[float] = []
     for epoch in range(1, hp["epochs"] + 1):
         model.train()
@@ -335,20 +334,13 @@ def train(task: TaskSpec, registry: Registry, src: _Source, items: Sequence[int]
                 progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
         every += losses
         score, dev_loss = evaluate(model)
-        curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6),
-                      "dev_loss": round(dev_loss, 6), "select_score": round(score, 4)})
+        stop = keeper.update(model, epoch, losses, dev_loss, score)
         progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
-        if best is None or better(task, registry, score, best):
-            best, best_epoch, stale = score, epoch, 0
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if patience and stale >= patience:
-                break
-    assert best_state is not None and best is not None
-    model.load_state_dict(best_state)
-    model.eval()
-    return UnitFitted(featurizer, head, 0.0, 1.0, best_epoch, best, len(curve), curve, step_curve(every), model=model)
+        if stop:
+            break
+    best = keeper.restore(model)
+    return UnitFitted(featurizer, head, 0.0, 1.0, keeper.epoch, best, len(keeper.curve), keeper.curve,
+                      step_curve(every), model=model)
 
 
 # --- Per task kind: targets, predictions, scores -----------------------------------------------------------------

@@ -177,6 +177,37 @@ def _fit_memory(task: TaskSpec, registry: Registry, kind: Any, x_train: Any, y_t
     return Fitted(featurizer, head, 0.0, 1.0, 0, score, 0, [])
 
 
+class BestEpoch:
+    """Model selection over epochs: records each epoch's curve point and keeps a copy of the weights of the epoch
+    with the best model-selection score (ties: the earlier epoch); early stopping after `patience` epochs without
+    improvement (0: never stop early)."""
+
+    def __init__(self, task: TaskSpec, registry: Registry, patience: int) -> None:
+        self.task, self.registry, self.patience = task, registry, patience
+        self.best: float | None = None
+        self.epoch = self.stale = 0
+        self.state: dict[str, torch.Tensor] | None = None
+        self.curve: list[dict[str, float]] = []
+
+    def update(self, model: nn.Module, epoch: int, losses: Sequence[float], dev_loss: float, score: float) -> bool:
+        """Record the epoch; True when training should stop (patience spent)."""
+        self.curve.append({"epoch": epoch, "train_loss": round(statistics.fmean(losses), 6),
+                           "dev_loss": round(dev_loss, 6), "select_score": round(score, 4)})
+        if self.best is None or better(self.task, self.registry, score, self.best):
+            self.best, self.epoch, self.stale = score, epoch, 0
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            return False
+        self.stale += 1
+        return bool(self.patience) and self.stale >= self.patience
+
+    def restore(self, model: nn.Module) -> float:
+        """Load the best epoch's weights into `model` (eval mode); its score."""
+        assert self.state is not None and self.best is not None
+        model.load_state_dict(self.state)
+        model.eval()
+        return self.best
+
+
 MIN_STEPS_PER_EPOCH = 20
 
 

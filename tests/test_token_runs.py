@@ -29,12 +29,13 @@ def ws(tmp_path: Path):
 def test_tagging_learns_far_beyond_the_majority_tag_frozen_and_fine_tuned(ws) -> None:
     tasks = ("--tasks", "upos-movie-reviews,ner-nyt-editorials")
     frozen = _run(ws, ws.root / "frozen", *tasks)
-    tuned = _run(ws, ws.root / "tuned", *tasks, "--mode", "finetune", "--epochs", "5")
+    tuned = _run(ws, ws.root / "tuned", *tasks, "--mode", "finetune")
     for res in (frozen, tuned):
         upos, ner = res["upos-movie-reviews"], res["ner-nyt-editorials"]
-        # trivial baselines: every word NOUN (the most frequent tag) 18.6 % of words; every word O: span F1 0
+        # trivial baselines: every word NOUN (the most frequent tag) 16.8 % of test words, every word O span F1 0;
+        # a context-free per-word lexicon (each word's most frequent training tag) 72.5 and 40.9 (docs/tokens.md)
         assert upos["scores"]["token_accuracy"] > 85.0, upos["scores"]
-        assert ner["scores"]["span_f1"] > 45.0, ner["scores"]
+        assert ner["scores"]["span_f1"] > 52.0, ner["scores"]
         preds, gold = ner["predictions"]["test"], ner["targets"]["test"]
         assert [len(p) for p in preds] == [len(g) for g in gold]
         assert all(t in ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
