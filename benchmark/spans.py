@@ -48,8 +48,8 @@ def _context_spans(offsets: np.ndarray, segments: np.ndarray, start: int) -> lis
 def _next_start(context: str, spans: Sequence[tuple[int, int]], start: int, stride: int) -> int | None:
     """Where the next window starts: `stride` tokens before this one ended, moved back to the start of its word
     (a sub-word piece read alone would tokenize differently); None when this window reached the end."""
-    if not context[spans[-1][1]:].strip():
-        return None
+    if not any(c.isprintable() and not c.isspace() for c in context[spans[-1][1]:]):
+        return None  # nothing but whitespace or invisible characters left
     k = len(spans) - stride if len(spans) > stride else len(spans) // 2
     nxt = spans[max(1, k)][0] if len(spans) > 1 else spans[-1][1]
     word = nxt
@@ -73,11 +73,12 @@ def plan_windows(upstream: Any, inputs: Sequence[tuple[str, str]], batch_size: i
                 i, start = pending[k]
                 spans = _context_spans(offsets[b], segments[b], start)
                 if not spans:
-                    if not inputs[i][1][start:].strip():
-                        spans = [(len(inputs[i][1]), len(inputs[i][1]))]  # an empty context: one empty span
-                    else:
+                    if start > 0:
+                        continue  # what is left of the context makes no token (e.g. invisible characters)
+                    if inputs[i][1].strip():
                         raise JobFailed(f"the question of {label or 'an'} example {i} fills the upstream's whole "
                                         "window; no context token fits beside it")
+                    spans = [(len(inputs[i][1]), len(inputs[i][1]))]  # an empty context: one empty span
                 windows.append(Window(i, start, tuple(spans)))
                 nxt = _next_start(inputs[i][1], spans, start, stride)
                 if nxt is not None:

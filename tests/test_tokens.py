@@ -171,3 +171,9 @@ def test_hub_rows_become_tagged_sentences_and_qa_items() -> None:
     qa = hub_examples(QA_TASK, "span", squad, ["question", "context"], "answers", "hub")
     assert qa.inputs == (("Capital?", "Paris is the capital."),)
     assert qa.targets == ({"answers": ["Paris", "Paris"], "starts": [0, 0]},)
+
+
+def test_empty_contexts_and_invisible_tails_make_no_extra_windows(minilm) -> None:
+    windows = spans.plan_windows(minilm, [("Q?", "abc def \u200b"), ("Q?", ""), ("Q?", "x")], 4, stride=8)
+    assert [(w.example, w.start, w.spans) for w in windows] == [
+        (0, 0, ((0, 3), (4, 7))), (1, 0, ((0, 0),)), (2, 0, ((0, 1),))]
