@@ -120,3 +120,18 @@ def test_plan_checks_the_label_space_before_anything_runs(registry, tmp_path: Pa
                   "fortune-qa-de": ["fortune-qa-en", "fortune-qa-es", "fortune-qa-it"]}
     plain = runner.plan(registry, ["minilm"], ["fortune-qa-en"], [0], hp, tmp_path)
     assert plain.jobs[0].job_id != p.jobs[0].job_id and plain.jobs[0].transfer == ()
+
+
+def test_the_python_api_takes_eval_on(ws, monkeypatch) -> None:
+    import benchmark
+    from benchmark.plugins import add_task_files, get_plugins, reset_plugins
+
+    monkeypatch.setenv("BENCH_PLUGINS", "bench_testplugin")  # the fast `char` upstream of the test plugin
+    reset_plugins()
+    try:
+        add_task_files(get_plugins(), [ws.tasks])
+        (res,) = benchmark.run("char", "mini-sent", [0], ws.root / "api", data_dir=ws.data, cache_dir=ws.cache,
+                               eval_on="mini-sent-shifted")
+    finally:
+        reset_plugins()
+    assert set(res.transfer) == {"mini-sent-shifted"} and res.transfer["mini-sent-shifted"]["language"] == "de"
