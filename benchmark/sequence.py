@@ -10,7 +10,6 @@ direction is respected (an error rate is better when lower).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +36,8 @@ from benchmark.taskspec import TaskSpec
 from benchmark.training import (
     BestEpoch,
     Fitted,
-    _diverged,
-    _step,
     finetune_optimizer,
+    gradient_step,
     passes_per_epoch,
     score_predictions,
     selection_score,
@@ -99,8 +97,11 @@ class CachedFrames:
     def length(self, i: int) -> int:
         return int(self.feats.lengths[i])
 
+    def example(self, i: int) -> np.ndarray:
+        return self.feats.example(i)
+
     def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        blocks = [self.feats.example(int(i)) for i in idx]
+        blocks = [self.example(int(i)) for i in idx]
         lengths = torch.tensor([len(b) for b in blocks], dtype=torch.long)
         out = np.zeros((len(blocks), int(lengths.max()), self.layers, self.dim), dtype=np.float32)
         for k, b in enumerate(blocks):
@@ -261,16 +262,7 @@ def train(task: TaskSpec, registry: Registry, train_src: Any, y_train: Sequence[
                 flat = torch.tensor([s for y in ys for s in y], dtype=torch.long) + 1  # 0 is the blank
                 log_probs = model(frames.to(device), lengths.to(device))
                 loss = kind.loss(log_probs, lengths, flat, torch.tensor([len(y) for y in ys], dtype=torch.long))
-                opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-                _step(opt, hp)
-                if sched is not None:
-                    sched.step()
-                losses.append(loss.item())
-                if not math.isfinite(losses[-1]):
-                    raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
-                progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
+                gradient_step(model, opt, sched, loss, hp, 5.0, epoch, losses, progress)
         every += losses
         dev_pred, dev_loss = predict_with_loss(task, kind, model, dev_src, hp["eval_batch_size"], dev_targets)
         score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))

@@ -26,6 +26,8 @@ class TokenRun:
         self.stride = hp.get("stride") or spans.DEFAULT_STRIDE
         self.truncated = 0
         self._windows: dict[str, list[spans.Window]] = {}
+        self._frozen: dict[str, Any] = {}  # label -> the split's frozen source, shared by every grid point
+        self._stats: Any = None
 
     @property
     def qa(self) -> bool:
@@ -39,6 +41,17 @@ class TokenRun:
         return self._windows[label]
 
     def source(self, upstream: Any, examples: Examples, label: str, grad: bool = False) -> Any:
+        """A split's feature source. Frozen sources are made once per split (a cached split is read from disk
+        once, not once per grid point); fine-tuning ones read the grid point's own upstream."""
+        frozen = not grad and self.hp["mode"] == "frozen"
+        if frozen and label in self._frozen:
+            return self._frozen[label]
+        src = self._make_source(upstream, examples, label, grad)
+        if frozen:
+            self._frozen[label] = src
+        return src
+
+    def _make_source(self, upstream: Any, examples: Examples, label: str, grad: bool) -> Any:
         dtype = self.hp["dtype"]
         if self.qa:
             return spans.LiveWindows(upstream, examples.inputs, self.windows(upstream, examples, label), dtype, grad)
@@ -67,8 +80,10 @@ class TokenRun:
         dev_src = self.source(upstream, dev, "select")
         items, targets = self.items(src, train)
         evaluate = evaluator(self.task, self.registry, self.kind, dev_src, dev.targets, php["eval_batch_size"])
+        if not grad and self._stats is None:  # frozen QA reruns the upstream to get them: once per job
+            self._stats = tokens.moments(src, items, php["eval_batch_size"])
         return tokens.train(self.task, self.registry, src, items, targets, evaluate, php, seed, self.say,
-                            upstream=upstream if grad else None)
+                            upstream=upstream if grad else None, stats=None if grad else self._stats)
 
     def predict(self, fitted: Any, upstream: Any, examples: Examples, label: str) -> list[Any]:
         src = self.source(upstream, examples, label)

@@ -13,7 +13,6 @@ survived (the job's notes count them).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,14 +27,14 @@ from benchmark.errors import JobFailed
 from benchmark.features import autocast, cached_extract, entry, iter_batches, upstream_device, upstream_inputs
 from benchmark.featurizer import Featurizer
 from benchmark.registry import Registry
+from benchmark.sequence import CachedFrames
 from benchmark.specs import check_hidden
 from benchmark.taskspec import TaskSpec
 from benchmark.training import (
     BestEpoch,
     Fitted,
-    _diverged,
-    _step,
     finetune_optimizer,
+    gradient_step,
     passes_per_epoch,
     step_curve,
 )
@@ -124,29 +123,18 @@ class _Source:
 IN_MEMORY_BYTES = 1 << 30
 
 
-class CachedWords(_Source):
-    """Word vectors from a feature-cache entry; held in memory when under IN_MEMORY_BYTES (a head reads every
-    sentence once per pass, and rereading small blocks from disk would cost more than training)."""
+class CachedWords(CachedFrames):
+    """Word vectors from a feature-cache entry (read as CTC frames are); held in memory when under
+    IN_MEMORY_BYTES (a head reads every sentence once per pass, and rereading small blocks from disk would cost
+    more than training)."""
 
     def __init__(self, feats: FrameFeatures) -> None:
-        self.feats, self.layers, self.dim = feats, feats.layers, feats.dim
+        super().__init__(feats)
         size = int(np.sum(feats.lengths)) * self.layers * self.dim * 4
         self.memory = [feats.example(i) for i in range(len(feats))] if size <= IN_MEMORY_BYTES else None
 
-    def __len__(self) -> int:
-        return len(self.feats)
-
-    def length(self, i: int) -> int:
-        return int(self.feats.lengths[i])
-
-    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        read = self.feats.example if self.memory is None else self.memory.__getitem__
-        blocks = [read(int(i)) for i in idx]
-        lengths = torch.tensor([len(b) for b in blocks], dtype=torch.long)
-        out = np.zeros((len(blocks), int(lengths.max()), self.layers, self.dim), dtype=np.float32)
-        for k, b in enumerate(blocks):
-            out[k, : len(b)] = b
-        return torch.from_numpy(out), lengths
+    def example(self, i: int) -> np.ndarray:
+        return self.feats.example(i) if self.memory is None else self.memory[i]
 
 
 class _Live(_Source):
@@ -229,7 +217,9 @@ class UnitModel(nn.Module):
         return self.head(z, lengths) if getattr(self.head, "takes_lengths", False) else self.head(z)
 
 
-def _moments(src: _Source, idx: Sequence[int], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def moments(src: _Source, items: Sequence[int], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per (layer, dim) mean and standard deviation over the units of up to 2,048 training items."""
+    idx = list(items[:2048])
     total = squares = 0.0
     n = 0
     for s in range(0, len(idx), batch_size):
@@ -252,13 +242,12 @@ def _batches(src: _Source, items: Sequence[int], batch_size: int, gen: torch.Gen
     return [out[i] for i in torch.randperm(len(out), generator=gen).tolist()]
 
 
-def _loss(kind: Any, out: torch.Tensor, lengths: torch.Tensor, ys: Sequence[Any], weight: torch.Tensor | None
-          ) -> torch.Tensor:
+def _loss(kind: Any, out: torch.Tensor, lengths: torch.Tensor, ys: Sequence[Any]) -> torch.Tensor:
     if kind.target == "tags":
         y = torch.full(out.shape[:2], -100, dtype=torch.long)
         for b, tags in enumerate(ys):
             y[b, : len(tags)] = torch.tensor(tags, dtype=torch.long)
-        return kind.loss(out, y.to(out.device), weight)
+        return kind.loss(out, y.to(out.device))
     starts = torch.tensor([s for s, _ in ys], dtype=torch.long, device=out.device)
     ends = torch.tensor([e for _, e in ys], dtype=torch.long, device=out.device)
     return kind.loss(out, lengths, starts, ends)
@@ -287,7 +276,8 @@ def outputs(model: UnitModel, src: _Source, batch_size: int) -> list[torch.Tenso
 
 def train(task: TaskSpec, registry: Registry, src: _Source, items: Sequence[int], targets: Sequence[Any],
           evaluate: Callable[[UnitModel], tuple[float, float]], hp: dict[str, Any], seed: int,
-          progress: Progress = _noop, upstream: nn.Module | None = None) -> UnitFitted:
+          progress: Progress = _noop, upstream: nn.Module | None = None,
+          stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> UnitFitted:
     """Train featurizer + head (and the upstream, when given) on the `items` of `src` with their `targets`
     (tag index lists, or (start, end) token pairs); `evaluate(model)` gives the model-selection score and loss.
     Keeps the best epoch."""
@@ -295,8 +285,8 @@ def train(task: TaskSpec, registry: Registry, src: _Source, items: Sequence[int]
     gen = torch.Generator().manual_seed(seed)
     kind = registry.downstreams.get(task.head).obj
     featurizer = Featurizer(src.layers, src.dim, hp["layer"])
-    if upstream is None:
-        featurizer.set_statistics(*_moments(src, items[:2048], hp["eval_batch_size"]))
+    if upstream is None:  # frozen: standardise each layer (stats: computed once by the caller for a grid)
+        featurizer.set_statistics(*(stats or moments(src, items, hp["eval_batch_size"])))
     n_out = len(task.labels) if task.labels else None
     head = kind.build(src.dim, n_out, hp["hidden"], hp["dropout"])
     model = UnitModel(featurizer, head, upstream)
@@ -321,17 +311,9 @@ def train(task: TaskSpec, registry: Registry, src: _Source, items: Sequence[int]
         for _ in range(passes):
             for idx in _batches(src, items, hp["batch_size"], gen):
                 x, lengths = src.batch(idx)
-                loss = _loss(kind, model(x.to(device), lengths.to(device)), lengths, [by_item[i] for i in idx], None)
-                opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), 1.0 if upstream is not None else 5.0)
-                _step(opt, hp)
-                if sched is not None:
-                    sched.step()
-                losses.append(loss.item())
-                if not math.isfinite(losses[-1]):
-                    raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
-                progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
+                loss = _loss(kind, model(x.to(device), lengths.to(device)), lengths, [by_item[i] for i in idx])
+                gradient_step(model, opt, sched, loss, hp, 1.0 if upstream is not None else 5.0, epoch, losses,
+                              progress)
         every += losses
         score, dev_loss = evaluate(model)
         stop = keeper.update(model, epoch, losses, dev_loss, score)

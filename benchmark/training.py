@@ -242,6 +242,22 @@ def _dev_loss(task: TaskSpec, kind: Any, outputs: torch.Tensor, y_dev: Sequence[
         return float(kind.loss(outputs, y, *([weight.to(outputs.device)] if weight is not None else [])))
 
 
+def gradient_step(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, loss: torch.Tensor, hp: dict[str, Any],
+                  clip: float, epoch: int, losses: list[float], progress: Progress) -> None:
+    """One optimizer step on `loss` (gradients clipped to norm `clip`, the scheduler stepped when there is one);
+    the loss is appended to `losses`, and a non-finite one fails the job as diverged."""
+    opt.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip)
+    _step(opt, hp)
+    if sched is not None:
+        sched.step()
+    losses.append(loss.item())
+    if not math.isfinite(losses[-1]):
+        raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
+    progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
+
+
 def _step(opt: torch.optim.Optimizer, hp: dict[str, Any]) -> None:
     try:
         opt.step()
@@ -324,15 +340,7 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
         losses = []
         for idx in torch.randperm(len(train), generator=gen).split(hp["batch_size"]):
             loss = kind.loss(model([train.inputs[i] for i in idx]), y[idx], *([weight] if weight is not None else []))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            _step(opt, hp)
-            sched.step()
-            losses.append(loss.item())
-            if not math.isfinite(losses[-1]):
-                raise _diverged(losses[-1], epoch, len(losses), hp, "lr")
-            progress("step", epoch=epoch, epochs=hp["epochs"], loss=losses[-1])
+            gradient_step(model, opt, sched, loss, hp, 1.0, epoch, losses, progress)
         every += losses
         dev_out = finetune_outputs(model, dev.inputs, hp["eval_batch_size"])
         dev_pred = _decode(task, kind, dev_out, mean, std)
