@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.tag_samples",
     "downstreams.fortunes_qa",
     "upstreams.text",
+    "upstreams.causal",
     "upstreams.speech",
     "upstreams.image",
     "benchmark.executors",
