@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from benchmark import __version__
+from benchmark.cli_analyze import analyze
 from benchmark.clitypes import PathArg
 from benchmark.errors import BenchError
 from benchmark.export import export_cmd
@@ -388,11 +389,13 @@ def report_cmd(output: Path, fmt: str, html_file: Path | None, title: str, tasks
     _warn_plugin_failures()
     _tasks_files(tasks_files)
     if html_file is not None or fmt in ("json", "markdown"):
-        board = report.build(results.load_all(output), _plugins().registry)
+        found = results.load_all(output)
+        board = report.build(found, _plugins().registry)
         if html_file is not None:
-            from benchmark import html_report
+            from benchmark import analysis, analysis_report, html_report
 
-            results.write_text_atomic(html_file, html_report.render(board, title=title))
+            inside = analysis_report.render(analysis.load_all(output), found)
+            results.write_text_atomic(html_file, html_report.render(board, title=title, inside=inside))
             click.echo(f"wrote {html_file}", err=True)
         if fmt == "json":
             click.echo(json.dumps(report.to_json(board), indent=2))
@@ -480,6 +483,7 @@ def plugins_cmd(as_json: bool) -> None:
 
 
 cli.add_command(export_cmd)  # bench export glue-submission
+cli.add_command(analyze)  # bench analyze similarity|alignment|language-shift|in-context
 
 
 @cli.group()
@@ -517,7 +521,8 @@ class PretrainProgress:
             self.progress.update(self.bar, total=info["steps"], completed=info["step"],
                                  description=f"{self.title} · loss {info['loss']:.4f}")
         elif event == "epoch":
-            self.progress.console.print(f"  epoch {info['epoch']}/{info['epochs']}: loss {info['loss']:.4f}",
+            unit = info.get("unit", "epoch")  # trainers that count steps, not epochs, say so
+            self.progress.console.print(f"  {unit} {info['epoch']}/{info['epochs']}: loss {info['loss']:.4f}",
                                         highlight=False)
 
 

@@ -271,27 +271,44 @@ def _facts(board: Leaderboard) -> str:
 
 def _pretraining(board: Leaderboard) -> str:
     """The loss curves bench's own pretrained checkpoints carry (one chart per loss: their scales differ)."""
-    by_loss: dict[str, list[tuple[str, list[float]]]] = {}
-    notes = []
+    entries: list[tuple[str, str, list[tuple[float, float]], str]] = []  # (loss, row, curve, note)
+    units: dict[str, str] = {}
     for r in board.rows:
         p = r.pretraining
         if not p or not p.get("loss_curve"):
             continue
-        by_loss.setdefault(str(p.get("loss", p.get("method", "loss"))), []).append((r.label, p["loss_curve"]))
+        loss = str(p.get("loss", p.get("method", "loss")))
+        if p.get("curve_unit") == "step" and p.get("step_losses"):  # a point every --save-every steps
+            points = [(float(s["step"]), float(s["loss"])) for s in p["step_losses"]]
+        else:
+            points = [(float(i + 1), float(v)) for i, v in enumerate(p["loss_curve"])]
+        units[loss] = "step" if p.get("curve_unit") == "step" else "epoch"
         data = p.get("data", {})
-        notes.append(f"<li><b>{escape(r.label)}</b>: {escape(str(p.get('method', '?')))} on "
-                     f"{escape(str(data.get('name', '?')))} ({escape(str(data.get('images', '?')))} images), "
-                     f"{escape(str(p.get('epochs', '?')))} epochs, batch {escape(str(p.get('batch_size', '?')))}, "
-                     f"seed {escape(str(p.get('seed', '?')))}, {escape(str(p.get('seconds', '?')))} s; loss "
-                     f"{p['loss_curve'][0]:.4f} → {p['loss_curve'][-1]:.4f}</li>")
+        size = f"{data['sentences']} sentences" if "sentences" in data else f"{data.get('images', '?')} images"
+        length = f"{p['step']} steps" if units[loss] == "step" and "step" in p else f"{p.get('epochs', '?')} epochs"
+        entries.append((loss, r.label, points,
+                        f"<li><b>{escape(r.label)}</b>: {escape(str(p.get('method', '?')))} on "
+                        f"{escape(str(data.get('name', '?')))} ({escape(size)}), {escape(length)}, batch "
+                        f"{escape(str(p.get('batch_size', '?')))}, seed {escape(str(p.get('seed', '?')))}, "
+                        f"{escape(str(p.get('seconds', '?')))} s; loss {p['loss_curve'][0]:.4f} → "
+                        f"{p['loss_curve'][-1]:.4f}</li>"))
+    # The earlier checkpoints of a run (bert@DIR rows) carry a prefix of the final curve: draw the run once.
+    entries = [e for e in entries if not any(o[0] == e[0] and len(o[2]) > len(e[2]) and o[2][:len(e[2])] == e[2]
+                                             for o in entries)]
+    by_loss: dict[str, list[tuple[str, list[tuple[float, float]]]]] = {}
+    for loss, label, points, _ in entries:
+        by_loss.setdefault(loss, []).append((label, points))
+    notes = [note for *_, note in entries]
     if not by_loss:
         return ""
     charts = "".join(svg.lines([name for name, _ in curves],
-                               [[(float(i + 1), float(v)) for i, v in enumerate(c)] for _, c in curves],
-                               title=f"pretraining loss ({loss}) per epoch", y_label="loss")
+                               [c for _, c in curves],
+                               title=f"pretraining loss ({loss}) per {units[loss]}", x_label=units[loss],
+                               y_label="loss")
                      for loss, curves in sorted(by_loss.items()))
     return (f'<section id="pretraining"><h2>Pretraining</h2><figure class="curves">{charts}<figcaption>Mean '
-            f'training loss per epoch, from each checkpoint\'s own metadata (bench pretrain).</figcaption></figure>'
+            f'training loss per epoch (or per saved step), from each checkpoint\'s own metadata (bench pretrain).'
+            f'</figcaption></figure>'
             f'<ul class="refs">{"".join(notes)}</ul></section>')
 
 
@@ -356,8 +373,8 @@ def _provenance(board: Leaderboard) -> str:
             f'reproduces them.</p></footer>')
 
 
-def render(board: Leaderboard, title: str = "bench leaderboard") -> str:
-    """The whole page as a string."""
+def render(board: Leaderboard, title: str = "bench leaderboard", *, inside: str = "") -> str:
+    """The whole page as a string; `inside` is the encoder-analysis sections (benchmark.analysis_report)."""
     script = _asset("report.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -375,7 +392,7 @@ def render(board: Leaderboard, title: str = "bench leaderboard") -> str:
             f"{len(board.tasks)} tasks · {len(board.suites)} suites. Click a column header to sort.</p>{filters}"
             f"{unknown}</header><main>{_overview(board)}"
             + "".join(_suite_section(board, s) for s in board.suites)
-            + f"{_transfer(board)}{_facts(board)}{_pretraining(board)}{_significance(board)}</main>"
+            + f"{_transfer(board)}{inside}{_facts(board)}{_pretraining(board)}{_significance(board)}</main>"
             f"{_provenance(board)}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{csp}">'

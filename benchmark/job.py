@@ -249,6 +249,8 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         relative_to_human=None if rel is None else round(rel, 4), hyperparameters=dict(hp),
         upstream_info={"name": job.upstream.text, **(upstream.info() if isinstance(upstream, LazyUpstream) else
                                                       upstream_info(upstream)),
+                       **({"checkpoint": {"series": job.upstream.series, "step": job.upstream.step}}
+                          if job.upstream.series else {}),
                        "modifiers": list(job.upstream.modifiers)},
         task_info={
             "name": task.name, "version": task.version, "data_revision": data.revision, "source": job.source,

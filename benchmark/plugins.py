@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.music",
     "downstreams.tag_samples",
     "downstreams.fortunes_qa",
+    "downstreams.analyses",
     "upstreams.text",
     "upstreams.causal",
     "upstreams.speech",

@@ -214,7 +214,8 @@ def describe(job: Any) -> str:
 
 
 def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, request: dict[str, Any], *,
-            device: str, trust_remote_code: bool, command: str | None, threads: int, cwd: str) -> dict[str, Any]:
+            device: str, trust_remote_code: bool, command: str | None, threads: int, cwd: str,
+            series: str | None = None) -> dict[str, Any]:
     """The Ray task: re-plan this one job in the worker and run it. Returns {"result": asdict(Result)} or, for
     a BenchError, {"error": its one-line message} (it travels as text: no pickled exception classes)."""
     import torch
@@ -236,10 +237,15 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
             def opt(key: str) -> Path | None:
                 return None if request[key] is None else Path(request[key])
 
-            p = runner.plan(registry, [upstream], [task], [seed], request["hparams"], Path(request["output"]),
-                            opt("data_dir"), request["overwrite"], opt("cache_dir"), use_cache=request["use_cache"],
-                            cache_dtype=request["cache_dtype"], cache_max_bytes=request["cache_max_bytes"],
-                            explicit=request.get("explicit", ()), eval_on=request.get("eval_on", ()))
+            p = runner.plan(registry, [series or upstream], [task], [seed], request["hparams"],
+                            Path(request["output"]), opt("data_dir"), request["overwrite"], opt("cache_dir"),
+                            use_cache=request["use_cache"], cache_dtype=request["cache_dtype"],
+                            cache_max_bytes=request["cache_max_bytes"], explicit=request.get("explicit", ()),
+                            eval_on=request.get("eval_on", ()))
+            if series:  # one checkpoint of NAME@DIR: planned through its series, so it keeps its step
+                mine = [j for j in p.jobs if j.upstream.text == upstream]
+                p = dataclasses.replace(p, jobs=mine, todo=[j for j in p.todo if j in mine],
+                                        done=[j for j in p.done if j in mine])
             [job] = p.jobs
             if job.job_id != job_id or job.path.name != file_name:
                 raise RuntimeError(f"the worker planned job {job.job_id} ({job.path.name}) where the driver planned "
@@ -294,7 +300,7 @@ class RayExecutor:
             for job in submission_order(plan.todo):
                 ref = remote.remote(job.upstream.text, job.task.name, job.seed, job.job_id, job.path.name,
                                     plan.request, device=dev, trust_remote_code=trust_remote_code, command=command,
-                                    threads=threads, cwd=os.getcwd())
+                                    threads=threads, cwd=os.getcwd(), series=job.upstream.series)
                 pending[ref] = job
             done: dict[str, Any] = {}
             try:

@@ -32,7 +32,7 @@ from benchmark.specs import (
     build_upstream,
     check_built,
     check_upstream,
-    parse_upstream,
+    expand_upstream,
 )
 from benchmark.taskspec import TaskSpec
 from benchmark.types import Result
@@ -243,7 +243,7 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
     bad = [s for s in seeds if not _count(s) or not 0 <= s <= MAX_SEED]
     if bad:
         raise BenchError(f"seed {bad[0]} is out of range: seeds are whole numbers from 0 to {MAX_SEED}")
-    specs = [parse_upstream(u) for u in dict.fromkeys(upstreams)]
+    specs = list({s.text: s for u in dict.fromkeys(upstreams) for s in expand_upstream(u)}.values())
     task_specs = expand_tasks(tasks, registry)
     if not task_specs:
         raise BenchError("no task given (--tasks SUITE_OR_TASK; bench list tasks)")

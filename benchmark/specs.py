@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
@@ -20,6 +22,9 @@ class UpstreamSpec:
     name: str
     arg: str | None
     modifiers: tuple[str, ...]
+    series: str | None = None
+    """For one checkpoint of `NAME@DIR`: that text (the curve it belongs to); its step is `step`."""
+    step: int | None = None
 
 
 def parse_upstream(text: str) -> UpstreamSpec:
@@ -42,6 +47,48 @@ def parse_upstream(text: str) -> UpstreamSpec:
     if sep and not arg:
         raise BenchError(f"upstream '{raw}': nothing after ':' (use NAME:HUB_ID_OR_PATH)")
     return UpstreamSpec(raw, name, arg or None, tuple(mods))
+
+
+_SERIES = re.compile(r"^([A-Za-z0-9_.-]+)@(.+)$")
+_STEP = re.compile(r"(\d+)(?!.*\d)")
+
+
+def checkpoint_step(entry: Path) -> int | None:
+    """A checkpoint's pre-training step: the `step` its bench_pretraining.json records, else the last number in
+    its name (step-000500, checkpoint-1500, epoch_3.pt); None if neither says."""
+    record = entry / "bench_pretraining.json"
+    if record.is_file():
+        import json
+
+        try:
+            step = json.loads(record.read_text(encoding="utf-8")).get("step")
+            if isinstance(step, int):
+                return step
+        except (OSError, ValueError, AttributeError):
+            pass
+    found = _STEP.search(entry.name)
+    return int(found.group(1)) if found else None
+
+
+def expand_upstream(text: str) -> list[UpstreamSpec]:
+    """`NAME@DIR` -> one `NAME:DIR/ENTRY` spec per checkpoint in DIR (entries with a step, in step order), each
+    remembering its series and step; anything else -> [parse_upstream(text)]."""
+    found = _SERIES.match(text.strip())
+    if not found:
+        return [parse_upstream(text)]
+    name, folder = found.group(1), Path(found.group(2)).expanduser()
+    if not folder.is_dir():
+        raise BenchError(f"upstream '{text}': '{folder}' is not a folder of checkpoints (NAME@DIR evaluates every "
+                         "checkpoint in DIR, e.g. bert@runs/mlm after bench pretrain mlm --out runs/mlm)")
+    steps = sorted((step, entry) for entry in folder.iterdir() if not entry.name.startswith(".")
+                   and (step := checkpoint_step(entry)) is not None)
+    if not steps:
+        raise BenchError(f"upstream '{text}': no checkpoints in '{folder}' (entries named with their step, e.g. "
+                         "step-000500/ or checkpoint-1500/)")
+    if len({s for s, _ in steps}) != len(steps):
+        raise BenchError(f"upstream '{text}': two checkpoints in '{folder}' have the same step")
+    series = f"{name}@{folder}"
+    return [UpstreamSpec(f"{name}:{entry}", name, str(entry), (), series, step) for step, entry in steps]
 
 
 def check_upstream(spec: UpstreamSpec, registry: Registry) -> str | None:

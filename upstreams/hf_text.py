@@ -107,13 +107,24 @@ class HFTextUpstream(HFEncoder):
         try:
             self.config = AutoConfig.from_pretrained(name_or_path, **kwargs)
             self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, **kwargs)
-            model = AutoModel.from_pretrained(name_or_path, **kwargs)
+            verbosity = hf_logging.get_verbosity()
+            hf_logging.set_verbosity_error()  # its load report lists the pooler and MLM head as noise; see below
+            try:
+                model, loading = AutoModel.from_pretrained(name_or_path, output_loading_info=True, **kwargs)
+            finally:
+                hf_logging.set_verbosity(verbosity)
         except Exception as err:  # transformers, safetensors and torch raise many types for a bad checkpoint
             if out_of_memory(err):
                 raise
             raise BenchError(f"cannot load text model '{name_or_path}': {_load_problem(err)}") from None
         if not getattr(self.tokenizer, "is_fast", False):
             raise BenchError(f"model '{name_or_path}' has no fast tokenizer; bench needs one for token offsets")
+        # A checkpoint saved with an MLM head has no pooler: bench never reads the pooler, so only other
+        # missing weights (newly initialised parts of the encoder) deserve a warning.
+        fresh = [k for k in loading.get("missing_keys", ()) if "pooler" not in k]
+        if fresh:
+            log.warning("model '%s': %d weights were not in the checkpoint and are random (%s, ...)", name_or_path,
+                        len(fresh), fresh[0])
         # Encoder-decoder models (BART, T5): benchmark the encoder, which reads the input text.
         self.model = model.get_encoder() if getattr(self.config, "is_encoder_decoder", False) else model
         self.model.eval()
@@ -127,6 +138,16 @@ class HFTextUpstream(HFEncoder):
         self.n_parameters = sum(p.numel() for p in self.model.parameters())
         self._variant = ""
         self._base_fingerprint = self.describe_source(name_or_path)
+        record = Path(name_or_path).expanduser() / "bench_pretraining.json"
+        if record.is_file():  # a model `bench pretrain mlm` made: results carry how (the report draws its loss)
+            import json
+
+            try:
+                self.pretraining = json.loads(record.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                log.warning("unreadable %s", record)
+        self._trust_remote_code = trust_remote_code
+        self._mlm: nn.Module | None = None
 
     @staticmethod
     def describe_source(name_or_path: str) -> str:
@@ -177,6 +198,74 @@ class HFTextUpstream(HFEncoder):
                  and len(two) == lead + 1]
         self._single_token_words = words
         return words
+
+    def masked_lm(self) -> nn.Module:
+        """The checkpoint's masked-LM model (encoder + prediction head), loaded once, on this upstream's device.
+        A checkpoint saved without its head (sentence encoders such as all-MiniLM-L6-v2) is a BenchError: a
+        freshly initialised head would decode noise."""
+        if self._mlm is not None:
+            return self._mlm
+        from transformers import AutoModelForMaskedLM
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # a head-less checkpoint makes it log a page; the check below says it in one line
+        try:
+            mlm, info = AutoModelForMaskedLM.from_pretrained(self.source, output_loading_info=True,
+                                                             trust_remote_code=self._trust_remote_code)
+        except Exception as err:
+            if out_of_memory(err):
+                raise
+            raise BenchError(f"model '{self.source}' has no masked-LM model: {_load_problem(err)}") from None
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        base = getattr(mlm, "base_model_prefix", "")
+        head_missing = [k for k in info.get("missing_keys", ()) if not k.startswith(f"{base}.")]
+        if head_missing:
+            raise BenchError(f"model '{self.source}' was saved without its masked-LM head ({head_missing[0]} ... "
+                             "missing); language shift decodes through that head: use a checkpoint trained with "
+                             "MLM and saved whole (bench pretrain mlm, bert-base-multilingual-cased)")
+        self._mlm = mlm.to(self.device).eval()
+        return self._mlm
+
+    @torch.inference_mode()
+    def decode_shifted(self, texts: Sequence[str], shift: torch.Tensor | None, layer: int | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the masked-LM model on `texts` with `shift` (dim,) added to every real token's hidden state at
+        `layer` (default: the last) and return (input ids, predicted ids, mask) (batch, time) and the tokens'
+        character offsets (batch, time, 2): the
+        language-vector experiment of arXiv 2010.10041. Layers are BERT-family modules: embeddings (0) and
+        encoder.layer[i - 1] (i >= 1)."""
+        mlm = self.masked_lm()
+        enc = self.tokenizer([str(t) for t in texts], truncation=True, max_length=self.max_length, padding=True,
+                             return_tensors="pt", return_special_tokens_mask=True, return_offsets_mapping=True)
+        special = enc.pop("special_tokens_mask").bool()
+        offsets = enc.pop("offset_mapping")  # (batch, time, 2)
+        mask = enc["attention_mask"].bool() & ~special  # (batch, time): the tokens that get the shift
+        at = self.num_layers if layer is None else layer
+        handle = None
+        if shift is not None:
+            base = mlm.base_model
+            try:
+                module = base.embeddings if at == 0 else base.encoder.layer[at - 1]
+            except (AttributeError, IndexError):
+                raise BenchError(f"model '{self.source}' is not laid out like BERT (embeddings, encoder.layer); "
+                                 "shift the last layer only (no --layer)") from None
+            delta = shift.to(self.device, torch.float32)
+            where = mask.to(self.device).unsqueeze(-1)  # (batch, time, 1)
+
+            def add(_module: nn.Module, _inputs: Any, output: Any) -> Any:
+                hidden = output[0] if isinstance(output, tuple) else output
+                shifted = torch.where(where, hidden + delta.to(hidden.dtype), hidden)
+                return (shifted, *output[1:]) if isinstance(output, tuple) else shifted
+
+            handle = module.register_forward_hook(add)
+        try:
+            logits = mlm(**{k: v.to(self.device) for k, v in enc.items()}).logits  # (batch, time, vocab)
+        finally:
+            if handle is not None:
+                handle.remove()
+        return enc["input_ids"], logits.argmax(-1).cpu(), mask, offsets
 
     def forward(self, inputs: Sequence[TextInput]) -> HiddenStates:
         if not inputs:

@@ -82,3 +82,10 @@ def register_upstreams(register: Any) -> None:
     register("specific", SpecificFactory(), modality="text",
              description="task-specific baseline trained from scratch: a 4-block dilated 1-D CNN over symbol "
                          "embeddings (0.9M params; the 'specific' row of the cross-discipline table)")
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from upstreams.mlm_cli import add_commands
+
+    add_commands(cli)
