@@ -88,27 +88,39 @@ def _similarity(records: list[Analysis]) -> str:
             f'token everywhere: only position differs). Sentences: {source}.</p>{"".join(parts)}</section>')
 
 
+def corpus_size_curve(records: Sequence[Analysis]) -> dict[str, list[tuple[float, float]]]:
+    """Per language pair, (pre-training sentences, best-layer MRR) of each bench-pretrained model, in size order;
+    of several checkpoints of one corpus size, the latest stands for it (step 0 never: it has read nothing)."""
+    latest: dict[tuple[str, float], tuple[int, float]] = {}
+    for rec in records:
+        n, step = rec.data.get("pretraining_sentences"), rec.data.get("pretraining_step") or 0
+        for pair, res in rec.data.get("pairs", {}).items():
+            if n and step and step >= latest.get((pair, float(n)), (0, 0.0))[0]:
+                latest[(pair, float(n))] = (step, max(res["mrr"]))
+    out: dict[str, list[tuple[float, float]]] = {}
+    for (pair, n), (_, mrr) in sorted(latest.items()):
+        out.setdefault(pair, []).append((n, mrr))
+    return out
+
+
 def _alignment(records: list[Analysis]) -> str:
     by_pair: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    sizes: dict[str, list[tuple[float, float]]] = {}
     for rec in records:
         for pair, res in rec.data.get("pairs", {}).items():
             by_pair.setdefault(pair, []).append((rec.upstream, res))
-            n = rec.data.get("pretraining_sentences")
-            if n:
-                sizes.setdefault(pair, []).append((float(n), max(res["mrr"])))
+    sizes = corpus_size_curve(records)
     charts, notes = [], []
     for pair, rows in sorted(by_pair.items()):
-        names = [u for u, _ in rows] + [f"{u} (centred)" for u, _ in rows] + ["chance"]
+        names = [u for u, _ in rows] + ["chance"]
         pts = ([[(float(i), v) for i, v in enumerate(r["mrr"])] for _, r in rows]
-               + [[(float(i), v) for i, v in enumerate(r["mrr_centred"])] for _, r in rows]
                + [[(0.0, rows[0][1]["chance"]), (float(len(rows[0][1]["mrr"]) - 1), rows[0][1]["chance"])]])
         charts.append(svg.lines(names, pts, title=f"{pair}: MRR per layer", x_label="layer", y_label="MRR"))
         for u, r in rows:
             c = r["counts"]
             notes.append(f"<li><b>{escape(u)}</b> · {escape(pair)}: {c['source_words']} words, {c['candidates']} "
                          f"candidates ({c['identical_dropped']} identically spelled pairs left out); best MRR "
-                         f"{max(r['mrr']):.3f} at layer {r['mrr'].index(max(r['mrr']))}, chance {r['chance']:.3f}; "
+                         f"{max(r['mrr']):.3f} at layer {r['mrr'].index(max(r['mrr']))} (centred "
+                         f"{max(r['mrr_centred']):.3f}), chance {r['chance']:.3f}; "
                          f"dictionary {escape(str(r['dictionary']))}</li>")
     curve = ""
     if any(len({n for n, _ in pts}) > 1 for pts in sizes.values()):
@@ -117,8 +129,8 @@ def _alignment(records: list[Analysis]) -> str:
                           "corpus size", x_label="sentences", y_label="MRR")
     return (f'<section id="alignment"><h2>Cross-lingual alignment</h2><p class="note">Each dictionary word\'s '
             f'contextual vector averaged over a corpus in its language; translations retrieved by cosine '
-            f'similarity; Mean Reciprocal Rank per layer (arXiv 2010.10938). "Centred": each language\'s mean '
-            f'vector subtracted first.</p><figure class="curves">{"".join(charts)}{curve}</figure>'
+            f'similarity; Mean Reciprocal Rank per layer (arXiv 2010.10938). "Centred" (in the notes): each '
+            f'language\'s mean vector subtracted first.</p><figure class="curves">{"".join(charts)}{curve}</figure>'
             f'<ul class="refs">{"".join(notes)}</ul></section>')
 
 

@@ -6,7 +6,8 @@ hidden state of all tokens of language A and of language B differ by a vector; a
 to every token of an A sentence at a layer and decoding through the masked-LM head turns A tokens into B tokens
 as α grows. Measured per α on sentences of A: how many tokens decode to themselves (`kept`), how many decode to a
 token more frequent in B's text than in A's (`in_target`), and, for the words of A that are one token and have
-a one-token translation in the bilingual dictionary, how many decode to a translation (`dictionary_accuracy`).
+a one-token translation spelled differently in the bilingual dictionary, how many decode to a translation
+(`dictionary_accuracy`).
 
 The upstream needs `decode_shifted(texts, shift, layer) -> (ids, predicted, mask, offsets)` and a `tokenizer`
 (upstreams.hf_text.HFTextUpstream has them when its checkpoint kept its masked-LM head).
@@ -88,7 +89,8 @@ def analyse(upstream: Any, source: Sequence[str], target: Sequence[str], evaluat
                     moved += out_id not in special and in_target(out_id)
                     span = (int(offsets[r, t, 0]), int(offsets[r, t, 1]))
                     word = words.get(span)  # the token is a whole word
-                    options = dictionary.get(word, frozenset()) & vocab_words if word else frozenset()
+                    # A translation spelled like the word itself would count the unshifted token as a hit.
+                    options = (dictionary.get(word, frozenset()) - {word}) & vocab_words if word else frozenset()
                     if options:
                         eligible += 1
                         hits += _clean(tok.convert_ids_to_tokens(out_id)) in options

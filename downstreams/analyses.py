@@ -93,11 +93,15 @@ def _info(upstream: Any) -> dict[str, Any]:
 
 
 def _record(kind: str, upstream: Any, params: dict[str, Any], data: dict[str, Any], t0: float, device: str) -> Any:
+    import shlex
+
     from benchmark.analysis import Analysis
+    from benchmark.cli import _INVOCATION
     from benchmark.runner import environment
 
+    command = shlex.join(["bench", *_INVOCATION]) if _INVOCATION else None  # as results record it
     return Analysis(kind=kind, upstream=upstream.name, upstream_info=_info(upstream), params=params, data=data,
-                    environment=environment(device), seconds=round(time.perf_counter() - t0, 1))
+                    environment=environment(device, command), seconds=round(time.perf_counter() - t0, 1))
 
 
 @click.command(name="similarity")

@@ -172,10 +172,16 @@ def test_report_sections_draw_every_kind(tmp_path: Path) -> None:
         analysis.Analysis("similarity", "minilm", {}, {}, {"words": {"bank": sim}, "source": "test"}),
         analysis.Analysis("alignment", "bert:a", {}, {}, {"pairs": {"en-de": {
             "mrr": [0.1, 0.3], "mrr_centred": [0.2, 0.4], "chance": 0.02, "dictionary": "d",
-            "counts": {"source_words": 10, "candidates": 12, "identical_dropped": 1}}}, "pretraining_sentences": 500}),
+            "counts": {"source_words": 10, "candidates": 12, "identical_dropped": 1}}}, "pretraining_sentences": 500,
+            "pretraining_step": 300}),
         analysis.Analysis("alignment", "bert:b", {}, {}, {"pairs": {"en-de": {
             "mrr": [0.1, 0.5], "mrr_centred": [0.2, 0.6], "chance": 0.02, "dictionary": "d",
-            "counts": {"source_words": 10, "candidates": 12, "identical_dropped": 1}}}, "pretraining_sentences": 5000}),
+            "counts": {"source_words": 10, "candidates": 12, "identical_dropped": 1}}}, "pretraining_sentences": 5000,
+            "pretraining_step": 300}),
+        analysis.Analysis("alignment", "bert:b/step-0", {}, {}, {"pairs": {"en-de": {  # a run's start: not its size
+            "mrr": [0.1, 0.9], "mrr_centred": [0.2, 0.6], "chance": 0.02, "dictionary": "d",
+            "counts": {"source_words": 10, "candidates": 12, "identical_dropped": 1}}}, "pretraining_sentences": 5000,
+            "pretraining_step": 0}),
         analysis.Analysis("language-shift", "bert:b", {}, {}, {"pairs": {"en-de": {"layer": 2, "alphas": [
             {"alpha": 0.0, "kept": 0.9, "in_target": 0.1, "dictionary_accuracy": 0.0, "examples": [
                 {"input": "the <house>", "output": "the house"}]},
@@ -187,6 +193,7 @@ def test_report_sections_draw_every_kind(tmp_path: Path) -> None:
     for anchor in ("checkpoints", "similarity", "alignment", "language-shift"):
         assert f'id="{anchor}"' in html
     assert "MRR against pre-training corpus size" in html and "&lt;house&gt;" in html
+    assert analysis_report.corpus_size_curve(records) == {"en-de": [(500.0, 0.3), (5000.0, 0.5)]}
     assert analysis_report.checkpoint_curves(results) == {"bert@runs/mlm": {"upos (frozen)": [(100.0, 20.0),
                                                                                              (500.0, 45.0)]}}
     assert analysis_report.render([], []) == ""

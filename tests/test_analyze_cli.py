@@ -52,13 +52,16 @@ def mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_pretrain_mlm_writes_a_model_and_its_checkpoints(mlm_dir: Path) -> None:
-    assert sorted(p.name for p in mlm_dir.iterdir() if p.is_dir()) == ["step-000010", "step-000020", "step-000030"]
+    assert sorted(p.name for p in mlm_dir.iterdir() if p.is_dir()) == ["step-000000", "step-000010", "step-000020",
+                                                                       "step-000030"]
     meta = json.loads((mlm_dir / "bench_pretraining.json").read_text())
     assert meta["step"] == 30 and len(meta["loss_curve"]) == 3 and meta["loss_curve"][-1] < meta["loss_curve"][0]
     assert meta["data"]["per_language"] == {"de": 1000, "en": 1000, "es": 1000, "it": 1000}
     assert "fortunes-de" in meta["data"]["name"] and meta["architecture"]["layers"] == 2
     first = json.loads((mlm_dir / "step-000010" / "bench_pretraining.json").read_text())
     assert first["step"] == 10 and len(first["loss_curve"]) == 1
+    init = json.loads((mlm_dir / "step-000000" / "bench_pretraining.json").read_text())
+    assert init["step"] == 0 and init["loss_curve"] == []
     again = bench("pretrain", "mlm", "--out", str(mlm_dir), "--steps", "1")
     assert again.returncode == 2 and "--overwrite" in again.stderr
 
@@ -89,7 +92,7 @@ def test_alignment_language_shift_checkpoints_and_report_offline(mlm_dir: Path, 
     assert r.returncode == 0, r.stderr[-2000:]
     results = [json.loads(p.read_text()) for p in out.glob("*.json")]
     steps = sorted(res["upstream_info"]["checkpoint"]["step"] for res in results)
-    assert steps == [10, 20, 30]
+    assert steps == [0, 10, 20, 30]
     assert {res["upstream_info"]["checkpoint"]["series"] for res in results} == {f"bert@{mlm_dir}"}
     assert all(res["upstream_info"]["pretraining"]["method"] == "mlm" for res in results)
     html = tmp_path / "report.html"

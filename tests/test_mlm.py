@@ -78,3 +78,19 @@ def test_the_installed_freedict_and_fortunes() -> None:
     assert sentences == multilingual.fortune_sentences("de")  # a fixed order: prefixes are fixed samples
     with pytest.raises(BenchError, match="--corpus xx=FILE"):
         multilingual.fortune_sentences("xx")
+
+
+def test_the_learned_vocabulary_is_in_a_fixed_order() -> None:
+    """Ids follow the sorted vocabulary (specials first), so the same vocabulary always gets the same ids; which
+    rare entries make the cut can still vary, as the Rust trainer breaks ties at the cut-off in hash order."""
+    from upstreams.mlm import train_tokenizer
+
+    text = [f"the {w} and the {v} went {u}" for w in ("cat", "dog", "bird", "Hund", "Katze")
+            for v in ("house", "Haus", "casa", "maison") for u in ("home", "away", "nach Hause")] * 3
+    tok = train_tokenizer(text, 120)
+    vocab = tok.get_vocab()
+    ordered = sorted(vocab, key=vocab.__getitem__)
+    assert ordered[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and ordered[5:] == sorted(ordered[5:])
+    assert len(vocab) <= 120 and {"the", "went", "hund"} <= set(vocab)
+    enc = tok("the Hund went nach Hause", return_offsets_mapping=True)
+    assert tok.decode(enc["input_ids"], skip_special_tokens=True) == "the hund went nach hause"

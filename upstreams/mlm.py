@@ -6,7 +6,7 @@ training sentences themselves (lower-cased, accents kept: they tell German, Span
 AdamW with linear warm-up and decay. Languages are mixed in every batch; the corpus has no parallel text, so any
 cross-lingual alignment the model shows comes from the objective and the shared vocabulary alone (the question
 of arXiv 2010.10938). Checkpoints are written along the way as Hugging Face model directories
-(`OUT/step-000500/` ...) for checkpoint curves (`bench run --upstream bert@OUT`), and the final model to `OUT`
+(`OUT/step-000000/` = the random initialisation, `OUT/step-000500/` ...) for checkpoint curves (`bench run --upstream bert@OUT`), and the final model to `OUT`
 itself (`bench run --upstream bert:OUT`). Each directory holds `bench_pretraining.json`: how it was made.
 """
 
@@ -88,6 +88,14 @@ def train_tokenizer(sentences: Sequence[str], vocab_size: int) -> Any:
     wp = BertWordPieceTokenizer(lowercase=True, strip_accents=False, clean_text=True)
     wp.train_from_iterator(sentences, vocab_size=vocab_size, min_frequency=2, show_progress=False,
                            special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    # The trainer breaks frequency ties in hash order, so its ids differ from run to run (and, at the cut-off,
+    # a few rare entries too). WordPiece matches by membership, not id: sorting (specials first) makes the ids a
+    # function of the vocabulary, so runs that learn the same vocabulary get the same model inputs.
+    from tokenizers.models import WordPiece
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    ordered = specials + sorted(set(wp.get_vocab()) - set(specials))
+    wp._tokenizer.model = WordPiece({t: i for i, t in enumerate(ordered)}, unk_token="[UNK]")
     return BertTokenizerFast(tokenizer_object=wp._tokenizer, do_lower_case=True, strip_accents=False)
 
 
@@ -151,6 +159,9 @@ def pretrain(corpus: Corpus, cfg: MLMConfig, out: Path, *, device: str = "cpu",
         "loss": "mlm", "curve_unit": "step", "batch_size": cfg.batch_size, "seed": cfg.seed,
         "loss_curve": [], "step_losses": [],
     }
+    # Step 0, the random initialisation: the start of every checkpoint curve (what the architecture alone gives).
+    _save(model, tok, out / f"{CHECKPOINT_PREFIX}{0:06d}", {**meta, "step": 0, "seconds": 0.0, "sentences_seen": 0,
+                                                            "epochs": 0.0})
     window: list[float] = []
     model.train()
     for step in range(1, cfg.steps + 1):
