@@ -76,9 +76,9 @@ def load_all(output: Path) -> list[Analysis]:
     return sorted(out, key=lambda a: (a.kind, a.finished_at or "", a.upstream))
 
 
-def open_upstream(text: str, *, device: str = "cpu", trust_remote_code: bool = False) -> Any:
+def open_upstream(text: str, *, device: str = "cpu", trust_remote_code: bool = False, modality: str = "text") -> Any:
     """Build the upstream `text` names (NAME, NAME:ARG, +variants) for an analysis, in eval mode on `device`;
-    a missing model or unknown name is one BenchError line, as for `bench run`."""
+    a missing model, an unknown name or another modality is one BenchError line, as for `bench run`."""
     from benchmark.errors import BenchError
     from benchmark.plugins import get_plugins
     from benchmark.runner import resolve_device
@@ -87,6 +87,10 @@ def open_upstream(text: str, *, device: str = "cpu", trust_remote_code: bool = F
     registry = get_plugins().registry
     spec = parse_upstream(text)
     lacking = check_upstream(spec, registry)
+    kind = registry.upstreams.get(spec.name).meta.get("modality")
+    if kind and kind != modality:
+        raise BenchError(f"upstream '{text}' is a {kind} model; this analysis reads {modality} "
+                         "(bench list upstreams)")
     if lacking:
         raise BenchError(f"upstream '{text}' cannot load: {lacking}")
     dev = resolve_device(device)

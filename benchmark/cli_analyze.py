@@ -28,6 +28,13 @@ def device_option(fn: Any) -> Any:
                         show_default=True)(fn)
 
 
+def check_output(output: Path) -> None:
+    """Fail before any work when the results folder cannot be written."""
+    from benchmark.results import check_writable
+
+    check_writable(output)
+
+
 def save_record(output: Path, record: Any) -> Path:
     from benchmark.analysis import save
 

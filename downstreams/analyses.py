@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from benchmark.cli_analyze import device_option, output_option, save_record
+from benchmark.cli_analyze import check_output, device_option, output_option, save_record
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
 
@@ -118,10 +118,13 @@ def similarity_cmd(upstream: str, senses_file: Path | None, words: str | None, p
                    output: Path, device: str) -> None:
     """The same word in different contexts: cosine similarity of its contextual vectors per layer, and how well
     its senses separate (within- minus across-sense similarity, permutation p-value, nearest-neighbour accuracy)."""
+    import hashlib
+
     from benchmark import similarity
     from benchmark.analysis import open_upstream
     from benchmark.wordvec import WORD, Occurrence, span_vectors
 
+    check_output(output)
     table = read_senses(senses_file or SENSES)
     chosen = [w.strip().lower() for w in words.split(",")] if words else sorted(table)
     for w in chosen:
@@ -147,8 +150,9 @@ def similarity_cmd(upstream: str, senses_file: Path | None, words: str | None, p
                    f"{best['layer']}: within {best['within']:.3f} vs across {best['across']:.3f} (separation "
                    f"{best['separation']:+.3f}, p {best['p_value']:.4f}, 1-NN {best['nn_accuracy']:.0%} vs chance "
                    f"{results[word]['nn_chance']:.0%}); layer 0: {first['separation']:+.3f}")
-    params = {"words": chosen, "senses": str(senses_file) if senses_file else "builtin", "permutations": permutations,
-              "seed": seed}
+    digest = hashlib.sha256((senses_file or SENSES).read_bytes()).hexdigest()[:16]  # a changed file is a new record
+    params = {"words": chosen, "senses": str(senses_file) if senses_file else "builtin", "senses_sha256": digest,
+              "permutations": permutations, "seed": seed}
     data = {"words": results, "source": str(senses_file) if senses_file else SENSES_SOURCE}
     save_record(output, _record("similarity", model, params, data, t0, device))
 
@@ -180,6 +184,7 @@ def alignment_cmd(upstreams: tuple[str, ...], languages: str, corpora: tuple[str
     from benchmark.analysis import open_upstream
     from benchmark.wordvec import find, sample, word_means
 
+    check_output(output)
     pairs = _pairs(languages)
     corpus_files, dict_files = _assignments(corpora, "--corpus"), _assignments(dictionaries, "--dictionary")
     dictionaries_ = {(src, tgt): _dictionary(src, tgt, dict_files) for src, tgt in pairs}
@@ -259,6 +264,7 @@ def language_shift_cmd(upstream: str, languages: str, alphas: str, corpora: tupl
     from benchmark import langshift
     from benchmark.analysis import open_upstream
 
+    check_output(output)
     pairs = _pairs(languages)
     alpha_values = _floats(alphas)
     corpus_files, dict_files = _assignments(corpora, "--corpus"), _assignments(dictionaries, "--dictionary")
@@ -330,6 +336,7 @@ def in_context_cmd(upstream: str, tasks: str, shots: str, draws: int, max_eval: 
     from benchmark.plugins import add_task_files, get_plugins
     from benchmark.runner import default_cache_dir, expand_tasks
 
+    check_output(output)
     ks = _shots(shots)
     plugins = get_plugins()
     if tasks_files:

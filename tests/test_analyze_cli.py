@@ -115,6 +115,12 @@ def test_analysis_errors_are_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and "is not a folder of checkpoints" in r.stderr
     r = bench("analyze", "in-context", "-u", "minilm", "--shots", "0,-1", "-o", str(tmp_path))
     assert r.returncode == 2 and "--shots" in r.stderr
+    r = bench("analyze", "similarity", "-u", "fbank", "-o", str(tmp_path))
+    assert r.returncode == 2 and "is a speech model; this analysis reads text" in r.stderr
+    afile = tmp_path / "a-file"
+    afile.write_text("keep me")
+    r = bench("analyze", "similarity", "-o", str(afile))
+    assert r.returncode == 2 and "is not a directory" in r.stderr and afile.read_text() == "keep me"
     assert not (tmp_path / "analyses").exists()
 
 
