@@ -17,6 +17,7 @@ import click
 
 from benchmark import __version__
 from benchmark.cli_analyze import analyze
+from benchmark.cli_validate import validate
 from benchmark.clitypes import PathArg
 from benchmark.errors import BenchError
 from benchmark.export import export_cmd
@@ -484,6 +485,7 @@ def plugins_cmd(as_json: bool) -> None:
 
 cli.add_command(export_cmd)  # bench export glue-submission
 cli.add_command(analyze)  # bench analyze similarity|alignment|language-shift|in-context
+cli.add_command(validate)  # bench validate UPSTREAM / --tasks-file FILE
 
 
 @cli.group()
