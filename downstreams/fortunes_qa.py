@@ -21,6 +21,7 @@ import hashlib
 import random
 import re
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,9 @@ def _author(signature: str) -> str | None:
     return name
 
 
-def read_quotes(language: str, min_words: int = 8, max_words: int = 40) -> list[Quote]:
-    """Every distinct signed quotation of a language's fortune files, of `min_words`..`max_words` words."""
-    seen: set[str] = set()
-    out: list[Quote] = []
+def entries(language: str) -> Iterator[tuple[str, list[str]]]:
+    """Every entry of a language's fortune files, in file order: (raw text, its non-blank lines). The files are
+    UTF-8, except a few old Latin-1 ones."""
     for path in _files(language):
         raw = path.read_bytes()
         try:
@@ -81,21 +81,28 @@ def read_quotes(language: str, min_words: int = 8, max_words: int = 40) -> list[
         except UnicodeDecodeError:
             text = raw.decode("latin-1")
         for item in re.split(r"\n%[ \t\r]*\n", text):
-            lines = [ln for ln in item.strip("\n%").splitlines() if ln.strip()]
-            if len(lines) < 2:
-                continue
-            sig = SIGNATURE.match(lines[-1])
-            if sig is None or any(SIGNATURE.match(ln) for ln in lines[:-1]):
-                continue  # unsigned, or a dialogue / several signatures
-            author = _author(sig.group(1))
-            # A double hyphen inside a quotation becomes an en dash: " -- " only ever introduces an author.
-            quote = " ".join(re.sub(r"\s*--+\s*", " – ", " ".join(lines[:-1])).split())
-            if author is None or "\b" in quote or "%" in quote or not min_words <= len(quote.split()) <= max_words:
-                continue
-            key = quote.lower()
-            if key not in seen:
-                seen.add(key)
-                out.append(Quote(quote, author))
+            yield item, [ln for ln in item.strip("\n%").splitlines() if ln.strip()]
+
+
+def read_quotes(language: str, min_words: int = 8, max_words: int = 40) -> list[Quote]:
+    """Every distinct signed quotation of a language's fortune files, of `min_words`..`max_words` words."""
+    seen: set[str] = set()
+    out: list[Quote] = []
+    for _, lines in entries(language):
+        if len(lines) < 2:
+            continue
+        sig = SIGNATURE.match(lines[-1])
+        if sig is None or any(SIGNATURE.match(ln) for ln in lines[:-1]):
+            continue  # unsigned, or a dialogue / several signatures
+        author = _author(sig.group(1))
+        # A double hyphen inside a quotation becomes an en dash: " -- " only ever introduces an author.
+        quote = " ".join(re.sub(r"\s*--+\s*", " – ", " ".join(lines[:-1])).split())
+        if author is None or "\b" in quote or "%" in quote or not min_words <= len(quote.split()) <= max_words:
+            continue
+        key = quote.lower()
+        if key not in seen:
+            seen.add(key)
+            out.append(Quote(quote, author))
     return out
 
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from benchmark.errors import BenchError
-from downstreams.fortunes_qa import LANGUAGES, _files
+from downstreams.fortunes_qa import LANGUAGES, _files, entries
 
 DICTD = Path("/usr/share/dictd")
 DICTIONARIES = {"de": "deu", "es": "spa", "it": "ita", "fr": "fra"}
@@ -42,10 +42,6 @@ def corpus_revision(languages: list[str]) -> str:
     return ", ".join(f"{LANGUAGES[lang][1]} {_package_version(LANGUAGES[lang][1])}" for lang in languages)
 
 
-def fortune_languages() -> list[str]:
-    return list(LANGUAGES)
-
-
 @lru_cache(maxsize=8)
 def fortune_sentences(language: str, min_words: int = 4, max_words: int = 48) -> tuple[str, ...]:
     """Every distinct sentence of a language's fortune files (entries split at sentence ends), in a fixed
@@ -53,46 +49,43 @@ def fortune_sentences(language: str, min_words: int = 4, max_words: int = 48) ->
     if language not in LANGUAGES:
         raise BenchError(f"no fortune corpus for language '{language}' (have: {', '.join(LANGUAGES)}); give your "
                          f"own text as --corpus {language}=FILE")
-    files = _files(language)
-    if not files:
+    if not _files(language):
         pkg = LANGUAGES[language][1]
         raise BenchError(f"the {language} fortune corpus is not installed: apt-get install {pkg}")
     seen: set[str] = set()
     out: list[str] = []
-    for path in files:
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-        for item in re.split(r"\n%[ \t\r]*\n", text):
-            lines = [ln.strip() for ln in item.strip("\n%").splitlines() if ln.strip()]
-            if not lines or "\b" in item:
-                continue
-            if re.match(r"^\s*--", lines[-1]):
-                lines = lines[:-1]  # a signature, not text
-            body = re.sub(r"\s*--+\s*", " – ", " ".join(lines))
-            for sentence in _SENTENCE_END.split(" ".join(body.split())):
-                words = sentence.split()
-                letters = sum(c.isalpha() for c in sentence)
-                if not min_words <= len(words) <= max_words or letters < 0.6 * len(sentence):
-                    continue  # too short to give context, too long for a small model, or ASCII art / tables
-                key = sentence.lower()
-                if key not in seen:
-                    seen.add(key)
-                    out.append(sentence)
+    for item, raw_lines in entries(language):
+        lines = [ln.strip() for ln in raw_lines]
+        if not lines or "\b" in item:
+            continue
+        if re.match(r"^\s*--", lines[-1]):
+            lines = lines[:-1]  # a signature, not text
+        body = re.sub(r"\s*--+\s*", " – ", " ".join(lines))
+        for sentence in _SENTENCE_END.split(" ".join(body.split())):
+            words = sentence.split()
+            letters = sum(c.isalpha() for c in sentence)
+            if not min_words <= len(words) <= max_words or letters < 0.6 * len(sentence):
+                continue  # too short to give context, too long for a small model, or ASCII art / tables
+            key = sentence.lower()
+            if key not in seen:
+                seen.add(key)
+                out.append(sentence)
     random.Random(f"fortune-sentences:{language}").shuffle(out)
     return tuple(out)
 
 
+def _read_text(path: Path, what: str, layout: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BenchError(f"{what} '{path}' does not exist") from None
+    except UnicodeDecodeError:
+        raise BenchError(f"{what} '{path}' is not UTF-8 text ({layout})") from None
+
+
 def read_corpus(path: Path) -> tuple[str, ...]:
     """A user's corpus: one sentence per line (blank lines skipped)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BenchError(f"corpus file '{path}' does not exist") from None
-    except UnicodeDecodeError:
-        raise BenchError(f"corpus file '{path}' is not UTF-8 text (one sentence per line)") from None
+    text = _read_text(path, "corpus file", "one sentence per line")
     lines = tuple(" ".join(ln.split()) for ln in text.splitlines() if ln.strip())
     if not lines:
         raise BenchError(f"corpus file '{path}' is empty (one sentence per line)")
@@ -152,12 +145,7 @@ def dictionary_revision(target: str) -> str:
 
 def read_dictionary(path: Path) -> dict[str, frozenset[str]]:
     """A user's dictionary: `source<TAB>target` lines (several lines per source word allowed; '#' comments)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BenchError(f"dictionary file '{path}' does not exist") from None
-    except UnicodeDecodeError:
-        raise BenchError(f"dictionary file '{path}' is not UTF-8 text") from None
+    text = _read_text(path, "dictionary file", "source<TAB>target per line")
     out: dict[str, set[str]] = {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
