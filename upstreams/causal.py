@@ -19,20 +19,10 @@ DEFAULT_GPT = "openai-community/gpt2"
 class CausalLMFactory(TextUpstreamFactory):
     """Builds a CausalLMUpstream from `name` or `name:NAME_OR_PATH`; says up front what an offline run lacks."""
 
-    def fingerprint(self, arg: str | None, scopes: tuple[str, ...], seed: int) -> str | None:
-        """The fingerprint the built upstream will have, without loading it (None if it cannot be told)."""
-        from upstreams.causal_lm import CausalLMUpstream
-        from upstreams.hf_text import variant_suffix
-
-        base = CausalLMUpstream.describe_source(self.source(arg))
-        if base.endswith("@unknown"):
-            return None  # a Hub model not in the cache: only loading it tells the revision
-        return base + "".join(variant_suffix(s, seed) for s in scopes)
-
-    def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Any:
+    def model_class(self) -> Any:
         from upstreams.causal_lm import CausalLMUpstream
 
-        return CausalLMUpstream(self.source(arg), name=name, trust_remote_code=trust_remote_code)
+        return CausalLMUpstream
 
 
 @hookimpl

@@ -12,13 +12,13 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from benchmark.errors import BenchError, out_of_memory
 from benchmark.types import HiddenStates, TextInput
-from upstreams.hf_text import MAX_TOKENS, HFEncoder, HFTextUpstream, _load_problem, variant_suffix
+from upstreams.hf_text import MAX_TOKENS, HFEncoder, HFTextUpstream, _load_problem
 
 log = logging.getLogger(__name__)
 
@@ -94,22 +94,12 @@ class CausalLMUpstream(HFEncoder):
         start = next((i for i in range(len(full) - len(plain) + 1) if full[i:i + len(plain)] == plain), 0)
         return list(full[:start])
 
-    def reinitialize(self, scope: Literal["all", "embeddings"], seed: int) -> None:
-        """Seed variants: 'all' -> same architecture, random weights; 'embeddings' -> new input embeddings."""
+    def _fresh_model(self) -> torch.nn.Module:
+        # With tied weights (GPT-2) the output projection is the input embedding, so +re-emb changes both ends of
+        # the learned vocabulary: the variant asks what the model does without it.
         from transformers import AutoModelForCausalLM
 
-        torch.manual_seed(seed)
-        fresh = AutoModelForCausalLM.from_config(self.config, trust_remote_code=self._trust_remote_code)
-        if scope == "all":
-            self.model.load_state_dict(fresh.state_dict())
-        elif scope == "embeddings":
-            # With tied weights (GPT-2) the output projection is the same tensor and changes too: the variant asks
-            # what the model does without its learned vocabulary, and that is both ends of it.
-            with torch.no_grad():
-                self.model.get_input_embeddings().weight.copy_(fresh.get_input_embeddings().weight)
-        else:
-            raise ValueError(f"unknown reinitialize scope {scope!r}")
-        self._variant += variant_suffix(scope, seed)
+        return AutoModelForCausalLM.from_config(self.config, trust_remote_code=self._trust_remote_code)
 
     def forward(self, inputs: Sequence[TextInput]) -> HiddenStates:
         if not inputs:

@@ -87,6 +87,23 @@ class HFEncoder(nn.Module):
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def _fresh_model(self) -> nn.Module:
+        """The same architecture with new random weights (drawn from torch's RNG, seeded by the caller)."""
+        raise NotImplementedError
+
+    def reinitialize(self, scope: Literal["all", "embeddings"], seed: int) -> None:
+        """Seed variants: 'all' -> same architecture, random weights; 'embeddings' -> new input embeddings."""
+        torch.manual_seed(seed)
+        fresh = self._fresh_model()
+        if scope == "all":
+            self.model.load_state_dict(fresh.state_dict())
+        elif scope == "embeddings":
+            with torch.no_grad():
+                self.model.get_input_embeddings().weight.copy_(fresh.get_input_embeddings().weight)
+        else:
+            raise ValueError(f"unknown reinitialize scope {scope!r}")
+        self._variant += variant_suffix(scope, seed)
+
 
 class HFTextUpstream(HFEncoder):
     """A Hugging Face encoder that maps raw strings (or string pairs) to every layer's hidden states."""
@@ -162,21 +179,11 @@ class HFTextUpstream(HFEncoder):
         revision = Path(cached).parent.name if isinstance(cached, str) else "unknown"
         return f"hub:{name_or_path}@{revision}"
 
-    def reinitialize(self, scope: Literal["all", "embeddings"], seed: int) -> None:
-        """Seed variants: 'all' -> same architecture, random weights; 'embeddings' -> new input embeddings."""
+    def _fresh_model(self) -> nn.Module:
         from transformers import AutoModel
 
-        torch.manual_seed(seed)
         fresh = AutoModel.from_config(self.config)
-        fresh = fresh.get_encoder() if getattr(self.config, "is_encoder_decoder", False) else fresh
-        if scope == "all":
-            self.model.load_state_dict(fresh.state_dict())
-        elif scope == "embeddings":
-            with torch.no_grad():
-                self.model.get_input_embeddings().weight.copy_(fresh.get_input_embeddings().weight)
-        else:
-            raise ValueError(f"unknown reinitialize scope {scope!r}")
-        self._variant += variant_suffix(scope, seed)
+        return fresh.get_encoder() if getattr(self.config, "is_encoder_decoder", False) else fresh
 
     def single_token_words(self) -> list[str]:
         """Whole words of the vocabulary that the tokenizer reads as exactly one token each, first in a text and

@@ -50,19 +50,23 @@ class TextUpstreamFactory:
         """None when the model can be loaded now, else what is missing and how to supply it."""
         return model_missing(self.source(arg), self.name)
 
+    def model_class(self) -> Any:
+        """The upstream class this factory builds (imported only when asked: torch stays out of --help)."""
+        from upstreams.hf_text import HFTextUpstream
+
+        return HFTextUpstream
+
     def fingerprint(self, arg: str | None, scopes: tuple[str, ...], seed: int) -> str | None:
         """The fingerprint the built upstream will have, without loading it (None if it cannot be told)."""
-        from upstreams.hf_text import HFTextUpstream, variant_suffix
+        from upstreams.hf_text import variant_suffix
 
-        base = HFTextUpstream.describe_source(self.source(arg))
+        base = self.model_class().describe_source(self.source(arg))
         if base.endswith("@unknown"):
             return None  # a Hub model not in the cache: only loading it tells the revision
         return base + "".join(variant_suffix(s, seed) for s in scopes)
 
     def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Any:
-        from upstreams.hf_text import HFTextUpstream
-
-        return HFTextUpstream(self.source(arg), name=name, trust_remote_code=trust_remote_code)
+        return self.model_class()(self.source(arg), name=name, trust_remote_code=trust_remote_code)
 
 
 def minilm_path() -> str:
