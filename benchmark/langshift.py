@@ -16,7 +16,7 @@ The upstream needs `decode_shifted(texts, shift, layer) -> (ids, predicted, mask
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -52,17 +52,19 @@ def _clean(token: str) -> str:
 
 def analyse(upstream: Any, source: Sequence[str], target: Sequence[str], evaluate: Sequence[str],
             dictionary: dict[str, frozenset[str]], alphas: Sequence[float], *, layer: int | None = None,
-            batch_size: int = 32, examples: int = 4, progress: Callable[[int, int], None] | None = None
+            batch_size: int = 32, examples: int = 4, means: tuple[torch.Tensor, torch.Tensor] | None = None
             ) -> dict[str, Any]:
     """The α sweep on `evaluate` (sentences of the source language), with the language means taken over
-    `source` and `target` and the token language decided by their token frequencies."""
+    `source` and `target` (or given as `means`, when a caller reuses them across pairs) and the token language
+    decided by their token frequencies."""
     if not hasattr(upstream, "decode_shifted"):
         raise BenchError(f"upstream '{getattr(upstream, 'name', '?')}' cannot decode through a masked-LM head "
                          "(language shift needs a BERT-style text model with its MLM head)")
     tok = upstream.tokenizer
     at = upstream.num_layers if layer is None else layer
-    shift = language_mean(upstream, target, at, batch_size=batch_size) - language_mean(upstream, source, at,
-                                                                                         batch_size=batch_size)
+    src_mean, tgt_mean = means or (language_mean(upstream, source, at, batch_size=batch_size),
+                                   language_mean(upstream, target, at, batch_size=batch_size))
+    shift = tgt_mean - src_mean
     src_counts, tgt_counts = token_counts(tok, source), token_counts(tok, target)
     n_src, n_tgt = max(1, sum(src_counts.values())), max(1, sum(tgt_counts.values()))
     special = set(tok.all_special_ids)
@@ -72,8 +74,6 @@ def analyse(upstream: Any, source: Sequence[str], target: Sequence[str], evaluat
 
     vocab_words = {_clean(t) for t, i in tok.get_vocab().items() if i not in special and not t.startswith("##")}
     rows = []
-    steps = len(alphas) * ((len(evaluate) + batch_size - 1) // batch_size)
-    done = 0
     for alpha in alphas:
         kept = moved = total = hits = eligible = 0
         shown: list[dict[str, str]] = []
@@ -96,9 +96,6 @@ def analyse(upstream: Any, source: Sequence[str], target: Sequence[str], evaluat
                         hits += _clean(tok.convert_ids_to_tokens(out_id)) in options
                 if len(shown) < examples and b + r < examples:
                     shown.append({"input": text, "output": tok.decode(pred[r][mask[r]].tolist())})
-            done += 1
-            if progress is not None:
-                progress(done, steps)
         rows.append({"alpha": alpha, "kept": round(kept / max(1, total), 4), "in_target": round(moved / max(1, total), 4),
                      "dictionary_accuracy": None if not eligible else round(hits / eligible, 4),
                      "dictionary_tokens": eligible, "tokens": total, "examples": shown})

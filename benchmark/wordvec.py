@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -47,8 +47,7 @@ def sample(found: dict[str, list[Occurrence]], per_word: int, seed: int) -> dict
 
 @torch.inference_mode()
 def span_vectors(upstream: torch.nn.Module, sentences: Sequence[str], spans: Sequence[Occurrence], *,
-                 batch_size: int = 32, progress: Callable[[int, int], None] | None = None, strict: bool = True
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+                 batch_size: int = 32, strict: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """((n_spans, L+1, dim) float32, (n_spans,) bool): each span's mean token vector at every layer, and which
     spans were seen. Sentences are run once each, longest first in batches. A span whose tokens were all cut off
     (past the upstream's maximum length) is an error naming the sentence if `strict`, else left unseen."""
@@ -58,7 +57,6 @@ def span_vectors(upstream: torch.nn.Module, sentences: Sequence[str], spans: Seq
     order = sorted(by_sentence, key=lambda i: -len(sentences[i]))
     out: torch.Tensor | None = None
     seen = torch.zeros(len(spans), dtype=torch.bool)
-    done = 0
     for b in range(0, len(order), batch_size):
         chunk = order[b:b + batch_size]
         hidden = upstream([sentences[i] for i in chunk])
@@ -80,22 +78,18 @@ def span_vectors(upstream: torch.nn.Module, sentences: Sequence[str], spans: Seq
                                      f"{i} was cut off by the upstream's maximum length; shorten that sentence")
                 out[k] = layers[row][:, inside.to(layers.device)].mean(1).cpu()  # (L+1, dim)
                 seen[k] = True
-        done += len(chunk)
-        if progress is not None:
-            progress(done, len(order))
     if out is None:
         raise BenchError("no word occurrences to embed")
     return out, seen
 
 
 def word_means(upstream: torch.nn.Module, sentences: Sequence[str], chosen: dict[str, list[Occurrence]], *,
-               batch_size: int = 32, progress: Callable[[int, int], None] | None = None
-               ) -> tuple[list[str], torch.Tensor]:
+               batch_size: int = 32) -> tuple[list[str], torch.Tensor]:
     """(words, (n_words, L+1, dim)): each word's vector averaged over its chosen occurrences (those the upstream's
     maximum length cut off are left out; a word with none left is dropped)."""
     words = sorted(w for w, occ in chosen.items() if occ)
     flat = [o for w in words for o in chosen[w]]
-    vectors, seen = span_vectors(upstream, sentences, flat, batch_size=batch_size, progress=progress, strict=False)
+    vectors, seen = span_vectors(upstream, sentences, flat, batch_size=batch_size, strict=False)
     kept, means, at = [], [], 0
     for w in words:
         n = len(chosen[w])

@@ -157,14 +157,21 @@ def similarity_cmd(upstream: str, senses_file: Path | None, words: str | None, p
     save_record(output, _record("similarity", model, params, data, t0, device))
 
 
+def cross_lingual_options(fn: Any) -> Any:
+    """--languages, --corpus and --dictionary: what alignment and language-shift read."""
+    fn = click.option("--dictionary", "dictionaries", multiple=True, metavar="SRC-TGT=FILE",
+                      help="Bilingual dictionary, source<TAB>target per line [builtin: FreeDict English-X].")(fn)
+    fn = click.option("--corpus", "corpora", multiple=True, metavar="LANG=FILE",
+                      help="Text of a language, one sentence per line [builtin: Debian fortunes in en, de, es, "
+                           "it].")(fn)
+    return click.option("--languages", default="en-de,en-es,en-it", show_default=True,
+                        help="Language pairs SRC-TGT.")(fn)
+
+
 @click.command(name="alignment")
 @click.option("--upstream", "-u", "upstreams", multiple=True, required=True,
               help="A text upstream; repeat to compare (e.g. checkpoints pretrained on different corpus sizes).")
-@click.option("--languages", default="en-de,en-es,en-it", show_default=True, help="Language pairs SRC-TGT.")
-@click.option("--corpus", "corpora", multiple=True, metavar="LANG=FILE",
-              help="Text of a language, one sentence per line [builtin: Debian fortunes in en, de, es, it].")
-@click.option("--dictionary", "dictionaries", multiple=True, metavar="SRC-TGT=FILE",
-              help="Bilingual dictionary, source<TAB>target per line [builtin: FreeDict English-X].")
+@cross_lingual_options
 @click.option("--min-count", type=click.IntRange(min=1), default=5, show_default=True,
               help="A word needs this many occurrences in its corpus.")
 @click.option("--per-word", type=click.IntRange(min=1), default=10, show_default=True,
@@ -189,7 +196,8 @@ def alignment_cmd(upstreams: tuple[str, ...], languages: str, corpora: tuple[str
     corpus_files, dict_files = _assignments(corpora, "--corpus"), _assignments(dictionaries, "--dictionary")
     dictionaries_ = {(src, tgt): _dictionary(src, tgt, dict_files) for src, tgt in pairs}
     texts = {lang: _corpus(lang, corpus_files) for lang in sorted({x for p in pairs for x in p})}
-    counts = {lang: {w: len(o) for w, o in find(t).items()} for lang, (t, _) in texts.items()}
+    occurrences = {lang: find(t) for lang, (t, _) in texts.items()}  # every word of every corpus, found once
+    counts = {lang: {w: len(o) for w, o in found.items()} for lang, found in occurrences.items()}
     plans = []
     for src, tgt in pairs:
         dictionary, dict_source = dictionaries_[(src, tgt)]
@@ -199,20 +207,22 @@ def alignment_cmd(upstreams: tuple[str, ...], languages: str, corpora: tuple[str
         if len(words) < 10:
             raise BenchError(f"{src}-{tgt}: only {len(words)} dictionary words occur {min_count}+ times in both "
                              "corpora; give more text (--corpus) or lower --min-count")
-        plans.append((src, tgt, words, candidates, gold, stats, dict_source))
+        # The occurrences averaged are drawn once, so every upstream reads the same sentences.
+        chosen = {lang: sample({w: occurrences[lang][w] for w in wanted}, per_word, seed)
+                  for lang, wanted in ((src, words), (tgt, candidates))}
+        plans.append((src, tgt, words, candidates, gold, stats, dict_source, chosen))
     for name in upstreams:
         t0 = time.perf_counter()
         model = open_upstream(name, device=device)
         data: dict[str, Any] = {"pairs": {}}
-        for src, tgt, words, candidates, gold, stats, dict_source in plans:
+        for src, tgt, words, candidates, gold, stats, dict_source, chosen in plans:
             vecs = {}
-            for lang, wanted in ((src, set(words)), (tgt, set(candidates))):
-                sentences = texts[lang][0]
-                chosen = sample(find(sentences, wanted), per_word, seed)
-                found, vecs[lang] = word_means(model, sentences, chosen)
-                if found != sorted(wanted):
-                    raise BenchError(f"{lang}: every occurrence of {sorted(set(wanted) - set(found))[:3]} is past "
-                                     f"'{name}''s maximum length; give shorter sentences (--corpus)")
+            for lang in (src, tgt):
+                found, vecs[lang] = word_means(model, texts[lang][0], chosen[lang])
+                if found != sorted(chosen[lang]):
+                    lost = sorted(set(chosen[lang]) - set(found))[:3]
+                    raise BenchError(f"{lang}: every occurrence of {lost} is past '{name}''s maximum length; give "
+                                     "shorter sentences (--corpus)")
             mrr = alignment.mrr_per_layer(vecs[src], vecs[tgt], gold)
             centred = alignment.mrr_per_layer(vecs[src], vecs[tgt], gold, centre=True)
             chance = alignment.chance_mrr(len(candidates), gold)
@@ -243,12 +253,8 @@ def _floats(text: str) -> list[float]:
 
 @click.command(name="language-shift")
 @click.option("--upstream", "-u", required=True, help="A BERT-style text upstream with its masked-LM head.")
-@click.option("--languages", default="en-de,en-es,en-it", show_default=True, help="Language pairs SRC-TGT.")
+@cross_lingual_options
 @click.option("--alphas", default="0,0.5,1,1.5,2,3", show_default=True, help="Multiples of mean(TGT) - mean(SRC).")
-@click.option("--corpus", "corpora", multiple=True, metavar="LANG=FILE",
-              help="Text of a language, one sentence per line [builtin: Debian fortunes].")
-@click.option("--dictionary", "dictionaries", multiple=True, metavar="SRC-TGT=FILE",
-              help="Bilingual dictionary, source<TAB>target per line [builtin: FreeDict English-X].")
 @click.option("--mean-sentences", type=click.IntRange(min=10), default=1000, show_default=True,
               help="Sentences per language averaged into its language vector.")
 @click.option("--sentences", type=click.IntRange(min=1), default=200, show_default=True,
@@ -268,17 +274,21 @@ def language_shift_cmd(upstream: str, languages: str, alphas: str, corpora: tupl
     pairs = _pairs(languages)
     alpha_values = _floats(alphas)
     corpus_files, dict_files = _assignments(corpora, "--corpus"), _assignments(dictionaries, "--dictionary")
+    texts = {lang: _corpus(lang, corpus_files) for lang in sorted({x for p in pairs for x in p})}
+    dicts = {(src, tgt): _dictionary(src, tgt, dict_files) for src, tgt in pairs}
     t0 = time.perf_counter()
     model = open_upstream(upstream, device=device)
     if layer is not None and layer > model.num_layers:
         raise BenchError(f"--layer {layer}: '{upstream}' has layers 0..{model.num_layers}")
+    at = model.num_layers if layer is None else layer
+    # The first sentences of each language (`bench pretrain mlm` holds them out of training), averaged once each.
+    means = {lang: langshift.language_mean(model, t[:mean_sentences], at) for lang, (t, _) in texts.items()}
     data: dict[str, Any] = {"pairs": {}}
     for src, tgt in pairs:
-        (a, a_source), (b, b_source) = _corpus(src, corpus_files), _corpus(tgt, corpus_files)
-        dictionary, dict_source = _dictionary(src, tgt, dict_files)
-        # The first sentences: `bench pretrain mlm` holds them out of training.
+        (a, a_source), (b, b_source) = texts[src], texts[tgt]
+        dictionary, dict_source = dicts[(src, tgt)]
         result = langshift.analyse(model, a[:mean_sentences], b[:mean_sentences], a[:sentences], dictionary,
-                                   alpha_values, layer=layer)
+                                   alpha_values, layer=layer, means=(means[src], means[tgt]))
         result.update(corpus={src: a_source, tgt: b_source}, dictionary=dict_source)
         data["pairs"][f"{src}-{tgt}"] = result
         line = ", ".join(f"α={r['alpha']:g}: kept {r['kept']:.0%} {tgt} {r['in_target']:.0%} dict "

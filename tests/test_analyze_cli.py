@@ -66,6 +66,13 @@ def test_pretrain_mlm_writes_a_model_and_its_checkpoints(mlm_dir: Path) -> None:
     assert again.returncode == 2 and "--overwrite" in again.stderr
 
 
+def test_pretrain_overwrite_never_deletes_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("precious")
+    r = bench("pretrain", "mlm", "--out", str(tmp_path), "--steps", "1", "--overwrite")
+    assert r.returncode == 2 and "not a folder bench pretrain mlm wrote" in r.stderr
+    assert (tmp_path / "notes.txt").read_text() == "precious"
+
+
 @pytest.mark.slow
 def test_alignment_language_shift_checkpoints_and_report_offline(mlm_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"

@@ -155,14 +155,11 @@ class HFTextUpstream(HFEncoder):
         self.n_parameters = sum(p.numel() for p in self.model.parameters())
         self._variant = ""
         self._base_fingerprint = self.describe_source(name_or_path)
-        record = Path(name_or_path).expanduser() / "bench_pretraining.json"
-        if record.is_file():  # a model `bench pretrain mlm` made: results carry how (the report draws its loss)
-            import json
+        from upstreams.mlm import read_metadata
 
-            try:
-                self.pretraining = json.loads(record.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                log.warning("unreadable %s", record)
+        record = read_metadata(Path(name_or_path).expanduser())
+        if record is not None:  # a model `bench pretrain mlm` made: results carry how (the report draws its loss)
+            self.pretraining = record
         self._trust_remote_code = trust_remote_code
         self._mlm: nn.Module | None = None
 

@@ -51,9 +51,13 @@ def mlm_command(out: Path, languages: str, corpora: tuple[str, ...], sentences: 
     The first 1,000 sentences of each language are held out of training (the analyses read them)."""
     if hidden % heads:
         raise BenchError(f"--hidden {hidden} is not a multiple of --heads {heads}")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise BenchError(f"--out '{out}' exists and is not empty; pass --overwrite to replace it, or choose another "
-                         "folder")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise BenchError(f"--out '{out}' exists and is not empty; pass --overwrite to replace it, or choose "
+                             "another folder")
+        if not (out / "bench_pretraining.json").is_file():  # --overwrite deletes a run, never an arbitrary folder
+            raise BenchError(f"--out '{out}' is not a folder bench pretrain mlm wrote (no bench_pretraining.json); "
+                             "--overwrite replaces only those: choose another folder")
     if not out.parent.is_dir():
         raise BenchError(f"--out '{out}': folder '{out.parent}' does not exist")
     langs = [x.strip() for x in languages.split(",") if x.strip()]
