@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmark import runner
-from benchmark.errors import BenchError
 from benchmark.plugins import get_plugins
 from benchmark.types import Result
+
+log = logging.getLogger(__name__)
 
 
 def _as_list(value: str | Sequence[str]) -> list[str]:
@@ -31,7 +33,7 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
         mode: str = "frozen", overwrite: bool = False, device: str = "cpu", trust_remote_code: bool = False,
         cache_dir: str | Path | None = None, progress: runner.Progress | None = None, predict_test: bool = False,
         use_cache: bool = True, cache_dtype: str = "float32", executor: str = "local",
-        eval_on: str | Sequence[str] = (), **hparams: Any) -> list[Result]:
+        eval_on: str | Sequence[str] = (), offline: bool = False, **hparams: Any) -> list[Result]:
     """Run every (upstream, task, seed) job not yet finished under `output`; return all of their results.
 
     hparams: lr, head_lr, epochs, batch_size, patience, weight_decay, hidden, dropout, layer, pooling, max_train,
@@ -39,7 +41,8 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     for lr, head_lr, hidden, weight_decay, dropout or batch_size is a grid (best on the model-selection split
     wins). Tagging and QA: align (first, last, mean), stride (QA window overlap in tokens). use_cache=False keeps
     no features; executor picks where jobs run. eval_on: tasks each trained model is also evaluated on,
-    zero-shot (`Result.transfer`; as `bench run --train-on TASKS --eval-on ...`).
+    zero-shot (`Result.transfer`; as `bench run --train-on TASKS --eval-on ...`). offline: use no network (as
+    `bench run --offline`); jobs whose models or data are not cached are logged and left out of the returned list.
     predict_test: after training, also predict each task's unlabeled test splits (`Result.test_predictions`, for
     `bench export glue-submission`); part of the job's hyper-parameters, so it is a different job.
     Raises BenchError (one line, says how to fix it) for bad input or missing models / data. A job that fails
@@ -54,9 +57,10 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
                            ddir, overwrite, Path(cache_dir) if cache_dir else None, use_cache=use_cache,
                            cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes(),
                            explicit={k for k, v in hparams.items() if v is not None or k == "layer"},
-                           eval_on=_as_list(eval_on))
-    if the_plan.problems:
-        raise BenchError(runner.problems_message(the_plan.problems))
+                           eval_on=_as_list(eval_on), offline=offline)
+    the_plan.check()
+    if the_plan.offline:
+        log.warning("not starting %s", the_plan.offline_message)
     ran = registry.executors.get(executor).obj.run(the_plan, registry, device=device,
                                                    trust_remote_code=trust_remote_code, progress=progress,
                                                    command=None)

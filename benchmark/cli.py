@@ -17,6 +17,7 @@ import click
 
 from benchmark import __version__
 from benchmark.cli_analyze import analyze
+from benchmark.cli_prefetch import prefetch_cmd
 from benchmark.cli_validate import validate
 from benchmark.clitypes import PathArg
 from benchmark.errors import BenchError
@@ -170,6 +171,8 @@ def cli(verbose: int) -> None:
 @click.option("--max-train", type=click.IntRange(min=1), default=None, help="Subsample training sets to N examples.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 @click.option("--trust-remote-code", is_flag=True, help="Allow Hub models that run their own code (off by default).")
+@click.option("--offline", is_flag=True, help="Use no network (as BENCH_OFFLINE=1): jobs whose models or data are "
+              "not in the caches do not start, and the line says which `bench prefetch` fetches them.")
 @click.option("--overwrite", is_flag=True, help="Redo jobs whose result file already exists.")
 @click.option("--predict-test", is_flag=True,
               help="Also predict each task's unlabeled test split(s), for bench export glue-submission.")
@@ -180,12 +183,14 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str 
         head_lr: list[float] | None, epochs: int | None, batch_size: list[int] | None, hidden: list[int] | None,
         weight_decay: list[float] | None, eval_batch_size: int | None, dtype: str | None, no_cache: bool,
         cache_dtype: str, executor: str, max_train: int | None, device: str, trust_remote_code: bool,
-        overwrite: bool, quiet: bool, predict_test: bool = False) -> None:
+        overwrite: bool, quiet: bool, predict_test: bool = False, offline: bool = False) -> None:
     """Train heads for every (upstream, task, seed) job and print the leaderboard.
 
     Finished jobs are skipped (their result file exists) unless --overwrite. A job that fails (training
     diverged, out of memory) is recorded beside the results as *.failed.json; the others go on, and the exit
-    code is 1. Ctrl-C stops at once; finished jobs are kept and a rerun does the rest.
+    code is 1. Ctrl-C stops at once; finished jobs are kept and a rerun does the rest. Offline (--offline,
+    BENCH_OFFLINE, HF_HUB_OFFLINE or no Hub), jobs whose inputs are not cached are named in one line and do not
+    start; the others run, and the exit code is 1.
     """
     from rich.console import Console
 
@@ -212,9 +217,11 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str 
     runner_executor = registry.executors.get(executor).obj
     the_plan = runner.plan(registry, _split(upstream), _split(tasks), seeds, hp, output, data_dir, overwrite,
                            use_cache=not no_cache, cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes(),
-                           explicit=_explicit(given), eval_on=_split(eval_on) if eval_on else ())
-    if the_plan.problems:
-        raise BenchError(runner.problems_message(the_plan.problems))
+                           explicit=_explicit(given), eval_on=_split(eval_on) if eval_on else (),
+                           offline=offline)
+    the_plan.check()
+    if the_plan.offline:
+        click.echo(f"not starting {the_plan.offline_message}", err=True)
     if the_plan.todo:
         from benchmark.results import check_writable
 
@@ -237,6 +244,10 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str 
         failed = progress.failed
     if not quiet:
         _print_leaderboard(output, only={(j.upstream.text, j.task.name) for j in the_plan.jobs})
+    if the_plan.offline:
+        failed_too = f"; {len(failed)} of {len(the_plan.todo)} jobs failed ({output}/*.failed.json)" if failed else ""
+        n = len(the_plan.offline)
+        raise JobsFailed(f"{n} job{'s' * (n != 1)} did not start, {the_plan.offline_message}{failed_too}")
     if failed:
         raise JobsFailed(f"{len(failed)} of {len(the_plan.todo)} jobs failed (why: {output}/*.failed.json; "
                          f"first: {failed[0][0].upstream.text} · {failed[0][0].task.name} · seed "
@@ -486,6 +497,7 @@ def plugins_cmd(as_json: bool) -> None:
 cli.add_command(export_cmd)  # bench export glue-submission
 cli.add_command(analyze)  # bench analyze similarity|alignment|language-shift|in-context
 cli.add_command(validate)  # bench validate UPSTREAM / --tasks-file FILE
+cli.add_command(prefetch_cmd)  # bench prefetch --upstream ... --tasks ... [--check]
 
 
 @cli.group()

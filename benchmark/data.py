@@ -94,10 +94,20 @@ def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir
     assert hub is not None
     if hub_reachable() or _dataset_in_cache(hub):
         return None
+    how, files = local_alternative(task)
+    if not how:
+        return Missing(f"Hub dataset '{hub.path}'", "the Hugging Face Hub is unreachable: fetch it with network "
+                       f"access, `bench prefetch --tasks {task.name}`", task.name)
+    return Missing(f"Hub dataset '{hub.path}'", f"the Hugging Face Hub is unreachable and no --data-dir was given: "
+                   f"{how}", task.name, files)
+
+
+def local_alternative(task: TaskSpec) -> tuple[str, str]:
+    """('pass --data-dir DIR holding {files} in LAYOUT', the task's files) for a Hub task that also reads local
+    files, else ('', '')."""
     local = task.sources.local
     if local is None:
-        return Missing(f"Hub dataset '{hub.path}'", "the Hugging Face Hub is unreachable: connect once to download it",
-                       task.name)
+        return "", ""
     if local.format in CORPUS_LAYOUTS:
         from benchmark.corpus import corpus_dirs, layout_doc
 
@@ -105,20 +115,95 @@ def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir
     else:
         layout = "the GLUE download layout" if local.format == "glue-tsv" else f"{local.format} files"
         files = f"{local.dir}/"
-    return Missing(f"Hub dataset '{hub.path}'", f"the Hugging Face Hub is unreachable and no --data-dir was given: "
-                   f"pass --data-dir DIR holding {{files}} in {layout}", task.name, files)
+    return f"pass --data-dir DIR holding {{files}} in {layout}", files
 
 
 def _dataset_in_cache(hub: HubSource) -> bool:
-    try:
-        from huggingface_hub import scan_cache_dir
+    """True when every config of the dataset a job reads is prepared in the `datasets` cache at the pinned
+    revision (what `bench prefetch` leaves there)."""
+    return all(prepared_dir(hub, config) is not None for config in _configs(hub, tests=False))
 
-        for repo in scan_cache_dir().repos:
-            if repo.repo_type == "dataset" and repo.repo_id == hub.path:
-                return any(r.commit_hash == hub.revision for r in repo.revisions)
-    except Exception:  # no cache directory yet, or an unreadable one: treat as absent
-        return False
-    return False
+
+def _configs(hub: HubSource, tests: bool) -> list[str | None]:
+    """The dataset configs a job reads: the source's own, and for test splits kept elsewhere (GLUE's `ax`) theirs."""
+    return list(dict.fromkeys([hub.name, *(hub.configs.values() if tests else ())]))
+
+
+def _snake(name: str) -> str:
+    """datasets' camelcase_to_snakecase, which names the cache folder of a Hub dataset (without importing datasets,
+    which takes seconds)."""
+    import re
+
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name).lower()
+
+
+def datasets_cache() -> Path:
+    """Where `datasets` keeps prepared datasets (HF_DATASETS_CACHE, else HF_HOME/datasets)."""
+    import os
+
+    from huggingface_hub import constants
+
+    return Path(os.environ.get("HF_DATASETS_CACHE") or Path(constants.HF_HOME) / "datasets").expanduser()
+
+
+def prepared_dir(hub: HubSource, config: str | None) -> Path | None:
+    """The folder in which `datasets` prepared this config of the Hub dataset at exactly the pinned revision
+    (DATASETS_CACHE/NAMESPACE___NAME/CONFIG/VERSION/COMMIT/), or None when it has not been prepared.
+
+    Offline, `datasets.load_dataset` falls back to the most recently prepared revision of a dataset, whichever
+    it is; reading this folder instead keeps a result's recorded revision true."""
+    *namespace, name = hub.path.split("/")
+    root = datasets_cache() / "___".join([*namespace, _snake(name)])
+    found = sorted(root.glob(f"{_config_id(hub, config)}/*/{hub.revision}/dataset_info.json"))
+    return found[-1].parent if found else None
+
+
+def _config_id(hub: HubSource, config: str | None) -> str:
+    """The name of the config's cache folder: the config's name, or with a data_dir `default-data_dir=DIR`
+    (datasets' BuilderConfig.create_config_id; a long suffix is hashed)."""
+    if hub.data_dir is None:
+        return config or "default"
+    import os
+    from urllib.parse import quote_plus
+
+    folder = os.path.normpath(hub.data_dir)
+    suffix = f"data_dir={quote_plus(folder)}"
+    if len(suffix) > 32:
+        from datasets.fingerprint import Hasher
+
+        suffix = Hasher.hash({"data_dir": folder})
+    return f"default-{suffix}"
+
+
+def _read_prepared(folder: Path) -> Any:
+    """A DatasetDict of the Arrow files `datasets` wrote in a prepared folder (one file per split, or shards)."""
+    from datasets import Dataset, DatasetDict, concatenate_datasets
+
+    info = json.loads((folder / "dataset_info.json").read_text(encoding="utf-8"))
+    out = {}
+    for split in info.get("splits") or {}:
+        prefix = f"{info.get('dataset_name') or '*'}-{split}"
+        files = sorted(folder.glob(f"{prefix}.arrow")) or sorted(folder.glob(f"{prefix}-[0-9]*-of-[0-9]*.arrow"))
+        if not files:
+            raise BenchError(f"the prepared dataset in {folder} lacks the Arrow files of split '{split}': delete the "
+                             "folder and fetch it again (bench prefetch)")
+        parts = [Dataset.from_file(str(f)) for f in files]
+        out[split] = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    return DatasetDict(out)
+
+
+def hub_dataset_needs(task: TaskSpec, hub: HubSource, tests: bool = False) -> list[Any]:
+    """One Need per dataset config the task reads from the Hub, present when prepared at the pinned revision."""
+    from benchmark.hub import HUB
+    from benchmark.prefetch import Need
+
+    how, files = local_alternative(task)
+    return [Need("dataset", f"{hub.path}{f' ({config})' if config else ''}@{hub.revision[:8]}",
+                 prepared_dir(hub, config) is not None, HUB,
+                 fetch=lambda config=config: _hub_dataset(task, hub, config), how=how, files=files,
+                 label=f"Hub dataset '{hub.path}'")
+            for config in _configs(hub, tests)]
 
 
 def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: Path,
@@ -397,6 +482,9 @@ def _hub_dataset(task: TaskSpec, hub: HubSource, config: str | None) -> Any:
         from datasets import load_dataset
     except ImportError:
         raise BenchError("the Hub source needs the 'datasets' package: pip install datasets") from None
+    folder = prepared_dir(hub, config)
+    if folder is not None:
+        return _read_prepared(folder)
     try:
         if hub.data_dir is not None:
             return load_dataset(hub.path, data_dir=hub.data_dir, revision=hub.revision)

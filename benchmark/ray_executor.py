@@ -279,11 +279,9 @@ class RayExecutor:
     def run(self, plan: Any, registry: Any, *, device: str = "cpu", trust_remote_code: bool = False,
             progress: Any = None, command: str | None = None) -> list[Any]:
         from benchmark import results as results_mod
-        from benchmark import runner
         from benchmark.api import result_from_dict
 
-        if plan.problems:
-            raise BenchError(runner.problems_message(plan.problems))
+        plan.check()
         if not plan.todo:
             return []
         ray = _import_ray()

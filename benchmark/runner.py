@@ -194,6 +194,18 @@ class Plan:
     problems: list[Missing] = field(default_factory=list)
     request: dict[str, Any] = field(default_factory=dict)
     """The arguments `plan` was called with: an executor re-plans any subset of the jobs from them."""
+    offline: list[Job] = field(default_factory=list)
+    """Unfinished jobs set aside because they need a network this run may not use (not in `todo`)."""
+    offline_message: str = ""
+    """One line: what those jobs lack and the `bench prefetch` command that fetches it."""
+
+    def check(self) -> None:
+        """Raise the one-line BenchError when the plan cannot start: inputs missing, or every unfinished job
+        needs a network it may not use."""
+        if self.problems:
+            raise BenchError(problems_message(self.problems))
+        if self.offline and not self.todo:
+            raise BenchError(f"cannot start: {self.offline_message}")
 
     def feature_cache(self) -> Any:
         from benchmark.cache import FeatureCache
@@ -223,15 +235,24 @@ def expand_tasks(names: Sequence[str], registry: Registry) -> list[TaskSpec]:
 def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], seeds: Sequence[int],
          hparams: dict[str, Any], output: Path, data_dir: Path | None = None, overwrite: bool = False,
          cache_dir: Path | None = None, *, use_cache: bool = True, cache_dtype: str = "float32",
-         cache_max_bytes: int | None = None, explicit: Collection[str] = (), eval_on: Sequence[str] = ()) -> Plan:
+         cache_max_bytes: int | None = None, explicit: Collection[str] = (), eval_on: Sequence[str] = (),
+         offline: bool = False) -> Plan:
     """Every job, split into those to run and those already finished; inputs checked, nothing run.
 
     explicit: the hyper-parameters the user set; the others may take a task's own defaults (TaskSpec.hparams).
     eval_on: tasks every trained model is also evaluated on, zero-shot (cross-lingual / cross-domain transfer);
     each job's own task is left out of its list.
+    offline: use no network (also when BENCH_OFFLINE is set). Unfinished jobs that would have to download a model
+    or data are set aside in `Plan.offline`, and so are jobs that need the Hub while HF_HUB_OFFLINE is set or the
+    Hub does not answer; the others run.
     """
+    from benchmark import prefetch
+    from benchmark.hub import no_network_requested
+
+    offline_flag = offline
+    offline = offline or no_network_requested()
     request = {"upstreams": list(upstreams), "tasks": list(tasks), "seeds": list(seeds), "hparams": dict(hparams),
-               "eval_on": list(eval_on),
+               "eval_on": list(eval_on), "offline": offline_flag,
                "output": str(output), "data_dir": None if data_dir is None else str(data_dir),
                "overwrite": overwrite, "cache_dir": None if cache_dir is None else str(cache_dir),
                "use_cache": use_cache, "cache_dtype": cache_dtype, "cache_max_bytes": cache_max_bytes,
@@ -252,17 +273,26 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
         raise BenchError(f"data directory {what}: {data_dir} (--data-dir / BENCH_DATA_DIR)")
     cache = cache_dir or default_cache_dir()
     problems: list[Missing] = []
+    transfer_specs = expand_tasks(eval_on, registry) if eval_on else []
+    all_tasks = [*task_specs, *(t for t in transfer_specs if t not in task_specs)]
+    tests = bool(hparams.get("predict_test"))
+    # What each upstream and task would have to download that this run may not: their jobs are set aside.
+    lacks: dict[str, list[prefetch.Need]] = {}
     for spec in specs:
-        lack = check_upstream(spec, registry)
+        lacks[spec.text] = [n for n in prefetch.upstream_needs(spec, registry) if prefetch.blocked(n, offline)]
+    for task in all_tasks:
+        lacks[task.name] = [n for n in prefetch.task_needs(task, data_dir, registry, cache, tests)
+                            if prefetch.blocked(n, offline)]
+    for spec in specs:
+        lack = None if lacks[spec.text] else check_upstream(spec, registry)
         if lack:
             problems.append(Missing(lack, ""))  # the upstream's message already says how to fix it
-    transfer_specs = expand_tasks(eval_on, registry) if eval_on else []
     for task in task_specs:
         for other in transfer_specs:
             if other.name != task.name:
                 check_transfer(task, other, registry)
-    for task in [*task_specs, *(t for t in transfer_specs if t not in task_specs)]:
-        lack = data_missing(task, data_dir, registry, cache, tests=bool(hparams.get("predict_test")))
+    for task in all_tasks:
+        lack = None if lacks[task.name] else data_missing(task, data_dir, registry, cache, tests=tests)
         if lack:
             problems.append(lack)
     jobs: list[Job] = []
@@ -291,8 +321,39 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
                 path = results_mod.result_path(output, task.name, spec.text, seed, jid)
                 jobs.append(Job(spec, task, seed, job_hp, jid, path, source, others))
     done = [] if overwrite else [j for j in jobs if j.path.is_file()]
-    todo = [j for j in jobs if j not in done]
-    return Plan(jobs, todo, done, output, data_dir, cache, problems, request)
+    unfinished = [j for j in jobs if j not in done]
+    set_aside = [j for j in unfinished
+                 if any(lacks[k] for k in (j.upstream.text, j.task.name, *(t.name for t in j.transfer)))]
+    todo = [j for j in unfinished if j not in set_aside]
+    message = offline_message(set_aside, len(unfinished), lacks, offline_flag) if set_aside else ""
+    return Plan(jobs, todo, done, output, data_dir, cache, problems, request, set_aside, message)
+
+
+def offline_message(set_aside: Sequence[Job], n_unfinished: int, lacks: dict[str, list[Any]],
+                    offline_flag: bool) -> str:
+    """One line: 'offline (--offline): 2 of 3 jobs need what is not here: model 'X'; Hub dataset 'Y' for sst2;
+    fetch it with network access: bench prefetch --upstream bert --tasks sst2, or pass --data-dir DIR holding ...'."""
+    from benchmark import prefetch
+
+    users: dict[str, list[str]] = {}
+    hows: dict[str, list[str]] = {}
+    upstreams: list[str] = []
+    tasks: list[str] = []
+    for job in set_aside:
+        for key, is_task in ((job.upstream.text, False), (job.task.name, True), *((t.name, True) for t in job.transfer)):
+            for need in lacks[key]:
+                who = users.setdefault(need.shown, [])
+                if is_task and key not in who:
+                    who.append(key)
+                (tasks if is_task else upstreams).append(key)
+                if need.how:
+                    hows.setdefault(need.how, []).append(need.files)
+    what = "; ".join(label + (f" for {', '.join(who)}" if who else "") for label, who in users.items())
+    alternatives = "; ".join(how.replace("{files}", ", ".join(dict.fromkeys(f for f in files if f)))
+                             for how, files in hows.items())
+    return (f"offline ({prefetch.offline_reason(offline_flag)}): {len(set_aside)} of {n_unfinished} jobs need what "
+            f"is not here: {what}; fetch it with network access: {prefetch.command(upstreams, tasks)}"
+            + (f", or {alternatives}" if alternatives else ""))
 
 
 def _identity_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
@@ -401,17 +462,16 @@ def resolve_device(device: str) -> str:
 def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
             progress: Progress | None = None, command: str | None = None) -> list[Result]:
     """Run the plan's unfinished jobs in this process; returns their results (finished ones are not re-read)."""
-    from benchmark.hub import hub_reachable
+    from benchmark.hub import hub_reachable, use_no_network
     from benchmark.job import run_job
 
-    if plan_.problems:
-        raise BenchError(problems_message(plan_.problems))
+    plan_.check()
     if not plan_.todo:
         return []
     results_mod.check_writable(plan_.output)
-    if not hub_reachable():
+    if not hub_reachable() or plan_.request.get("offline"):
         # Let transformers / datasets use their caches without retrying the network for each file.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        use_no_network()
     emit = progress or (lambda *a, **k: None)
     dev = resolve_device(device)
     env = {**environment(dev, command), "determinism": make_deterministic(dev)}

@@ -170,6 +170,14 @@ class FortuneQALoader:
             return f"Debian's {package} package is not installed: apt-get install {package}"
         return None
 
+    def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
+        """The Debian package holding the language's fortune files (installed by apt, not fetched by bench)."""
+        from benchmark.prefetch import Need
+
+        package = LANGUAGES[_language(options)][1]
+        return [Need("data", f"Debian package {package}", bool(_files(_language(options))),
+                     how=f"apt-get install {package}")]
+
     def revision(self, options: dict[str, Any]) -> str:
         language = _language(options)
         return f"fortune-qa:{language}:{LANGUAGES[language][1]}={package_version(LANGUAGES[language][1])}"

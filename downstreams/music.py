@@ -196,6 +196,15 @@ class MusicComposers:
             return INSTALL
         return None
 
+    def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
+        """The built splits, made here (no network) from installed files and kept in the cache."""
+        from benchmark.prefetch import Need
+
+        o = self.options(options)
+        path = self.cache_path(o, cache_dir)
+        return [Need("data", f"music21 corpus excerpts: {path.stem}", path.is_file(),
+                     fetch=lambda: self.splits(options, cache_dir), how=self.missing(options, cache_dir) or "")]
+
     def revision(self, options: dict[str, Any]) -> str:
         return describe(RECIPE, self.options(options))
 

@@ -233,9 +233,32 @@ class EspeakSpeech:
         o = _options(options)
         return f"espeak-speech-v{RECIPE_VERSION}:espeak-ng-{espeak_version()}:{_digest(o)}"
 
-    def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
+    def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
+        """The synthesised clips, built here (no network) and kept in the cache."""
+        from benchmark.prefetch import Need
+
         o = _options(options)
-        path = Path(cache_dir) / "speech" / f"{o['kind']}-{_digest(o)}-{espeak_version()}.npz"
+        return [Need("data", f"eSpeak NG audio ({o['kind']}, {_digest(o)})", self.path(o, cache_dir).is_file(),
+                     fetch=lambda: self.build(o, cache_dir),
+                     how="apt-get install espeak-ng (Debian/Ubuntu)" if espeak() is None else "")]
+
+    def path(self, o: dict[str, Any], cache_dir: Path) -> Path:
+        return Path(cache_dir) / "speech" / f"{o['kind']}-{_digest(o)}-{espeak_version()}.npz"
+
+    def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
+        data = np.load(self.build(_options(options), cache_dir))
+        out = {}
+        for split in ("train", "select", "test"):
+            ends = np.cumsum(data[f"{split}_lengths"])
+            audio = data[f"{split}_audio"]
+            waves = tuple(audio[e - n:e] for e, n in zip(ends, data[f"{split}_lengths"], strict=True))
+            labels = data[f"{split}_labels"]
+            out[split] = Examples(waves, tuple(str(v) if labels.dtype.kind == "U" else int(v) for v in labels))
+        return out
+
+    def build(self, o: dict[str, Any], cache_dir: Path) -> Path:
+        """The clips' file in the cache, synthesised first if it is not there."""
+        path = self.path(o, cache_dir)
         if not path.is_file():
             built = {"keywords": _keywords, "speakers": _speakers, "sentences": _transcripts}[o["kind"]](o)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,15 +270,7 @@ class EspeakSpeech:
             tmp = path.with_suffix(".tmp.npz")
             np.savez_compressed(tmp, **arrays)
             tmp.replace(path)
-        data = np.load(path)
-        out = {}
-        for split in ("train", "select", "test"):
-            ends = np.cumsum(data[f"{split}_lengths"])
-            audio = data[f"{split}_audio"]
-            waves = tuple(audio[e - n:e] for e, n in zip(ends, data[f"{split}_lengths"], strict=True))
-            labels = data[f"{split}_labels"]
-            out[split] = Examples(waves, tuple(str(v) if labels.dtype.kind == "U" else int(v) for v in labels))
-        return out
+        return path
 
 
 def _digest(o: dict[str, Any]) -> str:

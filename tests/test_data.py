@@ -93,7 +93,6 @@ def test_empty_split(registry, tmp_path: Path) -> None:
 
 def test_hub_source_missing_offline_names_the_fix(registry, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    data.hub_reachable.cache_clear()
     lack = data.missing(registry.tasks.get("qqp").obj, None, registry, tmp_path)
     assert lack is not None and (lack.what, lack.task, lack.files) == ("Hub dataset 'nyu-mll/glue'", "qqp", "QQP/")
     assert "pass --data-dir DIR holding {files} in the GLUE download layout" in lack.how

@@ -49,6 +49,15 @@ class SpeechModelFactory:
         return model_missing(arg or DEFAULTS[self.family], self.family,
                              f", or use {self.family}+rand for the untrained architecture")
 
+    def needs(self, arg: str | None, modifiers: tuple[str, ...] = ()) -> list[Any]:
+        """What `bench prefetch` fetches: the Hub checkpoint (nothing for +rand of the family's defaults)."""
+        from upstreams.text import hub_model_needs
+
+        if arg is None and "rand" in modifiers:
+            return []
+        return hub_model_needs(arg or DEFAULTS[self.family], self.family, f", or use {self.family}+rand for the "
+                               "untrained architecture")
+
     def fingerprint(self, arg: str | None, scopes: tuple[str, ...], seed: int) -> str | None:
         from upstreams.hf_speech import CONFIG_CLASSES, config_fingerprint, default_config
         from upstreams.hf_text import HFTextUpstream, variant_suffix

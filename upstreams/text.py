@@ -25,8 +25,21 @@ def model_missing(src: str, name: str, alternative: str = "") -> str | None:
         return None
     if model_in_cache(src) or hub_reachable():
         return None
-    return (f"model '{src}' (not in the local Hugging Face cache and the Hub is unreachable: download it once "
-            f"with network access, or pass a local directory as {name}:/path/to/model{alternative})")
+    return (f"model '{src}' (not in the local Hugging Face cache and the Hub is unreachable: fetch it with network "
+            f"access, `bench prefetch --upstream {name}:{src}`, or pass a local directory as "
+            f"{name}:/path/to/model{alternative})")
+
+
+def hub_model_needs(src: str, name: str, alternative: str = "") -> list[Any]:
+    """A Hub model's weights, config and tokenizer (nothing for a local directory). Shared by the text and speech
+    factories' `needs`."""
+    if looks_like_local_path(src):
+        return []
+    from benchmark.hub import HUB, download_model, model_cached
+    from benchmark.prefetch import Need
+
+    return [Need("model", src, model_cached(src), HUB, fetch=lambda: download_model(src),
+                 how=f"pass a local directory as {name}:/path/to/model{alternative}", label=f"model '{src}'")]
 
 
 class TextUpstreamFactory:
@@ -49,6 +62,10 @@ class TextUpstreamFactory:
     def missing(self, arg: str | None) -> str | None:
         """None when the model can be loaded now, else what is missing and how to supply it."""
         return model_missing(self.source(arg), self.name)
+
+    def needs(self, arg: str | None) -> list[Any]:
+        """What `bench prefetch` fetches for this upstream: the Hub model, if it is one."""
+        return hub_model_needs(self.source(arg), self.name)
 
     def model_class(self) -> Any:
         """The upstream class this factory builds (imported only when asked: torch stays out of --help)."""

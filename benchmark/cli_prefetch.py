@@ -1,0 +1,148 @@
+"""`bench prefetch`: fetch everything some jobs will need while a network is there; `--check` lists, per job, what
+is here and what is not (exit 1 when something is missing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from benchmark.clitypes import PathArg
+from benchmark.errors import BenchError
+
+
+def _needs(registry: Any, upstreams: list[str], tasks: list[str], data_dir: Path | None, cache: Path,
+           tests: bool) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """({upstream: its needs}, {task: its needs}), upstreams expanded (NAME@DIR) and suites into their tasks."""
+    from benchmark import prefetch
+    from benchmark.runner import expand_tasks
+    from benchmark.specs import expand_upstream
+
+    specs = list({s.text: s for u in dict.fromkeys(upstreams) for s in expand_upstream(u)}.values())
+    task_specs = expand_tasks(tasks, registry) if tasks else []
+    if data_dir is not None and not data_dir.is_dir():
+        raise BenchError(f"data directory not found: {data_dir} (--data-dir / BENCH_DATA_DIR)")
+    return ({s.text: prefetch.upstream_needs(s, registry) for s in specs},
+            {t.name: prefetch.task_needs(t, data_dir, registry, cache, tests) for t in task_specs})
+
+
+def _jobs(registry: Any, ups: dict[str, list[Any]], ts: dict[str, list[Any]]) -> list[tuple[str, list[Any]]]:
+    """[(job label, its needs)] for every (upstream, task) pair bench run would make of them (the upstream's
+    modality is the task's); with only upstreams or only tasks, one per name."""
+    from benchmark.specs import parse_upstream
+
+    if not (ups and ts):
+        return [*ups.items(), *ts.items()]
+    jobs = []
+    for u in ups:
+        modality = registry.upstreams.get(parse_upstream(u).name).meta.get("modality")
+        jobs += [(f"{u} · {t}", [*ups[u], *ts[t]]) for t in ts
+                 if not modality or registry.tasks.get(t).obj.modality == modality]
+    if not jobs:
+        raise BenchError("no job: the upstreams and tasks given are of different modalities (bench list tasks)")
+    return jobs
+
+
+@click.command(name="prefetch")
+@click.option("--upstream", "-u", default="", metavar="NAMES", help="Comma-separated upstreams (as bench run takes them).")
+@click.option("--tasks", "-t", default="", metavar="NAMES", help="Comma-separated suites and tasks.")
+@click.option("--tasks-file", "tasks_files", multiple=True, envvar="BENCH_TASKS_FILE",
+              type=PathArg(exists=True, dir_okay=False, path_type=Path), help="Extra tasks YAML (repeatable).")
+@click.option("--data-dir", type=PathArg(path_type=Path), envvar="BENCH_DATA_DIR",
+              help="Tasks with local files read them from here and need nothing fetched.")
+@click.option("--predict-test", is_flag=True, help="Also the unlabeled test splits kept in other configs (GLUE's ax).")
+@click.option("--check", is_flag=True, help="Fetch nothing: list per job what is here and what is missing "
+              "(exit 1 when something is).")
+@click.option("--json", "as_json", is_flag=True, help="With --check: the list as JSON.")
+def prefetch_cmd(upstream: str, tasks: str, tasks_files: tuple[Path, ...], data_dir: Path | None,
+                 predict_test: bool, check: bool, as_json: bool) -> None:
+    """Fetch into the caches everything the jobs of these upstreams and tasks need: Hub models (weights, config,
+    tokenizer), Hub datasets at their pinned revisions, and what builtin recipes build (the VADER sdist from PyPI,
+    synthesised audio, sampled protein families, parsed music). Then `bench run --offline` runs them with no
+    network; copy ~/.cache/bench and ~/.cache/huggingface (BENCH_CACHE, HF_HOME) to take them to a machine
+    without one."""
+    from benchmark import prefetch
+    from benchmark.cli import _plugins, _split, _tasks_files, _warn_plugin_failures
+    from benchmark.runner import default_cache_dir
+
+    if as_json and not check:
+        raise BenchError("--json goes with --check (the list of what is here and what is not)")
+    upstreams, task_names = _split(upstream), _split(tasks)
+    if not upstreams and not task_names:
+        raise BenchError("nothing to fetch: give --upstream NAMES and/or --tasks NAMES (as for bench run)")
+    _warn_plugin_failures()
+    _tasks_files(tasks_files)
+    registry = _plugins().registry
+    cache = default_cache_dir()
+    ups, ts = _needs(registry, upstreams, task_names, data_dir, cache, predict_test)
+    jobs = _jobs(registry, ups, ts)
+    if check:
+        _report(jobs, ups, ts, as_json)
+        return
+    needs = list({n.key: n for _, job_needs in jobs for n in job_needs}.values())
+    if not sys.stderr.isatty():  # download bars are for a terminal; in a log they are noise
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    failed: list[str] = []
+    for need in needs:
+        if need.present:
+            click.echo(f"present  {prefetch.describe(need)}")
+            continue
+        click.echo(f"fetching {prefetch.describe(need)} ...")
+        t0 = time.perf_counter()
+        try:
+            _refuse_if_offline(need)
+            prefetch.fetch(need)
+        except BenchError as err:
+            click.echo(f"  failed: {err}", err=True)
+            failed.append(f"{need.kind} {need.name}")
+            continue
+        click.echo(f"fetched  {prefetch.describe(need)} in {time.perf_counter() - t0:.1f} s")
+    if failed:
+        raise BenchError(f"could not fetch {len(failed)} of {len(needs)}: {', '.join(failed)} (why: above); "
+                         "rerun the same command to retry them")
+    click.echo(f"all {len(needs)} present in the caches (bench: {cache}); `bench run --offline` will not use "
+               "the network for them")
+
+
+def _refuse_if_offline(need: Any) -> None:
+    from benchmark.hub import HUB, no_network_requested, offline_variable
+
+    if need.network is None:
+        return
+    if no_network_requested() or (need.network == HUB and offline_variable()):
+        raise BenchError(f"{offline_variable()} is set, so nothing is downloaded: unset it to fetch {need.name}")
+
+
+def _report(jobs: list[tuple[str, list[Any]]], ups: dict[str, list[Any]], ts: dict[str, list[Any]],
+            as_json: bool) -> None:
+    from benchmark import prefetch
+
+    missing = [(label, n) for label, needs in jobs for n in needs if not n.present]
+    if as_json:
+        click.echo(json.dumps([{"job": label, "needs": [
+            {"kind": n.kind, "name": n.name, "present": n.present, "network": n.network,
+             "fetchable": n.fetch is not None, "how": n.how.replace("{files}", n.files) if n.how else None}
+            for n in needs]} for label, needs in jobs], indent=2))
+    else:
+        width = max(len(label) for label, _ in jobs)
+        for label, needs in jobs:
+            if not needs:
+                click.echo(f"{label:<{width}}  -        nothing to fetch")
+            for i, n in enumerate(needs):
+                state = "present" if n.present else "missing"
+                hint = "" if n.present or n.fetch is not None else f"  ({n.how.replace('{files}', n.files)})"
+                click.echo(f"{label if i == 0 else '':<{width}}  {state:<8} {prefetch.describe(n)}{hint}")
+        complete = sum(all(n.present for n in needs) for _, needs in jobs)
+        line = f"{complete} of {len(jobs)} jobs have everything they need"
+        if missing:
+            lacking = [[name for name, needs in group.items() if any(not n.present for n in needs)]
+                       for group in (ups, ts)]
+            line += f"; fetch the rest with: {prefetch.command(*lacking)}"
+        click.echo(line)
+    if missing:
+        raise SystemExit(1)

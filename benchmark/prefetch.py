@@ -1,0 +1,125 @@
+"""What a job needs from outside this machine, whether it is here, and fetching it ahead of time.
+
+Every input a job reads is a `Need`: a Hub model (weights, config, tokenizer), a Hub dataset at its pinned
+revision, or what a builtin recipe builds into the bench cache (the VADER sdist from PyPI, synthesised audio,
+sampled protein families). Upstream factories and dataset loaders say what they need through an optional
+`needs(...)` method (docs/plugins.md); a Hub dataset source is known to the core. `bench prefetch` fetches the
+absent ones while a network is there; `bench prefetch --check` lists them per job; and `runner.plan` sets aside,
+before anything starts, every job that would need a network it may not use (`--offline`, HF_HUB_OFFLINE, or an
+unreachable Hub), naming the prefetch command that would fetch what it lacks.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchError
+from benchmark.hub import HUB, hub_reachable, offline_variable
+from benchmark.registry import Registry
+from benchmark.specs import UpstreamSpec
+from benchmark.taskspec import TaskSpec
+
+
+@dataclass(frozen=True)
+class Need:
+    """One input a job reads.
+
+    kind: "model", "dataset" or "data" (a recipe's own files). name: what it is, as shown to the user (unique
+    per kind). present: it is on this machine now. network: where fetching it goes (HUB, "PyPI"), None when it
+    is built here from installed files. fetch: puts it into the cache (None: bench cannot).
+    how: another way to supply it when it is absent, for the offline message; "{files}" in it is replaced by the
+    `files` of every need with the same `how` (so GLUE's nine tasks make one hint). label: how the offline
+    message names it (needs with one label are listed once, with their tasks).
+    """
+
+    kind: str
+    name: str
+    present: bool
+    network: str | None = None
+    fetch: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
+    how: str = ""
+    files: str = ""
+    label: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.kind, self.name
+
+    @property
+    def shown(self) -> str:
+        return self.label or f"{self.kind} {self.name}"
+
+
+def upstream_needs(spec: UpstreamSpec, registry: Registry) -> list[Need]:
+    """What the upstream's factory says it needs (nothing when it does not say: it brings its own weights)."""
+    from benchmark.specs import _modifiers_for
+
+    factory = registry.upstreams.get(spec.name).obj
+    needs = getattr(factory, "needs", None)
+    return list(needs(spec.arg, **_modifiers_for(needs, spec))) if needs is not None else []
+
+
+def task_needs(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: Path,
+               tests: bool = False) -> list[Need]:
+    """What the task's data source needs: a Hub dataset at its revision, or what its recipe says it needs.
+    A local source needs nothing fetched (its files are checked by data.missing)."""
+    from benchmark.data import choose_source
+
+    kind = choose_source(task, data_dir)
+    if kind == "hub":
+        from benchmark.data import hub_dataset_needs
+
+        assert task.sources.hub is not None
+        return hub_dataset_needs(task, task.sources.hub, tests=tests)
+    if kind == "recipe":
+        recipe = task.sources.recipe
+        assert recipe is not None
+        loader = registry.datasets.get(recipe.name).obj
+        needs = getattr(loader, "needs", None)
+        return list(needs(recipe.options, cache_dir)) if needs is not None else []
+    return []
+
+
+def blocked(need: Need, offline: bool) -> bool:
+    """True when the need is absent and fetching it would use a network this run may not use: any network with
+    `offline` (--offline, BENCH_OFFLINE); the Hub when HF_HUB_OFFLINE (or its kin) is set or it does not answer."""
+    if need.present or need.network is None:
+        return False
+    return offline or (need.network == HUB and not hub_reachable())
+
+
+def offline_reason(offline_flag: bool) -> str:
+    """Why the run may not use the network, as the message names it."""
+    return "--offline" if offline_flag else offline_variable() or "the Hugging Face Hub is unreachable"
+
+
+def command(upstreams: Sequence[str], tasks: Sequence[str]) -> str:
+    """The `bench prefetch` command line that fetches what these upstreams and tasks need."""
+    parts = ["bench", "prefetch"]
+    if upstreams:
+        parts += ["--upstream", ",".join(dict.fromkeys(upstreams))]
+    if tasks:
+        parts += ["--tasks", ",".join(dict.fromkeys(tasks))]
+    return shlex.join(parts)
+
+
+def describe(need: Need) -> str:
+    return f"{need.kind} {need.name}" + (f", from {need.network}" if need.network else "")
+
+
+def fetch(need: Need) -> None:
+    """Fetch one need into its cache; a failure is one BenchError line saying what could not be had and why."""
+    if need.fetch is None:
+        how = need.how.replace("{files}", need.files) if need.how else "supply it by hand"
+        raise BenchError(f"bench cannot fetch {need.kind} {need.name}: {how}")
+    try:
+        need.fetch()
+    except BenchError:
+        raise
+    except Exception as err:  # the Hub client and pip raise many types for a network that is not there
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise BenchError(f"cannot fetch {describe(need)}: {type(err).__name__}: {first}") from None
