@@ -18,6 +18,7 @@ import click
 from benchmark import __version__
 from benchmark.cli_analyze import analyze
 from benchmark.cli_prefetch import prefetch_cmd
+from benchmark.cli_scaffold import new_plugin
 from benchmark.cli_validate import validate
 from benchmark.clitypes import PathArg
 from benchmark.errors import BenchError
@@ -498,6 +499,7 @@ cli.add_command(export_cmd)  # bench export glue-submission
 cli.add_command(analyze)  # bench analyze similarity|alignment|language-shift|in-context
 cli.add_command(validate)  # bench validate UPSTREAM / --tasks-file FILE
 cli.add_command(prefetch_cmd)  # bench prefetch --upstream ... --tasks ... [--check]
+cli.add_command(new_plugin)  # bench new-plugin NAME
 
 
 @cli.group()

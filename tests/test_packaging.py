@@ -21,3 +21,8 @@ def test_wheel_ships_tasks_yaml_and_the_plugin_packages(tmp_path: Path) -> None:
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "bench = benchmark.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert not any(n.startswith(("tests/", "examples/")) for n in names)
+    # `bench new-plugin` writes its package from these templates, read with importlib.resources.
+    template = ROOT / "benchmark" / "assets" / "plugin-template"
+    shipped = {n for n in names if n.startswith("benchmark/assets/plugin-template/")}
+    assert shipped == {f"benchmark/{p.relative_to(ROOT / 'benchmark').as_posix()}" for p in template.rglob("*.tmpl")}
+    assert "benchmark/assets/plugin-template/src/{{module}}/encoder.py.tmpl" in shipped
