@@ -110,12 +110,16 @@ def prefetch_cmd(upstream: str, tasks: str, tasks_files: tuple[Path, ...], data_
 
 
 def _refuse_if_offline(need: Any) -> None:
-    from benchmark.hub import HUB, no_network_requested, offline_variable
+    """Fail at once where a download cannot work (instead of the Hub client's minute of retries)."""
+    from benchmark.hub import HUB, endpoint, hub_reachable, no_network_requested, offline_variable
 
     if need.network is None:
         return
     if no_network_requested() or (need.network == HUB and offline_variable()):
         raise BenchError(f"{offline_variable()} is set, so nothing is downloaded: unset it to fetch {need.name}")
+    if need.network == HUB and not hub_reachable():
+        raise BenchError(f"the Hugging Face Hub ({endpoint()}) does not answer: fetch {need.name} where there is a "
+                         "network (HF_ENDPOINT names a mirror)")
 
 
 def _report(jobs: list[tuple[str, list[Any]]], ups: dict[str, list[Any]], ts: dict[str, list[Any]],

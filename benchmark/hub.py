@@ -36,16 +36,19 @@ def _true(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
 def hub_reachable() -> bool:
     """False when offline is asked for (BENCH_OFFLINE, HF_HUB_OFFLINE...) or the Hub endpoint does not answer."""
-    return not offline_requested() and _endpoint_answers()
+    return not offline_requested() and _endpoint_answers(endpoint())
 
 
 @functools.cache
-def _endpoint_answers(timeout: float = 3.0) -> bool:
-    """True when a TCP connection to the Hub endpoint opens (answered in milliseconds when there is no network)."""
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    parsed = urlparse(endpoint)
+def _endpoint_answers(url: str, timeout: float = 3.0) -> bool:
+    """True when a TCP connection to the endpoint opens (answered in milliseconds when there is no network)."""
+    parsed = urlparse(url)
     host, port = parsed.hostname or "huggingface.co", parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -140,6 +140,12 @@ def test_check_lists_per_job_what_is_here_and_exits_1_when_something_is_not(tmp_
         "1 of 4 jobs have everything they need; fetch the rest with: bench prefetch --upstream bert --tasks sst2")
     r = bench("prefetch", "--check", "--upstream", "minilm", "--tasks", "vader-polarity", env=env, cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "1 of 1 jobs have everything they need"
+    r = bench("prefetch", "--upstream", "bert", env={**env, "HF_ENDPOINT": "http://127.0.0.1:9"}, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.splitlines() == [
+        "  failed: the Hugging Face Hub (http://127.0.0.1:9) does not answer: fetch google-bert/bert-base-uncased "
+        "where there is a network (HF_ENDPOINT names a mirror)",
+        "error: could not fetch 1 of 1: model google-bert/bert-base-uncased (why: above); rerun the same command to "
+        "retry them"]
     r = bench("prefetch", "--check", env=env, cwd=tmp_path)
     assert (r.returncode, r.stderr.strip()) == (2, "error: nothing to fetch: give --upstream NAMES and/or --tasks "
                                                    "NAMES (as for bench run)")
