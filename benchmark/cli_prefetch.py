@@ -139,7 +139,9 @@ def _report(jobs: list[tuple[str, list[Any]]], ups: dict[str, list[Any]], ts: di
                 click.echo(f"{label:<{width}}  -        nothing to fetch")
             for i, n in enumerate(needs):
                 state = "present" if n.present else "missing"
-                hint = "" if n.present or n.fetch is not None else f"  ({n.how.replace('{files}', n.files)})"
+                # what to install for something built here (espeak-ng, hmmer) or that bench cannot fetch at all
+                local = n.fetch is None or n.network is None
+                hint = f"  ({n.how.replace('{files}', n.files)})" if not n.present and n.how and local else ""
                 click.echo(f"{label if i == 0 else '':<{width}}  {state:<8} {prefetch.describe(n)}{hint}")
         complete = sum(all(n.present for n in needs) for _, needs in jobs)
         line = f"{complete} of {len(jobs)} jobs have everything they need"

@@ -357,7 +357,8 @@ class BioRecipe:
         o = self.options(options)
         path = self.cache_path(o, cache_dir)
         return [Need("data", f"HMMER samples: {path.stem}", path.is_file(),
-                     fetch=lambda: self.splits(options, cache_dir), how=self.missing(options, cache_dir) or "")]
+                     fetch=lambda: self.splits(options, cache_dir),
+                     how="" if path.is_file() else self.missing(options, cache_dir) or "")]
 
     def revision(self, options: dict[str, Any]) -> str:
         return describe(self.name, self.options(options))

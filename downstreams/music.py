@@ -203,7 +203,8 @@ class MusicComposers:
         o = self.options(options)
         path = self.cache_path(o, cache_dir)
         return [Need("data", f"music21 corpus excerpts: {path.stem}", path.is_file(),
-                     fetch=lambda: self.splits(options, cache_dir), how=self.missing(options, cache_dir) or "")]
+                     fetch=lambda: self.splits(options, cache_dir),
+                     how="" if path.is_file() else self.missing(options, cache_dir) or "")]
 
     def revision(self, options: dict[str, Any]) -> str:
         return describe(RECIPE, self.options(options))
