@@ -241,7 +241,7 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
                             Path(request["output"]), opt("data_dir"), request["overwrite"], opt("cache_dir"),
                             use_cache=request["use_cache"], cache_dtype=request["cache_dtype"],
                             cache_max_bytes=request["cache_max_bytes"], explicit=request.get("explicit", ()),
-                            eval_on=request.get("eval_on", ()))
+                            eval_on=request.get("eval_on", ()), offline=request.get("offline", False))
             if series:  # one checkpoint of NAME@DIR: planned through its series, so it keeps its step
                 mine = [j for j in p.jobs if j.upstream.text == upstream]
                 p = dataclasses.replace(p, jobs=mine, todo=[j for j in p.todo if j in mine],
@@ -251,6 +251,9 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
                 raise RuntimeError(f"the worker planned job {job.job_id} ({job.path.name}) where the driver planned "
                                    f"{job_id} ({file_name}): is the worker running another version of bench "
                                    f"({worker['benchmark']})?")
+            if p.offline:  # the worker's caches lack what the driver's have
+                return {"error": f"cannot start on the worker (pid {worker['pid']}): {p.offline_message}",
+                        "worker": {**worker, "finished": time.time()}}
             if not p.todo:  # finished meanwhile by another run sharing the output directory
                 import json
 
