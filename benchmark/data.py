@@ -142,9 +142,13 @@ def datasets_cache() -> Path:
     """Where `datasets` keeps prepared datasets (HF_DATASETS_CACHE, else HF_HOME/datasets)."""
     import os
 
+    if os.environ.get("HF_DATASETS_CACHE"):
+        return Path(os.environ["HF_DATASETS_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):  # read now: huggingface_hub.constants keeps the value it had when imported
+        return Path(os.environ["HF_HOME"]).expanduser() / "datasets"
     from huggingface_hub import constants
 
-    return Path(os.environ.get("HF_DATASETS_CACHE") or Path(constants.HF_HOME) / "datasets").expanduser()
+    return Path(constants.HF_HOME).expanduser() / "datasets"
 
 
 def prepared_dir(hub: HubSource, config: str | None) -> Path | None:
