@@ -325,14 +325,18 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
     set_aside = [j for j in unfinished
                  if any(lacks[k] for k in (j.upstream.text, j.task.name, *(t.name for t in j.transfer)))]
     todo = [j for j in unfinished if j not in set_aside]
-    message = offline_message(set_aside, len(unfinished), lacks, offline_flag) if set_aside else ""
+    suites = {name: list(registry.suites.get(name).obj.tasks) for name in tasks if name in registry.suites}
+    message = offline_message(set_aside, len(unfinished), lacks, offline_flag, suites) if set_aside else ""
     return Plan(jobs, todo, done, output, data_dir, cache, problems, request, set_aside, message)
 
 
 def offline_message(set_aside: Sequence[Job], n_unfinished: int, lacks: dict[str, list[Any]],
-                    offline_flag: bool) -> str:
+                    offline_flag: bool, suites: dict[str, list[str]] | None = None) -> str:
     """One line: 'offline (--offline): 2 of 3 jobs need what is not here: model 'X'; Hub dataset 'Y' for sst2;
-    fetch it with network access: bench prefetch --upstream bert --tasks sst2, or pass --data-dir DIR holding ...'."""
+    fetch it with network access: bench prefetch --upstream bert --tasks sst2, or pass --data-dir DIR holding ...'.
+
+    suites: the suites the user named, with their tasks: one whose every task lacks something is named as the
+    suite in the prefetch command (`--tasks glue`, not nine names)."""
     from benchmark import prefetch
 
     users: dict[str, list[str]] = {}
@@ -351,6 +355,10 @@ def offline_message(set_aside: Sequence[Job], n_unfinished: int, lacks: dict[str
     what = "; ".join(label + (f" for {', '.join(who)}" if who else "") for label, who in users.items())
     alternatives = "; ".join(how.replace("{files}", ", ".join(dict.fromkeys(f for f in files if f)))
                              for how, files in hows.items())
+    for suite, members in (suites or {}).items():
+        if members and all(t in tasks for t in members):
+            at = min(tasks.index(t) for t in members)
+            tasks = [*(t for t in tasks[:at] if t not in members), suite, *(t for t in tasks[at:] if t not in members)]
     return (f"offline ({prefetch.offline_reason(offline_flag)}): {len(set_aside)} of {n_unfinished} jobs need what "
             f"is not here: {what}; fetch it with network access: {prefetch.command(upstreams, tasks)}"
             + (f", or {alternatives}" if alternatives else ""))

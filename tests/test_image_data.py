@@ -377,7 +377,7 @@ def test_cli_image_data_errors_are_one_line_and_write_nothing(tmp_path: Path) ->
     empty.mkdir()
     run = ["run", "--upstream", "pixels", "-o", str(out), "-q"]
     _one_line_error(_bench(*run, "--tasks", "cifar-stl", tmp_path=tmp_path),
-                    "offline (HF_HUB_OFFLINE=1)", "bench prefetch --tasks cifar10,cifar10-knn,stl10,stl10-knn",
+                    "offline (HF_HUB_OFFLINE=1)", "fetch it with network access: bench prefetch --tasks cifar-stl,",
                     "cifar-10-batches-bin/", "stl10_binary/")
     _one_line_error(_bench(*run, "--tasks", "cifar10", "--data-dir", str(empty), tmp_path=tmp_path),
                     "cifar-10-batches-bin/", "official cifar10-binary layout")
