@@ -85,8 +85,15 @@ def prefetch_cmd(upstream: str, tasks: str, tasks_files: tuple[Path, ...], data_
         _report(jobs, ups, ts, as_json)
         return
     needs = list({n.key: n for _, job_needs in jobs for n in job_needs}.values())
+    if not needs:
+        click.echo("nothing to fetch: these jobs read only what is installed or given (local files, packaged "
+                   "weights)")
+        return
     if not sys.stderr.isatty():  # download bars are for a terminal; in a log they are noise
-        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()  # huggingface_hub is imported by now: its variable would be read too late
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"  # datasets is imported by the first fetch
     failed: list[str] = []
     for need in needs:
         if need.present:

@@ -146,6 +146,9 @@ def test_check_lists_per_job_what_is_here_and_exits_1_when_something_is_not(tmp_
         "where there is a network (HF_ENDPOINT names a mirror)",
         "error: could not fetch 1 of 1: model google-bert/bert-base-uncased (why: above); rerun the same command to "
         "retry them"]
+    r = bench("prefetch", "--upstream", "minilm", env=env, cwd=tmp_path)  # packaged weights: nothing to fetch
+    assert (r.returncode, r.stdout) == (0, "nothing to fetch: these jobs read only what is installed or given (local "
+                                           "files, packaged weights)\n")
     r = bench("prefetch", "--check", env=env, cwd=tmp_path)
     assert (r.returncode, r.stderr.strip()) == (2, "error: nothing to fetch: give --upstream NAMES and/or --tasks "
                                                    "NAMES (as for bench run)")
