@@ -118,15 +118,15 @@ def prefetch_cmd(upstream: str, tasks: str, tasks_files: tuple[Path, ...], data_
 
 def _refuse_if_offline(need: Any) -> None:
     """Fail at once where a download cannot work (instead of the Hub client's minute of retries)."""
-    from benchmark.hub import HUB, endpoint, hub_reachable, no_network_requested, offline_variable
+    from benchmark import prefetch
+    from benchmark.hub import endpoint, no_network_requested, offline_variable
 
-    if need.network is None:
+    if not prefetch.blocked(need, no_network_requested()):
         return
-    if no_network_requested() or (need.network == HUB and offline_variable()):
+    if offline_variable():
         raise BenchError(f"{offline_variable()} is set, so nothing is downloaded: unset it to fetch {need.name}")
-    if need.network == HUB and not hub_reachable():
-        raise BenchError(f"the Hugging Face Hub ({endpoint()}) does not answer: fetch {need.name} where there is a "
-                         "network (HF_ENDPOINT names a mirror)")
+    raise BenchError(f"the Hugging Face Hub ({endpoint()}) does not answer: fetch {need.name} where there is a "
+                     "network (HF_ENDPOINT names a mirror)")
 
 
 def _report(jobs: list[tuple[str, list[Any]]], ups: dict[str, list[Any]], ts: dict[str, list[Any]],
@@ -137,7 +137,7 @@ def _report(jobs: list[tuple[str, list[Any]]], ups: dict[str, list[Any]], ts: di
     if as_json:
         click.echo(json.dumps([{"job": label, "needs": [
             {"kind": n.kind, "name": n.name, "present": n.present, "network": n.network,
-             "fetchable": n.fetch is not None, "how": n.how.replace("{files}", n.files) if n.how else None}
+             "fetchable": n.fetch is not None, "how": n.hint or None}
             for n in needs]} for label, needs in jobs], indent=2))
     else:
         width = max(len(label) for label, _ in jobs)
@@ -148,7 +148,7 @@ def _report(jobs: list[tuple[str, list[Any]]], ups: dict[str, list[Any]], ts: di
                 state = "present" if n.present else "missing"
                 # what to install for something built here (espeak-ng, hmmer) or that bench cannot fetch at all
                 local = n.fetch is None or n.network is None
-                hint = f"  ({n.how.replace('{files}', n.files)})" if not n.present and n.how and local else ""
+                hint = f"  ({n.hint})" if not n.present and n.hint and local else ""
                 click.echo(f"{label if i == 0 else '':<{width}}  {state:<8} {prefetch.describe(n)}{hint}")
         complete = sum(all(n.present for n in needs) for _, needs in jobs)
         line = f"{complete} of {len(jobs)} jobs have everything they need"

@@ -59,10 +59,7 @@ def _endpoint_answers(url: str, timeout: float = 3.0) -> bool:
 
 def model_in_cache(repo_id: str, revision: str | None = None) -> bool:
     """True when the Hub model's config is in the local Hugging Face cache (so it loads offline)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
-    return isinstance(found, str) and Path(found).is_file()
+    return _cached(repo_id, "config.json", revision)
 
 
 def looks_like_local_path(name: str) -> bool:
@@ -74,10 +71,10 @@ def model_cached(repo_id: str) -> bool:
     return model_in_cache(repo_id) and any(_cached(repo_id, f) for f in WEIGHTS)
 
 
-def _cached(repo_id: str, filename: str) -> bool:
+def _cached(repo_id: str, filename: str, revision: str | None = None) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(repo_id, filename)
+    found = try_to_load_from_cache(repo_id, filename, revision=revision)
     return isinstance(found, str) and Path(found).is_file()
 
 

@@ -53,6 +53,11 @@ class Need:
     def shown(self) -> str:
         return self.label or f"{self.kind} {self.name}"
 
+    @property
+    def hint(self) -> str:
+        """`how` with this need's own files filled in ('' when there is no other way)."""
+        return self.how.replace("{files}", self.files)
+
 
 def upstream_needs(spec: UpstreamSpec, registry: Registry) -> list[Need]:
     """What the upstream's factory says it needs (nothing when it does not say: it brings its own weights)."""
@@ -114,8 +119,7 @@ def describe(need: Need) -> str:
 def fetch(need: Need) -> None:
     """Fetch one need into its cache; a failure is one BenchError line saying what could not be had and why."""
     if need.fetch is None:
-        how = need.how.replace("{files}", need.files) if need.how else "supply it by hand"
-        raise BenchError(f"bench cannot fetch {need.kind} {need.name}: {how}")
+        raise BenchError(f"bench cannot fetch {need.kind} {need.name}: {need.hint or 'supply it by hand'}")
     try:
         need.fetch()
     except BenchError:

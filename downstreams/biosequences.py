@@ -134,6 +134,16 @@ def cache_file(recipe: str, version: int, o: dict[str, Any], cache_dir: Path) ->
     return Path(cache_dir) / "cross-discipline" / f"{recipe}-v{version}-{digest(o)}.json"
 
 
+def built_need(recipe: Any, what: str, options: dict[str, Any], cache_dir: Path) -> list[Any]:
+    """A recipe's `needs`: its built splits, made here (no network) from installed files and kept in the cache;
+    when they are absent, what to install comes from its `missing` (shared with downstreams.music)."""
+    from benchmark.prefetch import Need
+
+    path = recipe.cache_path(recipe.options(options), cache_dir)
+    return [Need("data", f"{what}: {path.stem}", path.is_file(), fetch=lambda: recipe.splits(options, cache_dir),
+                 how="" if path.is_file() else recipe.missing(options, cache_dir) or "")]
+
+
 def check_digest(recipe: str, o: dict[str, Any], defaults: dict[str, Any], splits: Any, expected: str,
                  fix: str) -> None:
     """Stop when the default build differs from the recorded one (scores would silently stop being comparable)."""
@@ -351,14 +361,7 @@ class BioRecipe:
         return None
 
     def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
-        """The built splits, made here (no network) from installed files and kept in the cache."""
-        from benchmark.prefetch import Need
-
-        o = self.options(options)
-        path = self.cache_path(o, cache_dir)
-        return [Need("data", f"HMMER samples: {path.stem}", path.is_file(),
-                     fetch=lambda: self.splits(options, cache_dir),
-                     how="" if path.is_file() else self.missing(options, cache_dir) or "")]
+        return built_need(self, "HMMER samples", options, cache_dir)
 
     def revision(self, options: dict[str, Any]) -> str:
         return describe(self.name, self.options(options))

@@ -42,6 +42,7 @@ from benchmark.hookspecs import hookimpl
 from benchmark.types import Examples
 from downstreams.biosequences import (
     SPLITS,
+    built_need,
     cache_file,
     check_digest,
     check_options,
@@ -197,14 +198,7 @@ class MusicComposers:
         return None
 
     def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
-        """The built splits, made here (no network) from installed files and kept in the cache."""
-        from benchmark.prefetch import Need
-
-        o = self.options(options)
-        path = self.cache_path(o, cache_dir)
-        return [Need("data", f"music21 corpus excerpts: {path.stem}", path.is_file(),
-                     fetch=lambda: self.splits(options, cache_dir),
-                     how="" if path.is_file() else self.missing(options, cache_dir) or "")]
+        return built_need(self, "music21 corpus excerpts", options, cache_dir)
 
     def revision(self, options: dict[str, Any]) -> str:
         return describe(RECIPE, self.options(options))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -185,13 +186,12 @@ def test_prefetched_jobs_run_with_the_network_gone_and_the_others_are_named_in_o
         online = {**env, "HF_ENDPOINT": url}
         r = bench("prefetch", "--upstream", "bert:bench-test/minilm", "--tasks", "sst2", env=online, cwd=tmp_path)
         assert r.returncode == 0, r.stderr
-        assert r.stdout.splitlines() == [
-            "fetching model bench-test/minilm, from the Hugging Face Hub ...",
-            r.stdout.splitlines()[1],
-            "present  dataset nyu-mll/glue (sst2)@bcdcba79, from the Hugging Face Hub",
-            f"all 2 present in the caches (bench: {tmp_path / 'bench-cache'}); `bench run --offline` will not use "
-            "the network for them"]
-        assert r.stdout.splitlines()[1].startswith("fetched  model bench-test/minilm, from the Hugging Face Hub in ")
+        fetching, fetched, *rest = r.stdout.splitlines()
+        assert fetching == "fetching model bench-test/minilm, from the Hugging Face Hub ..."
+        assert re.fullmatch(r"fetched  model bench-test/minilm, from the Hugging Face Hub in \d+\.\d s", fetched)
+        assert rest == ["present  dataset nyu-mll/glue (sst2)@bcdcba79, from the Hugging Face Hub",
+                        f"all 2 present in the caches (bench: {tmp_path / 'bench-cache'}); `bench run --offline` "
+                        "will not use the network for them"]
         downloaded = {line.split("/resolve/")[1].split("/", 1)[1] for line in fake.requests if "GET" in line
                       and "/resolve/" in line}
         assert "model.safetensors" in downloaded and "vocab.txt" in downloaded and "README.md" not in downloaded
