@@ -61,11 +61,9 @@ class Need:
 
 def upstream_needs(spec: UpstreamSpec, registry: Registry) -> list[Need]:
     """What the upstream's factory says it needs (nothing when it does not say: it brings its own weights)."""
-    from benchmark.specs import _modifiers_for
+    from benchmark.specs import ask_factory
 
-    factory = registry.upstreams.get(spec.name).obj
-    needs = getattr(factory, "needs", None)
-    return list(needs(spec.arg, **_modifiers_for(needs, spec))) if needs is not None else []
+    return list(ask_factory(spec, registry, "needs", []))
 
 
 def task_needs(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: Path,

@@ -93,11 +93,14 @@ def expand_upstream(text: str) -> list[UpstreamSpec]:
 
 def check_upstream(spec: UpstreamSpec, registry: Registry) -> str | None:
     """Raise for an unknown name; return what the upstream lacks to load now (None when it can load)."""
-    factory = registry.upstreams.get(spec.name).obj
-    check = getattr(factory, "missing", None)
-    if check is None:
-        return None
-    return check(spec.arg, **_modifiers_for(check, spec))
+    return ask_factory(spec, registry, "missing", None)
+
+
+def ask_factory(spec: UpstreamSpec, registry: Registry, method: str, default: Any) -> Any:
+    """The factory's optional `method(arg[, modifiers=...])` for this spec (`missing`, `needs`), or `default`
+    when the factory has none. Raises for an unknown upstream name."""
+    fn = getattr(registry.upstreams.get(spec.name).obj, method, None)
+    return default if fn is None else fn(spec.arg, **_modifiers_for(fn, spec))
 
 
 def _modifiers_for(fn: Any, spec: UpstreamSpec) -> dict[str, Any]:
