@@ -17,7 +17,7 @@ from benchmark.errors import BenchError
 from benchmark.specs import build_upstream, parse_upstream
 from benchmark.testing import check_upstream, sample_waveforms
 from upstreams import torchaudio_speech
-from upstreams.torchaudio_speech import file_sha256
+from upstreams.checkpoint_files import file_sha256
 
 CONVS = [(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2  # wav2vec 2.0's strides (320 samples per frame)
 

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.types import HiddenStates, TextInput
-from upstreams.specific import VOCAB_SLOTS, CNNConfig
+from upstreams.cnn_config import VOCAB_SLOTS, CNNConfig
 
 MAX_TOKENS = 512
 _WORD = re.compile(r"\S+")

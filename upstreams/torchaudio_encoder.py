@@ -23,7 +23,7 @@ from benchmark.errors import BenchError
 from benchmark.types import HiddenStates
 from upstreams.checkpoint_files import safe_load
 from upstreams.hf_text import HFEncoder, variant_suffix
-from upstreams.torchaudio_speech import ARCHITECTURES, weights_fingerprint
+from upstreams.torchaudio_archs import ARCHITECTURES, weights_fingerprint
 
 SAMPLE_RATE = 16_000
 _FAIRSEQ_PREFIXES = ("post_extract_proj.", "encoder.pos_conv.", "w2v_model.", "w2v_encoder.")

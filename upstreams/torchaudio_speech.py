@@ -4,34 +4,20 @@ state-dict file, written `torchaudio:ARCH:PATH` (e.g. `torchaudio:hubert_base:/m
 ARCH is the name of a builder in `torchaudio.models`; PATH a `.pt` / `.pth` file of `model.state_dict()` (or a
 dict holding it under 'state_dict' or 'model') or a `.safetensors` file. `torchaudio:ARCH+rand` is the
 architecture with random weights and needs no file. This module stays free of torch: the model lives in
-upstreams/torchaudio_encoder.py and is imported only when a job builds one.
+upstreams/torchaudio_encoder.py and is imported only when a job builds one; the architectures and the weights'
+fingerprint, which both need, live in upstreams/torchaudio_archs.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError, did_you_mean
-from upstreams.checkpoint_files import file_sha256
+from upstreams.torchaudio_archs import ARCHITECTURES, weights_fingerprint
 
 SYNTAX = "torchaudio:ARCH:PATH"
 
-
-def _builder(name: str) -> Callable[[], Any]:
-    def build() -> Any:
-        import torchaudio.models
-
-        return getattr(torchaudio.models, name)()
-
-    return build
-
-
-ARCHITECTURES: dict[str, Callable[[], Any]] = {name: _builder(name) for name in (
-    "wav2vec2_base", "wav2vec2_large", "wav2vec2_large_lv60k", "hubert_base", "hubert_large", "hubert_xlarge",
-    "wavlm_base", "wavlm_large", "wav2vec2_xlsr_300m", "wav2vec2_xlsr_1b", "wav2vec2_xlsr_2b")}
-"""ARCH -> a function that builds the (randomly initialised) torchaudio model; tests add tiny ones."""
 
 EXAMPLE = "torchaudio:wav2vec2_base:/models/wav2vec2_base.pt"
 
@@ -46,13 +32,6 @@ def parse_arg(arg: str | None) -> tuple[str, str | None]:
         raise BenchError(f"unknown torchaudio architecture '{arch}'{did_you_mean(arch, ARCHITECTURES)} (one of "
                          f"{', '.join(ARCHITECTURES)}; {SYNTAX})")
     return arch, path or None
-
-
-def weights_fingerprint(arch: str, path: str | None) -> str:
-    """The architecture plus the file's content (random weights when there is no file)."""
-    if path is None:
-        return f"torchaudio:{arch}:random"
-    return f"torchaudio:{arch}:sha256:{file_sha256(Path(path).expanduser())[:16]}"
 
 
 class TorchaudioSpeechFactory:
