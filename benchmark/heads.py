@@ -85,8 +85,8 @@ class HeadRun(Protocol):
         "frozen" or "finetune") with the job's seed, and keep its best epoch. The `Fitted` carries what the job
         records: best_epoch, select_score (the model-selection score; the job picks the grid point by it, in the
         direction of the task's metrics), epochs_run, curve (per epoch: epoch, train_loss, dev_loss,
-        select_score), steps (the step curve, may be empty), featurizer (its layer_weights() are recorded), and
-        whatever `predict` needs (model, target_mean / target_std). Raise benchmark.errors.JobFailed for a
+        select_score), steps (the step curve, may be empty), featurizer (its layer_weights() are recorded; None
+        for a head that consumes "nothing"), and whatever `predict` needs (model, target_mean / target_std). Raise benchmark.errors.JobFailed for a
         diverged run (the grid point is recorded as failed)."""
 
     def predict(self, fitted: Any, examples: Any, label: str) -> list[Any]:

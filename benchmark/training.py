@@ -38,8 +38,9 @@ def _noop(*_: Any, **__: Any) -> None:
 class Fitted:
     """A trained featurizer + head, with what the job records about how it was selected."""
 
-    featurizer: Featurizer
-    head: nn.Module
+    featurizer: Featurizer | None
+    """The layer weighting (its layer_weights() are recorded); None for a head that reads no upstream features."""
+    head: nn.Module | None
     target_mean: float
     target_std: float
     best_epoch: int
