@@ -8,6 +8,7 @@ task has one; otherwise the Hub at the pinned revision. Problems are found befor
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import hashlib
 import io
@@ -15,6 +16,7 @@ import json
 import logging
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,6 +218,18 @@ def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: P
 
     tests: also read the task's unlabeled test splits (hub and local sources; a recipe provides none).
     """
+    from benchmark.heads import kind_of
+
+    head = kind_of(registry, task.head) if task.head in registry.downstreams else None
+    token = _head_targets.set(head.convert_target if head else None)  # the head reads its targets (convert_target)
+    try:
+        return _load(task, data_dir, registry, cache_dir, tests, head)
+    finally:
+        _head_targets.reset(token)
+
+
+def _load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: Path, tests: bool, head: Any
+          ) -> TaskData:
     kind = choose_source(task, data_dir)
     want = tuple(task.tests) if tests else ()
     unlabeled: dict[str, Unlabeled] = {}
@@ -237,8 +251,7 @@ def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: P
         revision = getattr(loader, "revision", lambda opts: recipe.name)(recipe.options)
     else:
         assert task.sources.hub is not None
-        head = registry.downstreams.get(task.head).obj if task.head in registry.downstreams else None
-        raw, unlabeled, revision = _load_hub(task, task.sources.hub, want, getattr(head, "target", None))
+        raw, unlabeled, revision = _load_hub(task, task.sources.hub, want, head.hub_examples if head else None)
     for split in ("train", *task.evals):
         if split not in raw:
             raise BenchError(f"task '{task.name}': source has no '{split}' split")
@@ -271,7 +284,19 @@ def holdout(examples: Examples, fraction: float, cap: int) -> tuple[Examples, Ex
     return examples.subset(kept), examples.subset(held)
 
 
+_head_targets: contextvars.ContextVar[Callable[[TaskSpec, Any, str], Any] | None] = contextvars.ContextVar(
+    "bench_head_targets", default=None)
+"""While `load` reads a task: its head kind's convert_target (readers call `convert_target` below, not it)."""
+
+
 def convert_target(task: TaskSpec, value: Any, where: str) -> Any:
+    """A raw label cell as the task's target: by the task's head kind (`HeadKind.convert_target`) while `load`
+    reads the task, else `standard_target`."""
+    convert = _head_targets.get()
+    return convert(task, value, where) if convert is not None else standard_target(task, value, where)
+
+
+def standard_target(task: TaskSpec, value: Any, where: str) -> Any:
     """Map a raw label to a class index (classification), a float (regression) or a transcript (sequence tasks:
     whitespace normalised, every symbol in the task's vocabulary); bad values are errors."""
     if task.vocabulary is not None:
@@ -498,8 +523,9 @@ def _hub_dataset(task: TaskSpec, hub: HubSource, config: str | None) -> Any:
         raise BenchError(f"cannot load Hub dataset '{hub.path}' ({config}) for '{task.name}': {first}") from None
 
 
-def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = (), target: str | None = None
-              ) -> tuple[dict[str, Examples], dict[str, Unlabeled], str]:
+def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = (),
+              rows: Callable[..., Examples | None] | None = None) -> tuple[dict[str, Examples], dict[str, Unlabeled], str]:
+    """rows: the head kind's `hub_examples` (a split read its own way, or None for the standard reading)."""
     ds = _hub_dataset(task, hub, hub.name)
     out: dict[str, Examples] = {}
     for ours, theirs in hub.splits.items():
@@ -512,11 +538,10 @@ def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = (), targe
         if lack:
             raise BenchError(f"Hub dataset '{hub.path}' ({hub.name}) split '{theirs}' has no column '{lack[0]}' "
                              f"(columns: {', '.join(split.column_names)})")
-        if target in ("tags", "span"):
-            from benchmark.token_data import hub_examples
-
-            out[ours] = hub_examples(task, target, split, [str(c) for c in hub.inputs], str(hub.label),
-                                     f"Hub dataset '{hub.path}' split '{theirs}'")
+        own = rows(task, split, [str(c) for c in hub.inputs], str(hub.label),
+                   f"Hub dataset '{hub.path}' split '{theirs}'") if rows is not None else None
+        if own is not None:  # e.g. token lists with ClassLabel tags, SQuAD-style answers
+            out[ours] = own
             continue
         cols = [_hub_column(task, hub, split, c, theirs) for c in hub.inputs]
         labels = split[hub.label]

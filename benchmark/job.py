@@ -1,6 +1,8 @@
 """One job: (upstream, task, seed, hyper-parameter grid) -> Result. Pure apart from the upstream's own state.
 
-Frozen mode reads features from the feature cache (computed on the first miss). Every point of the head grid
+Everything head-specific is the task's head kind's (`benchmark.heads`): the job asks it for a run, lets it
+prepare the features (frozen mode reads them from the feature cache, computed on the first miss), fit each
+grid point and predict; it records what the run and the kind report. Every point of the head grid
 (learning rate, hidden size, weight decay, dropout, batch size: each may be a list) is trained with the same
 seed; the point with the best model-selection score is chosen (ties: the first in grid order) and only it is
 evaluated. The result records the whole grid, the selection rule and the chosen values.
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from benchmark.errors import JobFailed, out_of_memory
+from benchmark.heads import HeadJob, kind_of
 from benchmark.registry import Registry
 from benchmark.scoring import reference_score, relative, task_score
 from benchmark.specs import LazyUpstream, upstream_info
@@ -65,7 +68,7 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
             env: dict[str, Any], emit: Progress, transfer_data: dict[str, Any] | None = None) -> Result:
     """Run one job on a loaded upstream and loaded data. `fresh_upstream()` reloads it (fine-tuning a grid).
     transfer_data: the data of the job's --eval-on tasks, by name."""
-    from benchmark import features, training
+    from benchmark import training
 
     task, hp, seed = job.task, job.hparams, job.seed
     pooling = hp["pooling"] or task.pooling
@@ -82,21 +85,20 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     durations: dict[str, float] = {}
     t0 = time.perf_counter()
     points = grid_points(hp)
-    target = getattr(registry.downstreams.get(task.head).obj, "target", None)
-    sequence = target == "sequence"
-    token_notes: list[str] = []
+    kind = kind_of(registry, task.head)
+    run = kind.start(HeadJob(task, registry, hp, seed, upstream, fresh_upstream, cache, train, data.dev, pooling, say))
 
-    def fit_grid(fit: Callable[[int, dict[str, Any]], tuple[Any, Any]]) -> tuple[Any, Any, int, list[dict[str, Any]]]:
-        """Train every grid point (fit(i, hp) -> (fitted, model)); the best by model selection wins, ties go to
-        the first. A diverged point is recorded and loses; the job fails only when every point failed."""
+    def fit_grid() -> tuple[Any, int, list[dict[str, Any]]]:
+        """Train every grid point; the best by model selection wins, ties go to the first. A diverged point is
+        recorded and loses; the job fails only when every point failed."""
         tried: list[dict[str, Any]] = []
-        best: tuple[Any, Any, int] | None = None
+        best: tuple[Any, int] | None = None
         for i, point in enumerate(points):
             php = {**hp, **point}
             try:
                 with _memory_guard(f"a training batch of {php['batch_size']}",
                                    f"--batch-size (now {php['batch_size']})"):
-                    fitted_i, model_i = fit(i, php)
+                    fitted_i = run.fit(i, php)
             except JobFailed as err:
                 if len(points) == 1:
                     raise
@@ -104,92 +106,24 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
                 continue
             tried.append({**point, "select_score": round(fitted_i.select_score, 4), "best_epoch": fitted_i.best_epoch})
             if best is None or training.better(task, registry, fitted_i.select_score, best[0].select_score):
-                best = (fitted_i, model_i, i)
+                best = (fitted_i, i)
         if best is None:
             raise JobFailed(f"every grid point failed; the first: {tried[0]['failed']}")
-        return best[0], best[1], best[2], tried
+        return best[0], best[1], tried
 
-    extract_guard = (f"a batch of up to {hp['eval_batch_size']} examples while extracting features",
-                     f"--eval-batch-size (now {hp['eval_batch_size']})")
-    if sequence:
-        from benchmark import sequence as seq
-
-        def frames(examples: Any, label: str) -> Any:
-            if hp["mode"] == "finetune" or not cache.enabled:  # --no-cache: the upstream runs on every batch
-                return seq.LiveFrames(upstream, examples.inputs, hp["dtype"])
-            return seq.CachedFrames(seq.extract_frames(upstream, examples.inputs, hp["eval_batch_size"], cache,
-                                                       dtype=hp["dtype"], progress=say, label=label))
-
-        if hp["mode"] == "frozen":  # fine-tuning runs the upstream inside training instead
-            with _memory_guard(*extract_guard):
-                src_train, src_dev = frames(train, "train"), frames(data.dev, "select")
-            durations["extract"] = round(time.perf_counter() - t0, 3)
-        t1 = time.perf_counter()
-
-        def fit_frames(i: int, php: dict[str, Any]) -> tuple[Any, Any]:
-            if php["mode"] == "frozen":
-                return seq.train(task, registry, src_train, train.targets, src_dev, data.dev.targets, php, seed,
-                                 say), None
-            model_up = upstream if i == 0 else fresh_upstream()
-            live = seq.LiveFrames(model_up, train.inputs, php["dtype"], grad=True)
-            dev_live = seq.LiveFrames(model_up, data.dev.inputs, php["dtype"])
-            return seq.train(task, registry, live, train.targets, dev_live, data.dev.targets, php, seed, say,
-                             upstream=model_up), model_up
-
-        fitted, chosen_up, chosen_i, tried = fit_grid(fit_frames)
-        durations["train"] = round(time.perf_counter() - t1, 3)
-        kind = registry.downstreams.get(task.head).obj
-
-        def predict(examples: Any, name: str) -> list[Any]:
-            src = (seq.LiveFrames(chosen_up, examples.inputs, hp["dtype"]) if chosen_up is not None
-                   else frames(examples, name))
-            return seq.predict(task, kind, fitted.model, src, hp["eval_batch_size"])
-    elif target in ("tags", "span"):  # a label per word, or an answer span per question
-        from benchmark.token_job import TokenRun
-
-        tok = TokenRun(task, registry, hp, cache, say)
-        if hp["mode"] == "frozen":  # extract (tagging) or plan the windows (QA) before the grid
-            with _memory_guard(*extract_guard):
-                tok.source(upstream, train, "train")
-                tok.source(upstream, data.dev, "select")
-            durations["extract"] = round(time.perf_counter() - t0, 3)
-        t1 = time.perf_counter()
-
-        def fit_tokens(i: int, php: dict[str, Any]) -> tuple[Any, Any]:
-            model_up = upstream if i == 0 or php["mode"] == "frozen" else fresh_upstream()
-            return tok.fit(php, seed, model_up, train, data.dev), model_up
-
-        fitted, chosen_up, chosen_i, tried = fit_grid(fit_tokens)
-        durations["train"] = round(time.perf_counter() - t1, 3)
-
-        def predict(examples: Any, name: str) -> list[Any]:
-            return tok.predict(fitted, chosen_up, examples, name)
-    elif hp["mode"] == "frozen":
-        def feats(examples: Any, label: str) -> Any:
-            return features.extract(upstream, examples.inputs, pooling, hp["eval_batch_size"], cache,
-                                    dtype=hp["dtype"], progress=say, label=label)
-
-        with _memory_guard(*extract_guard):
-            x_train, x_dev = feats(train, "train"), feats(data.dev, "select")
+    if hp["mode"] == "frozen":  # features of train and select once, before the grid (fine-tuning runs the upstream
+        # inside training instead)
+        with _memory_guard(f"a batch of up to {hp['eval_batch_size']} examples while extracting features",
+                           f"--eval-batch-size (now {hp['eval_batch_size']})"):
+            run.prepare()
         durations["extract"] = round(time.perf_counter() - t0, 3)
-        t1 = time.perf_counter()
-        fitted, _, chosen_i, tried = fit_grid(lambda i, php: (training.train_frozen(
-            task, registry, x_train, train.targets, x_dev, data.dev.targets, php, seed, say), None))
-        durations["train"] = round(time.perf_counter() - t1, 3)
+    t1 = time.perf_counter()
+    fitted, chosen_i, tried = fit_grid()
+    durations["train"] = round(time.perf_counter() - t1, 3)
 
-        def predict(examples: Any, name: str) -> list[Any]:
-            return training.predict_frozen(task, registry, fitted, feats(examples, name))
-    else:
-        def fit_finetune(i: int, php: dict[str, Any]) -> tuple[Any, Any]:
-            model_up = upstream if i == 0 else fresh_upstream()  # each grid point starts from the pretrained weights
-            return training.train_finetune(task, registry, model_up, train, data.dev, php, seed, pooling, say)
+    def predict(examples: Any, name: str) -> list[Any]:
+        return run.predict(fitted, examples, name)
 
-        fitted, chosen_model, chosen_i, tried = fit_grid(fit_finetune)
-        durations["train"] = round(time.perf_counter() - t0, 3)
-
-        def predict(examples: Any, name: str) -> list[Any]:
-            return training.predict_finetune(task, registry, chosen_model, examples.inputs, hp["eval_batch_size"],
-                                             fitted.target_mean, fitted.target_std)
     t2 = time.perf_counter()
     with _memory_guard(f"a batch of up to {hp['eval_batch_size']} examples while evaluating",
                        f"--eval-batch-size (now {hp['eval_batch_size']})"):
@@ -220,26 +154,18 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         for name, ex in data.tests.items():  # unlabeled: predictions only, for a benchmark server to score
             test_predictions[name] = {"index": list(ex.index), "prediction": _compact(predict(ex, name))}
         durations["predict_test"] = round(time.perf_counter() - t3, 3)
-    if target in ("tags", "span"):
-        token_notes = tok.notes()
+    head_notes = run.notes()
     durations["total"] = round(time.perf_counter() - t0, 3)
     main = task_score(task, scores)
     human = reference_score(task, "human")
     rel = relative(main, human)
     chosen = points[chosen_i]
     best_hp = {**hp, **chosen}
-    rule = (f"epoch with the best '{'+'.join(task.score)}' on the model-selection split"
-            + (f" (early stopping, patience {hp['patience']})" if hp["mode"] == "frozen" else ""))
-    if getattr(registry.downstreams.get(task.head).obj, "nonparametric", False):
-        rule = "none: the head trains nothing (the training split's features are its memory)"
-    elif len(points) > 1:
-        rule = f"grid point and {rule}; ties go to the first point in grid order"
     selection = {
-        "rule": rule, "split_size": len(data.dev), "best_epoch": fitted.best_epoch,
+        "rule": kind.selection_rule(task, hp, len(points) > 1), "split_size": len(data.dev), "best_epoch": fitted.best_epoch,
         "select_score": round(fitted.select_score, 4), "epochs_run": fitted.epochs_run, "curve": fitted.curve,
         **({"step_curve": fitted.steps} if getattr(fitted, "steps", None) else {}),
-        **({"passes_per_epoch": tok.passes_per_epoch(len(train), best_hp["batch_size"])
-            if target in ("tags", "span") else training.passes_per_epoch(len(train), best_hp["batch_size"])}
+        **({"passes_per_epoch": run.passes_per_epoch(len(train), best_hp["batch_size"])}
            if hp["mode"] == "frozen" else {}),
         "grid": tried if len(points) > 1 else [], "chosen": chosen,
     }
@@ -254,10 +180,11 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
                        "modifiers": list(job.upstream.modifiers)},
         task_info={
             "name": task.name, "version": task.version, "data_revision": data.revision, "source": job.source,
-            "evals": list(task.evals), "head": task.head, "pooling": pooling, "notes": [*data.notes, *token_notes],
+            "evals": list(task.evals), "head": task.head, "pooling": pooling, "notes": [*data.notes, *head_notes],
             "human_score": human, "language": task.language, **({"symbols": symbol_map} if symbol_map is not None else {}),
         },
-        selection=selection, layer_weights=fitted.featurizer.layer_weights(), durations=durations, environment=env,
+        selection=selection, durations=durations, environment=env,
+        layer_weights=fitted.featurizer.layer_weights() if fitted.featurizer is not None else None,
         n_examples={"train": len(train), "select": len(data.dev), **{k: len(v) for k, v in data.evals.items()},
                     **{k: len(v) for k, v in data.tests.items() if hp.get("predict_test")}},
         predictions={k: _compact(v) for k, v in preds.items()},

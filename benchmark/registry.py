@@ -177,19 +177,9 @@ class Registry:
             if task.head not in self.downstreams:
                 problems.append(f"task '{task.name}' uses unknown head '{task.head}'{did_you_mean(task.head, self.downstreams.names())}")
             else:
-                target = getattr(self.downstreams.get(task.head).obj, "target", None)
-                sequence = target == "sequence"
-                if target == "tags" and task.labels is None:
-                    problems.append(f"task '{task.name}': head '{task.head}' tags words and needs labels (the tag set)")
-                elif target == "span" and (task.labels is not None or task.vocabulary is not None):
-                    problems.append(f"task '{task.name}': head '{task.head}' answers with a span of the context; "
-                                    "drop labels and vocabulary")
-                elif target == "span":
-                    pass
-                elif sequence != (task.vocabulary is not None):
-                    problems.append(f"task '{task.name}': head '{task.head}' " + (
-                        "emits transcripts and needs a vocabulary" if sequence else
-                        "reads a pooled vector; a task with a vocabulary needs a sequence head such as ctc"))
+                from benchmark.heads import head_problems
+
+                problems.extend(head_problems(self, task))  # the head kind's own `validate`
             for m in task.metrics:
                 if m not in self.metrics:
                     problems.append(f"task '{task.name}' uses unknown metric '{m}'{did_you_mean(m, self.metrics.names())}")

@@ -25,6 +25,7 @@ from benchmark.data import Missing, choose_source
 from benchmark.data import load as load_data
 from benchmark.data import missing as data_missing
 from benchmark.errors import BenchError, JobFailed, out_of_memory
+from benchmark.heads import declared, kind_of
 from benchmark.registry import Registry
 from benchmark.specs import (
     LazyUpstream,
@@ -164,13 +165,10 @@ class Job:
 
 def check_transfer(train: TaskSpec, other: TaskSpec, registry: Registry) -> None:
     """A model trained on `train` can answer `other` only with the same input kind, head and label space."""
-    def target(t: TaskSpec) -> Any:
-        return getattr(registry.downstreams.get(t.head).obj, "target", None)
-
     why = None
     if other.modality != train.modality:
         why = f"it is a {other.modality} task and '{train.name}' a {train.modality} task"
-    elif target(other) != target(train):
+    elif declared(registry, other.head) != declared(registry, train.head):  # what the heads consume and predict
         why = f"its head '{other.head}' predicts other things than '{train.name}''s head '{train.head}'"
     elif other.labels != train.labels:
         why = f"its labels {other.labels} differ from '{train.name}''s {train.labels}"
@@ -305,10 +303,9 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
             source = choose_source(task, data_dir)
             own = getattr(registry.upstreams.get(spec.name).obj, "hparams", None)
             job_hp = task_hparams(hparams, task, explicit, (spec.name, own) if isinstance(own, dict) else None)
-            head = registry.downstreams.get(task.head).obj
-            if job_hp["mode"] == "finetune" and getattr(head, "nonparametric", False):
-                raise BenchError(f"task '{task.name}' uses head '{task.head}', which trains nothing: it has nothing "
-                                 "to fine-tune; run it with --mode frozen")
+            refused = kind_of(registry, task.head).check_mode(task, job_hp["mode"])  # e.g. k-NN: nothing to fine-tune
+            if refused:
+                raise BenchError(refused)
             others = tuple(t for t in transfer_specs if t.name != task.name)
             for seed in dict.fromkeys(seeds):
                 identity = {

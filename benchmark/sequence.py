@@ -1,22 +1,20 @@
-"""Frame-level tasks (CTC: speech recognition, phoneme recognition): every frame of every layer, not a pooled vector.
+"""Frame features, for heads that consume every frame of every layer rather than a pooled vector (the builtin
+`ctc` head: speech and phoneme recognition, downstreams/heads_ctc.py).
 
-Frozen mode caches each utterance's (frames, layers, dim) block once (`cache.FrameFeatures`) and trains the
-featurizer (SUPERB's softmax-weighted layer sum over standardised layers) and a CTC head on it. With
---no-cache the upstream runs on every batch of every epoch instead (as s3prl does), so nothing the size of a
-corpus's frames is ever written. Fine-tune mode runs the upstream with gradients, like pooled fine-tuning.
-Transcripts are scored by the task's metrics (WER / CER / PER, jiwer) and the model-selection metric's
-direction is respected (an error rate is better when lower).
+Frozen mode caches each utterance's (frames, layers, dim) block once (`cache.FrameFeatures`, `CachedFrames`) and
+a head trains the featurizer (SUPERB's softmax-weighted layer sum over standardised layers) on it. With
+--no-cache the upstream runs on every batch of every epoch instead (`LiveFrames`, as s3prl does), so nothing
+the size of a corpus's frames is ever written. Fine-tune mode runs the upstream with gradients (`LiveFrames`
+with grad=True).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from benchmark.cache import FeatureCache, FrameFeatures
 from benchmark.features import (
@@ -29,20 +27,7 @@ from benchmark.features import (
     upstream_device,
     upstream_inputs,
 )
-from benchmark.featurizer import Featurizer
-from benchmark.registry import Registry
 from benchmark.specs import check_hidden
-from benchmark.taskspec import TaskSpec
-from benchmark.training import (
-    BestEpoch,
-    Fitted,
-    finetune_optimizer,
-    gradient_step,
-    passes_per_epoch,
-    score_predictions,
-    selection_score,
-    step_curve,
-)
 
 Progress = Callable[..., None]
 POOLING = "frames"  # the feature-cache key's pooling for frame-level entries
@@ -152,125 +137,3 @@ def frame_moments(src: Any, batch_size: int) -> tuple[torch.Tensor, torch.Tensor
     mean = total / max(n, 1)
     var = (squares / max(n, 1) - mean * mean).clamp(min=0.0) * (n / max(n - 1, 1))
     return mean.float(), var.sqrt().float()
-
-
-def encode(task: TaskSpec, texts: Sequence[str]) -> list[list[int]]:
-    """Transcripts as vocabulary indices (0-based; the head adds the blank)."""
-    assert task.vocabulary is not None
-    index = {sym: i for i, sym in enumerate(task.vocabulary)}
-    return [[index[sym] for sym in task.symbols(t)] for t in texts]
-
-
-def to_text(task: TaskSpec, ids: Sequence[int]) -> str:
-    assert task.vocabulary is not None
-    syms = [task.vocabulary[i] for i in ids]
-    return " ".join("".join(syms).split()) if task.tokenize == "characters" else " ".join(syms)
-
-
-class FrameModel(nn.Module):
-    """Featurizer + CTC head (and, when fine-tuning, the upstream they read)."""
-
-    def __init__(self, featurizer: Featurizer, head: nn.Module, upstream: nn.Module | None = None) -> None:
-        super().__init__()
-        self.featurizer, self.head, self.upstream = featurizer, head, upstream
-
-    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.head(self.featurizer(frames), lengths)
-
-
-def _batches(src: Any, batch_size: int, gen: torch.Generator) -> list[list[int]]:
-    """Shuffled batches of similar length: a random order, sorted by length within windows of 20 batches."""
-    order = torch.randperm(len(src), generator=gen).tolist()
-    window = batch_size * 20
-    out: list[list[int]] = []
-    for w in range(0, len(order), window):
-        part = sorted(order[w:w + window], key=src.length)
-        out.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
-    perm = torch.randperm(len(out), generator=gen).tolist()
-    return [out[i] for i in perm]
-
-
-def predict(task: TaskSpec, kind: Any, model: FrameModel, src: Any, batch_size: int) -> list[str]:
-    """Greedy transcripts of every example of `src`, in order."""
-    return predict_with_loss(task, kind, model, src, batch_size)[0]
-
-
-def predict_with_loss(task: TaskSpec, kind: Any, model: FrameModel, src: Any, batch_size: int,
-                      targets: Sequence[Sequence[int]] | None = None) -> tuple[list[str], float | None]:
-    """Greedy transcripts of every example of `src`, in order, and (given `targets`) the mean CTC loss."""
-    model.eval()
-    preds: list[str] = [""] * len(src)
-    order = sorted(range(len(src)), key=src.length)
-    device = next(model.head.parameters()).device
-    total = 0.0
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            frames, lengths = src.batch(idx)
-            log_probs = model(frames.to(device), lengths.to(device))
-            for i, ids in zip(idx, kind.decode(log_probs, lengths), strict=True):
-                preds[i] = to_text(task, ids)
-            if targets is not None:
-                ys = [targets[i] for i in idx]
-                flat = torch.tensor([s for y in ys for s in y], dtype=torch.long) + 1  # 0 is the blank
-                loss = kind.loss(log_probs, lengths, flat, torch.tensor([len(y) for y in ys], dtype=torch.long))
-                total += float(loss) * len(idx)
-    return preds, (total / max(len(src), 1) if targets is not None else None)
-
-
-@dataclass
-class FrameFitted(Fitted):
-    model: FrameModel | None = None
-
-
-def train(task: TaskSpec, registry: Registry, train_src: Any, y_train: Sequence[str], dev_src: Any,
-          y_dev: Sequence[str], hp: dict[str, Any], seed: int, progress: Progress = _noop,
-          upstream: nn.Module | None = None) -> FrameFitted:
-    """Train featurizer + CTC head (and the upstream, when given: fine-tuning); keep the best epoch on dev."""
-    assert task.vocabulary is not None
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    kind = registry.downstreams.get(task.head).obj
-    featurizer = Featurizer(train_src.layers, train_src.dim, hp["layer"])
-    if upstream is None:
-        mean_x, std_x = frame_moments(train_src, hp["eval_batch_size"])
-        featurizer.set_statistics(mean_x, std_x)
-    head = kind.build(train_src.dim, len(task.vocabulary), hp["hidden"], hp["dropout"])
-    model = FrameModel(featurizer, head, upstream)
-    device = upstream_device(upstream) if upstream is not None else "cpu"
-    model.to(device)
-    targets = encode(task, y_train)
-    if upstream is None:
-        opt = torch.optim.AdamW(list(featurizer.parameters()) + list(head.parameters()), lr=hp["lr"],
-                                weight_decay=hp["weight_decay"])
-        sched = None
-        passes = passes_per_epoch(len(train_src), hp["batch_size"])
-    else:
-        opt, sched = finetune_optimizer(upstream, [*featurizer.parameters(), *head.parameters()], hp,
-                                        len(train_src))
-        passes = 1
-    dev_targets = encode(task, y_dev)
-    keeper = BestEpoch(task, registry, hp["patience"] if upstream is None else 0)
-    every: list[float] = []
-    for epoch in range(1, hp["epochs"] + 1):
-        model.train()
-        losses: list[float] = []
-        for _ in range(passes):
-            for idx in _batches(train_src, hp["batch_size"], gen):
-                frames, lengths = train_src.batch(idx)
-                ys = [targets[i] for i in idx]
-                flat = torch.tensor([s for y in ys for s in y], dtype=torch.long) + 1  # 0 is the blank
-                log_probs = model(frames.to(device), lengths.to(device))
-                loss = kind.loss(log_probs, lengths, flat, torch.tensor([len(y) for y in ys], dtype=torch.long))
-                gradient_step(model, opt, sched, loss, hp, 5.0, epoch, losses, progress)
-        every += losses
-        dev_pred, dev_loss = predict_with_loss(task, kind, model, dev_src, hp["eval_batch_size"], dev_targets)
-        score = selection_score(task, score_predictions(task, registry, y_dev, dev_pred))
-        stop = keeper.update(model, epoch, losses, float(dev_loss or 0.0), score)
-        progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
-        if stop:
-            break
-    best = keeper.restore(model)
-    return FrameFitted(featurizer, head, 0.0, 1.0, keeper.epoch, best, len(keeper.curve), keeper.curve,
-                       step_curve(every), model=model)
-

@@ -1,5 +1,6 @@
-"""Extractive QA (`head: span-qa`): the question and the context go in as a text pair; start and end scores over
-the context's tokens give the answer span.
+"""Context windows, for heads that consume the tokens of a context and answer with a span of it (extractive QA:
+the builtin `span-qa` head, downstreams/heads_tokens.py): the question and the context go in as a text pair;
+start and end scores over the context's tokens give the answer span.
 
 A context longer than the upstream's window is read in several windows, each starting `stride` tokens before the
 previous one ended (the window's extent is what the upstream kept: its offsets say where it stopped), and the best
@@ -10,7 +11,6 @@ upstream, under inference mode, on every batch.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,7 @@ import torch
 
 from benchmark.errors import JobFailed
 from benchmark.features import iter_batches
-from benchmark.tokens import UnitModel, _Live, _offsets, outputs
+from benchmark.tokens import _Live, _offsets
 
 Progress = Callable[..., None]
 DEFAULT_STRIDE = 128
@@ -139,31 +139,6 @@ def best_span(start: torch.Tensor, end: torch.Tensor, max_tokens: int) -> tuple[
     scores = scores.masked_fill(~band, float("-inf"))
     flat = int(scores.argmax())
     return float(scores.reshape(-1)[flat]), flat // n, flat % n
-
-
-
-def predict_answers(kind: Any, model: UnitModel, src: LiveWindows, batch_size: int
-                    ) -> tuple[list[str], list[torch.Tensor]]:
-    """Each example's best answer over its windows, as text cut from its context."""
-    outs = outputs(model, src, batch_size)
-    best: dict[int, tuple[float, str]] = {}
-    for w, o in zip(src.windows, outs, strict=True):
-        score, i, j = best_span(o[:, 0], o[:, 1], kind.max_answer_tokens)
-        context = src.inputs[w.example][1]
-        text = context[w.spans[i][0]:w.spans[j][1]]
-        if w.example not in best or score > best[w.example][0]:
-            best[w.example] = (score, text)
-    return [best[i][1] if i in best else "" for i in range(len(src.inputs))], outs
-
-
-def span_loss(kind: Any, outs: Sequence[torch.Tensor], targets: Sequence[tuple[int, int] | None]) -> float:
-    """Mean start / end cross-entropy over the windows that hold their answer (0 when none does)."""
-    losses = []
-    for o, t in zip(outs, targets, strict=True):
-        if t is not None:
-            losses.append(float(kind.loss(o[None], torch.tensor([len(o)]), torch.tensor([t[0]]),
-                                          torch.tensor([t[1]]))))
-    return statistics.fmean(losses) if losses else 0.0
 
 
 def window_targets(windows: Sequence[Window], targets: Sequence[dict[str, Any]]) -> list[tuple[int, int] | None]:

@@ -156,19 +156,22 @@ def read_squad(task: TaskSpec, src: LocalSource, path: Path, text: str) -> Examp
 READERS = {"conllu": read_conllu, "conll": read_conll, "squad-json": read_squad}
 
 
-def hub_examples(task: TaskSpec, target: str, split: Any, inputs: list[str], label: str, where: str) -> Examples:
-    """A Hub split of a token-level task: token lists + ClassLabel tag ids (tags named through the dataset's
-    features; UD's `_` rows, the surface forms of multiword tokens, are dropped), or SQuAD-style rows."""
-    if target == "tags":
-        feature = split.features[label]
-        names = getattr(getattr(feature, "feature", feature), "names", None)
-        rows = []
-        for n, (words, ids) in enumerate(zip(split[inputs[0]], split[label], strict=True)):
-            tags = [names[i] if names is not None else str(i) for i in ids]
-            keep = [k for k, t in enumerate(tags) if t != "_"]
-            if keep:
-                rows.append(tagged(task, [words[k] for k in keep], [tags[k] for k in keep], f"{where} row {n}"))
-        return _examples(rows)
+def hub_tagged(task: TaskSpec, split: Any, inputs: list[str], label: str, where: str) -> Examples:
+    """A Hub split of a tagging task: token lists + ClassLabel tag ids (tags named through the dataset's features;
+    UD's `_` rows, the surface forms of multiword tokens, are dropped)."""
+    feature = split.features[label]
+    names = getattr(getattr(feature, "feature", feature), "names", None)
+    rows = []
+    for n, (words, ids) in enumerate(zip(split[inputs[0]], split[label], strict=True)):
+        tags = [names[i] if names is not None else str(i) for i in ids]
+        keep = [k for k, t in enumerate(tags) if t != "_"]
+        if keep:
+            rows.append(tagged(task, [words[k] for k in keep], [tags[k] for k in keep], f"{where} row {n}"))
+    return _examples(rows)
+
+
+def hub_qa(task: TaskSpec, split: Any, inputs: list[str], label: str, where: str) -> Examples:
+    """A Hub split of an extractive-QA task: SQuAD-style rows (question, context, answers {text, answer_start})."""
     question, context = inputs
     rows = []
     for n, (q, c, ans) in enumerate(zip(split[question], split[context], split[label], strict=True)):

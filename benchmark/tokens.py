@@ -1,7 +1,7 @@
-"""Token-level tasks, the seeds' second and fourth ways to use BERT: a label per word (tagging: POS, NER) and an
-answer span per (question, context) pair (extractive QA, `benchmark.spans`). This module holds what both share:
-the feature sources (items read as (batch, units, layers, dim) blocks), the model (featurizer + head) and its
-training loop; and the tagging side.
+"""Word and token features, for heads that consume a vector per word (the builtin `tagging` head: POS, NER) or
+per context token (`span-qa`, whose windows are in `benchmark.spans`): the feature sources (items read as (batch,
+units, layers, dim) blocks), their standardisation statistics and the head's outputs per item. The heads
+themselves are downstreams/heads_tokens.py; they train with `benchmark.training.train_units`.
 
 Words are found through the upstream's token offsets (`HiddenStates.offsets`, the character span of each token),
 so any text upstream that reports them works, whatever its tokenizer. A tagged sentence is its words joined by
@@ -15,29 +15,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from benchmark.cache import FeatureCache, FrameFeatures
 from benchmark.errors import JobFailed
 from benchmark.features import autocast, cached_extract, entry, iter_batches, upstream_device, upstream_inputs
-from benchmark.featurizer import Featurizer
-from benchmark.registry import Registry
 from benchmark.sequence import CachedFrames
 from benchmark.specs import check_hidden
-from benchmark.taskspec import TaskSpec
-from benchmark.training import (
-    BestEpoch,
-    Fitted,
-    finetune_optimizer,
-    gradient_step,
-    passes_per_epoch,
-    step_curve,
-)
+from benchmark.training import HeadModel
 
 Progress = Callable[..., None]
 ALIGNMENTS = ("first", "last", "mean")
@@ -202,19 +190,7 @@ def extract_words(upstream: Any, texts: Sequence[str], rule: str, batch_size: in
     return CachedWords(feats), lost[0]
 
 
-# --- Training --------------------------------------------------------------------------------------------------
-
-
-class UnitModel(nn.Module):
-    """Featurizer + token-level head (and, when fine-tuning, the upstream they read)."""
-
-    def __init__(self, featurizer: Featurizer, head: nn.Module, upstream: nn.Module | None = None) -> None:
-        super().__init__()
-        self.featurizer, self.head, self.upstream = featurizer, head, upstream
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        z = self.featurizer(x)  # (batch, units, dim)
-        return self.head(z, lengths) if getattr(self.head, "takes_lengths", False) else self.head(z)
+# --- Reading a unit source -----------------------------------------------------------------------------------
 
 
 def moments(src: _Source, items: Sequence[int], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,34 +207,7 @@ def moments(src: _Source, items: Sequence[int], batch_size: int) -> tuple[torch.
     return mean.float(), var.sqrt().float()
 
 
-def _batches(src: _Source, items: Sequence[int], batch_size: int, gen: torch.Generator) -> list[list[int]]:
-    """Shuffled batches of similar length (sorted within windows of 20 batches), in random order."""
-    order = [items[i] for i in torch.randperm(len(items), generator=gen).tolist()]
-    window = batch_size * 20
-    out: list[list[int]] = []
-    for w in range(0, len(order), window):
-        part = sorted(order[w:w + window], key=src.length)
-        out.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
-    return [out[i] for i in torch.randperm(len(out), generator=gen).tolist()]
-
-
-def _loss(kind: Any, out: torch.Tensor, lengths: torch.Tensor, ys: Sequence[Any]) -> torch.Tensor:
-    if kind.target == "tags":
-        y = torch.full(out.shape[:2], -100, dtype=torch.long)
-        for b, tags in enumerate(ys):
-            y[b, : len(tags)] = torch.tensor(tags, dtype=torch.long)
-        return kind.loss(out, y.to(out.device))
-    starts = torch.tensor([s for s, _ in ys], dtype=torch.long, device=out.device)
-    ends = torch.tensor([e for _, e in ys], dtype=torch.long, device=out.device)
-    return kind.loss(out, lengths, starts, ends)
-
-
-@dataclass
-class UnitFitted(Fitted):
-    model: UnitModel | None = None
-
-
-def outputs(model: UnitModel, src: _Source, batch_size: int) -> list[torch.Tensor]:
+def outputs(model: HeadModel, src: _Source, batch_size: int) -> list[torch.Tensor]:
     """The head's outputs for every item of `src`, in order, each cut to its real units: (units, outputs)."""
     model.eval()
     out: list[torch.Tensor | None] = [None] * len(src)
@@ -272,76 +221,3 @@ def outputs(model: UnitModel, src: _Source, batch_size: int) -> list[torch.Tenso
             for b, i in enumerate(idx):
                 out[i] = y[b, : int(lengths[b])]
     return [o for o in out if o is not None]
-
-
-def train(task: TaskSpec, registry: Registry, src: _Source, items: Sequence[int], targets: Sequence[Any],
-          evaluate: Callable[[UnitModel], tuple[float, float]], hp: dict[str, Any], seed: int,
-          progress: Progress = _noop, upstream: nn.Module | None = None,
-          stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> UnitFitted:
-    """Train featurizer + head (and the upstream, when given) on the `items` of `src` with their `targets`
-    (tag index lists, or (start, end) token pairs); `evaluate(model)` gives the model-selection score and loss.
-    Keeps the best epoch."""
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    kind = registry.downstreams.get(task.head).obj
-    featurizer = Featurizer(src.layers, src.dim, hp["layer"])
-    if upstream is None:  # frozen: standardise each layer (stats: computed once by the caller for a grid)
-        featurizer.set_statistics(*(stats or moments(src, items, hp["eval_batch_size"])))
-    n_out = len(task.labels) if task.labels else None
-    head = kind.build(src.dim, n_out, hp["hidden"], hp["dropout"])
-    model = UnitModel(featurizer, head, upstream)
-    device = upstream_device(upstream) if upstream is not None else "cpu"
-    model.to(device)
-    by_item = dict(zip(items, targets, strict=True))
-    if upstream is None:
-        opt = torch.optim.AdamW([*featurizer.parameters(), *head.parameters()], lr=hp["lr"],
-                                weight_decay=hp["weight_decay"])
-        # Cached features are cheap to reread: several passes make an epoch of at least 20 steps (as for pooled
-        # features). A live source runs the upstream on every batch: one pass per epoch.
-        passes = passes_per_epoch(len(items), hp["batch_size"]) if isinstance(src, CachedWords) else 1
-        sched, patience = None, hp["patience"]
-    else:
-        opt, sched = finetune_optimizer(upstream, [*featurizer.parameters(), *head.parameters()], hp, len(items))
-        passes, patience = 1, 0
-    keeper = BestEpoch(task, registry, patience)
-    every: list[float] = []
-    for epoch in range(1, hp["epochs"] + 1):
-        model.train()
-        losses: list[float] = []
-        for _ in range(passes):
-            for idx in _batches(src, items, hp["batch_size"], gen):
-                x, lengths = src.batch(idx)
-                loss = _loss(kind, model(x.to(device), lengths.to(device)), lengths, [by_item[i] for i in idx])
-                gradient_step(model, opt, sched, loss, hp, 1.0 if upstream is not None else 5.0, epoch, losses,
-                              progress)
-        every += losses
-        score, dev_loss = evaluate(model)
-        stop = keeper.update(model, epoch, losses, dev_loss, score)
-        progress("epoch", epoch=epoch, epochs=hp["epochs"], score=score)
-        if stop:
-            break
-    best = keeper.restore(model)
-    return UnitFitted(featurizer, head, 0.0, 1.0, keeper.epoch, best, len(keeper.curve), keeper.curve,
-                      step_curve(every), model=model)
-
-
-# --- Per task kind: targets, predictions, scores -----------------------------------------------------------------
-
-
-def tag_indices(task: TaskSpec, tags: Sequence[str]) -> list[int]:
-    assert task.labels is not None
-    index = {name: i for i, name in enumerate(task.labels)}
-    return [index[t] for t in tags]
-
-
-def predict_tags(task: TaskSpec, model: UnitModel, src: _Source, batch_size: int) -> tuple[list[list[str]], list[torch.Tensor]]:
-    assert task.labels is not None
-    outs = outputs(model, src, batch_size)
-    return [[task.labels[k] for k in o.argmax(-1).tolist()] for o in outs], outs
-
-
-def tag_loss(kind: Any, outs: Sequence[torch.Tensor], targets: Sequence[Sequence[int]]) -> float:
-    logits = torch.cat(list(outs))
-    y = torch.tensor([t for seq in targets for t in seq], dtype=torch.long)
-    with torch.no_grad():
-        return float(kind.loss(logits[None], y[None]))

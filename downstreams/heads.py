@@ -1,6 +1,9 @@
 """Builtin heads: on a pooled vector, classification (cross-entropy) and regression (MSE on standardised targets);
 on frames, CTC (transcripts of characters or phonemes, greedy decoding); on words, tagging; on a context's tokens,
-extractive QA (start / end vectors); k-NN on frozen features (no training)."""
+extractive QA (start / end vectors); k-NN on frozen features (no training).
+
+This module holds each head's parts (the module it trains, its loss, how outputs become predictions) and
+registers the head kinds that train them (downstreams/heads_kinds.py: benchmark.heads.HeadKind)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from benchmark.hookspecs import hookimpl
+from downstreams.heads_kinds import CTCKind, KNNKind, PooledKind, SpanKind, TaggingKind
 
 if TYPE_CHECKING:  # torch is imported when a head is built, not when the plugin loads
     import torch
@@ -232,11 +236,15 @@ SPAN_QA = SpanHead("start / end vectors over the context tokens (BERT's SQuAD he
 REGRESSION = PooledHead("linear (or MLP) regressor on the pooled vector; MSE on standardised targets", "real")
 
 
+__all__ = ["CLASSIFICATION", "CTC", "KNN", "REGRESSION", "SPAN_QA", "TAGGING", "CTCHead", "CTCKind", "KNNHead",
+           "KNNKind", "PooledHead", "PooledKind", "SpanHead", "SpanKind", "TaggingHead", "TaggingKind", "build_mlp"]
+
+
 @hookimpl
 def register_downstreams(register: Any) -> None:
-    register("classification", CLASSIFICATION)
-    register("regression", REGRESSION)
-    register("ctc", CTC)
-    register("knn", KNN)
-    register("tagging", TAGGING)
-    register("span-qa", SPAN_QA)
+    register("classification", PooledKind(CLASSIFICATION))
+    register("regression", PooledKind(REGRESSION))
+    register("ctc", CTCKind(CTC))
+    register("knn", KNNKind(KNN))
+    register("tagging", TaggingKind(TAGGING))
+    register("span-qa", SpanKind(SPAN_QA))

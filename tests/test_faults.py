@@ -61,8 +61,9 @@ def test_a_diverging_grid_point_loses_and_a_diverging_job_fails(tmp_path: Path) 
 
 
 def test_train_frozen_raises_on_a_non_finite_loss(registry) -> None:
-    from benchmark import runner, training
+    from benchmark import runner
     from benchmark.features import ArrayFeatures
+    from downstreams import heads_pooled
 
     task = registry.tasks.get("sst2").obj
     rng = np.random.default_rng(0)
@@ -70,7 +71,7 @@ def test_train_frozen_raises_on_a_non_finite_loss(registry) -> None:
     y = [i % 2 for i in range(40)]
     hp = runner.resolve_hparams("frozen", {"lr": 1e30, "epochs": 5})
     with pytest.raises(JobFailed, match=r"^training diverged: the loss is (nan|inf) at epoch \d, step \d+ \(lr 1e\+30\)"):
-        training.train_frozen(task, registry, x, y, x, y, hp, seed=0)
+        heads_pooled.train_frozen(task, registry, x, y, x, y, hp, seed=0)
 
 
 @pytest.mark.parametrize(("where", "message"), [
@@ -82,7 +83,7 @@ def test_out_of_memory_fails_the_job_naming_the_batch_size(where: str, message: 
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A real allocation failure cannot be provoked portably; the error torch raises is injected where it occurs."""
     import benchmark.features
-    import benchmark.training
+    import downstreams.heads_pooled
     from benchmark import runner
     from benchmark.plugins import add_task_files, load_plugins
 
@@ -90,7 +91,7 @@ def test_out_of_memory_fails_the_job_naming_the_batch_size(where: str, message: 
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you "
                            "tried to allocate 68719476736 bytes. Error code 12 (Cannot allocate memory)")
 
-    module = benchmark.training if where == "train_frozen" else benchmark.features
+    module = downstreams.heads_pooled if where == "train_frozen" else benchmark.features
     monkeypatch.setattr(module, where, oom)
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     monkeypatch.setenv("BENCH_PLUGINS", "bench_testplugin")

@@ -286,7 +286,7 @@ def test_knn_head_votes_by_similarity() -> None:
 
 def test_knn_task_trains_nothing_and_reads_the_last_layer() -> None:
     from benchmark.features import ArrayFeatures
-    from benchmark.training import train_frozen
+    from downstreams.heads_pooled import train_frozen
 
     reg = _registry()
     task = reg.tasks.get("digits-knn").obj

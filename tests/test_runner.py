@@ -82,15 +82,16 @@ def test_single_layer_and_finetune_modes(tiny_bert_dir: Path, glue_dir: Path, tm
 
 
 def test_finetune_actually_trains_the_upstream(registry, tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path) -> None:
-    from benchmark import data, training
+    from benchmark import data
     from benchmark.specs import build_upstream, parse_upstream
+    from downstreams import heads_pooled
 
     task = registry.tasks.get("sst2").obj
     td = data.load(task, glue_dir, registry, tmp_path)
     up = build_upstream(parse_upstream(f"bert:{tiny_bert_dir}"), registry)
     before = up.model.encoder.layer[0].attention.self.query.weight.detach().clone()
     hp = runner.resolve_hparams("finetune", {"epochs": 1, "lr": 1e-3})
-    training.train_finetune(task, registry, up, td.train, td.dev, hp, 0, "mean")
+    heads_pooled.train_finetune(task, registry, up, td.train, td.dev, hp, 0, "mean")
     assert not up.model.encoder.layer[0].attention.self.query.weight.detach().equal(before)
 
 

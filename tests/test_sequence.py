@@ -18,6 +18,7 @@ from benchmark.errors import BenchError
 from benchmark.runner import resolve_hparams, task_hparams
 from benchmark.taskspec import parse_task
 from benchmark.types import HiddenStates
+from downstreams import heads_ctc as ctc
 from downstreams.heads import CTC
 from downstreams.metrics import cer, per, wer
 
@@ -122,16 +123,16 @@ def test_ctc_head_learns_to_transcribe_and_no_cache_gives_the_same_model(tmp_pat
     up = SpellingUpstream()
     cache = FeatureCache(tmp_path)
     cached = [seq.CachedFrames(seq.extract_frames(up, x, 8, cache)) for x in (train, dev, test)]
-    fitted = seq.train(task, registry, cached[0], train, cached[1], dev, hp, seed=0)
-    preds = seq.predict(task, CTC, fitted.model, cached[2], 8)
+    fitted = ctc.train(task, registry, cached[0], train, cached[1], dev, hp, seed=0)
+    preds = ctc.predict(task, CTC, fitted.model, cached[2], 8)
     assert wer(test, preds) < 10.0, list(zip(test, preds))[:5]  # chance (an empty transcript) is 100
     assert fitted.curve[0]["select_score"] > fitted.select_score  # dev WER went down
     assert fitted.select_score == min(c["select_score"] for c in fitted.curve)  # lower is better: the minimum
     assert fitted.curve[-1]["dev_loss"] < fitted.curve[0]["dev_loss"]  # the CTC loss on dev fell too
     assert fitted.steps[-1]["step"] >= len(fitted.curve) and fitted.steps[-1]["train_loss"] < fitted.steps[0]["train_loss"]
     live = [seq.LiveFrames(up, x) for x in (train, dev, test)]
-    again = seq.train(task, registry, live[0], train, live[1], dev, hp, seed=0)
-    assert seq.predict(task, CTC, again.model, live[2], 8) == preds
+    again = ctc.train(task, registry, live[0], train, live[1], dev, hp, seed=0)
+    assert ctc.predict(task, CTC, again.model, live[2], 8) == preds
     assert [c["select_score"] for c in again.curve] == [c["select_score"] for c in fitted.curve]
 
 
@@ -142,10 +143,10 @@ def test_ctc_fine_tuning_trains_the_upstream_too(registry) -> None:
     hp = {**resolve_hparams("finetune", {"lr": 1e-3, "head_lr": 3e-2, "epochs": 6, "batch_size": 8})}
     up = TrainableSpelling()
     before = up.proj.weight.detach().clone()
-    fitted = seq.train(task, registry, seq.LiveFrames(up, train, grad=True), train, seq.LiveFrames(up, dev), dev,
+    fitted = ctc.train(task, registry, seq.LiveFrames(up, train, grad=True), train, seq.LiveFrames(up, dev), dev,
                        hp, seed=0, upstream=up)
     assert not torch.equal(up.proj.weight, before)  # the upstream's weights moved
-    preds = seq.predict(task, CTC, fitted.model, seq.LiveFrames(up, test), 8)
+    preds = ctc.predict(task, CTC, fitted.model, seq.LiveFrames(up, test), 8)
     assert wer(test, preds) < 50.0, list(zip(test, preds))[:5]
     assert not up.training  # predict left the upstream in eval mode
 

@@ -170,7 +170,7 @@ def test_local_sources_are_tables_or_corpus_layouts(local: dict, message: str) -
 def test_balanced_class_weights_make_every_class_count_the_same(registry) -> None:
     import torch
 
-    from benchmark.training import class_weights
+    from downstreams.heads_pooled import class_weights
 
     ks = registry.tasks.get("superb-ks").obj
     ys = torch.tensor([10] * 17 + [0, 1] + [11] * 2)  # _unknown_ 17 times as frequent as a keyword

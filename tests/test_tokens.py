@@ -158,17 +158,17 @@ def _body(task) -> dict:
 def test_hub_rows_become_tagged_sentences_and_qa_items() -> None:
     from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
-    from benchmark.token_data import hub_examples
+    from benchmark.token_data import hub_qa, hub_tagged
 
     upos = ClassLabel(names=["NOUN", "PUNCT", "ADP", "_", "AUX", "PART", "VERB"])  # UD's Hub order, with `_`
     ds = Dataset.from_dict({"tokens": [["Don't", "Do", "n't", "go", "."]], "upos": [[3, 4, 5, 6, 1]]},
                            features=Features({"tokens": Sequence(Value("string")), "upos": Sequence(upos)}))
     task = parse_task("p", {**_body(TAG_TASK), "labels": ["AUX", "PART", "VERB", "PUNCT"]}, "test")
-    ex = hub_examples(task, "tags", ds, ["tokens"], "upos", "hub")
+    ex = hub_tagged(task, ds, ["tokens"], "upos", "hub")
     assert ex.inputs == ("Do n't go .",) and ex.targets == (("AUX", "PART", "VERB", "PUNCT"),)
     squad = Dataset.from_dict({"question": ["Capital?"], "context": ["Paris is the capital."],
                                "answers": [{"text": ["Paris", "Paris"], "answer_start": [0, 0]}]})
-    qa = hub_examples(QA_TASK, "span", squad, ["question", "context"], "answers", "hub")
+    qa = hub_qa(QA_TASK, squad, ["question", "context"], "answers", "hub")
     assert qa.inputs == (("Capital?", "Paris is the capital."),)
     assert qa.targets == ({"answers": ["Paris", "Paris"], "starts": [0, 0]},)
 
