@@ -1,21 +1,18 @@
-"""Load a task's splits from its source: a local directory (GLUE TSV layout, JSONL, a speech corpus or an image
-layout), the Hub, or a recipe.
+"""Load a task's splits from its source: local files (in a registered data format, benchmark.formats, or a
+speech / image corpus layout, benchmark.corpus), the Hub, or a recipe.
 
-Which source: `--data-dir` (or BENCH_DATA_DIR) selects the local layout; otherwise a builtin recipe if the
-task has one; otherwise the Hub at the pinned revision. Problems are found before any job starts
-(`missing`) and reported as one line that says how to supply the data.
+Which source: `--data-dir` (or BENCH_DATA_DIR) selects the local files, as does a local source kept beside its
+tasks file (`base: tasks-file`); otherwise a builtin recipe if the task has one; otherwise the Hub at the pinned
+revision. Problems are found before any job starts (`missing`) and reported as one line that says how to supply
+the data.
 """
 
 from __future__ import annotations
 
 import contextvars
-import csv
-import hashlib
-import io
 import json
 import logging
 import random
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +20,9 @@ from typing import Any
 
 from benchmark.errors import BenchError
 from benchmark.hub import hub_reachable
+from benchmark.local_source import first_absent, local_root, read_local
 from benchmark.registry import Registry
-from benchmark.taskspec import CORPUS_LAYOUTS, HubSource, LocalOverride, LocalSource, TaskSpec
+from benchmark.taskspec import CORPUS_LAYOUTS, HubSource, TaskSpec
 from benchmark.types import Examples, TaskData, Unlabeled
 
 log = logging.getLogger(__name__)
@@ -46,7 +44,7 @@ class Missing:
 
 def choose_source(task: TaskSpec, data_dir: Path | None) -> str:
     s = task.sources
-    if data_dir is not None and s.local is not None:
+    if s.local is not None and (data_dir is not None or s.local.base == "tasks-file"):
         return "local"
     if s.recipe is not None:
         return "recipe"
@@ -67,24 +65,24 @@ def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir
     if kind == "local":
         src = task.sources.local
         assert src is not None
+        data_dir = local_root(task, data_dir)
         if src.format in CORPUS_LAYOUTS:
             from benchmark.corpus import layout_missing
 
             return layout_missing(task, src, data_dir)
+        registry.formats.get(src.format)  # an unknown format is an error here, before any job starts
         if data_dir is None:
             return Missing(f"data for '{task.name}'", f"pass --data-dir DIR holding {src.dir}/ (or set BENCH_DATA_DIR)")
-        for split in ("train", *task.evals, "select", *(task.tests if tests else ())):
-            if split not in src.splits:
-                continue
-            path, shown = _local_file(src, data_dir, split)
-            if not path.is_file():
-                layout = "the GLUE download layout" if src.format == "glue-tsv" else f"{src.format} format"
-                if split in task.tests:
-                    return Missing(f"test files in {data_dir}", f"--predict-test reads {{files}} in {layout}; add "
-                                   "them, or leave those tasks out of --tasks", task.name, shown)
-                return Missing(f"files in {data_dir}", f"expected {{files}} in {layout}, or leave those tasks out "
-                               "of --tasks", task.name, shown)
-        return None
+        absent = first_absent(task, src, data_dir, tests)
+        if absent is None:
+            return None
+        split, shown = absent
+        layout = "the GLUE download layout" if src.format == "glue-tsv" else f"{src.format} format"
+        if split in task.tests:
+            return Missing(f"test files in {data_dir}", f"--predict-test reads {{files}} in {layout}; add them, or "
+                           "leave those tasks out of --tasks", task.name, shown)
+        return Missing(f"files in {data_dir}", f"expected {{files}} in {layout}, or leave those tasks out of --tasks",
+                       task.name, shown)
     if kind == "recipe":
         recipe = task.sources.recipe
         assert recipe is not None
@@ -233,6 +231,8 @@ def _load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: 
     kind = choose_source(task, data_dir)
     want = tuple(task.tests) if tests else ()
     unlabeled: dict[str, Unlabeled] = {}
+    if kind == "local":
+        data_dir = local_root(task, data_dir)
     if kind == "local" and task.sources.local is not None and task.sources.local.format in CORPUS_LAYOUTS:
         if data_dir is None or not data_dir.is_dir():
             raise BenchError(f"task '{task.name}' reads the {task.sources.local.format} layout: pass --data-dir DIR")
@@ -241,7 +241,7 @@ def _load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: 
         raw, revision = load_layout(task, task.sources.local, data_dir)
     elif kind == "local":
         assert task.sources.local is not None and data_dir is not None
-        raw, unlabeled, revision = _load_local(task, task.sources.local, data_dir, want)
+        raw, unlabeled, revision = read_local(task, task.sources.local, data_dir, registry, want)
     elif kind == "recipe":
         recipe = task.sources.recipe
         assert recipe is not None
@@ -323,187 +323,13 @@ def standard_target(task: TaskSpec, value: Any, where: str) -> Any:
     raise BenchError(f"task '{task.name}': label {text!r} at {where} is not one of {task.labels}")
 
 
-def _columns(header: list[str] | None, wanted: list[str | int], path: Path) -> list[int]:
-    out = []
-    for col in wanted:
-        if isinstance(col, int):
-            out.append(col)
-        elif header is None:
-            raise BenchError(f"{path}: column '{col}' named but the file has no header (use column numbers)")
-        elif col in header:
-            out.append(header.index(col))
-        else:
-            raise BenchError(f"{path}: no column '{col}' (columns: {', '.join(header)})")
-    return out
-
-
-def _not_utf8(path: Path, err: UnicodeDecodeError) -> BenchError:
-    line = err.object[: err.start].count(b"\n") + 1
-    return BenchError(f"{path}: line {line} is not UTF-8 text (byte 0x{err.object[err.start]:02x}); convert the file "
-                      "with iconv -t UTF-8")
-
-
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _not_utf8(path, err) from None
-
-
-def _tsv_rows(path: Path) -> list[list[str]]:
-    csv.field_size_limit(sys.maxsize)
-    text = _read_text(path)
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
-
-
-def read_tsv(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, int]:
-    """Read a GLUE-style TSV (no quoting). Returns the examples and the number of malformed rows skipped."""
-    rows = _tsv_rows(path)
-    header = rows.pop(0) if src.header and rows else None
-    cols = _columns(header, list(src.inputs), path)
-    label_col = _columns(header, [src.label], path)[0]
-    need = max([*cols, label_col]) + 1
-    inputs, targets, skipped = [], [], 0
-    start = 2 if header is not None else 1
-    for lineno, row in enumerate(rows, start=start):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) < need:
-            skipped += 1  # GLUE's QQP and MNLI files hold a few rows broken by stray tabs/newlines
-            continue
-        texts = [row[c] for c in cols]
-        inputs.append(texts[0] if len(texts) == 1 else tuple(texts))
-        targets.append(convert_target(task, row[label_col], f"{path}:{lineno}"))
-    if rows and not inputs:
-        raise BenchError(f"{path}: no row has the expected {need} tab-separated columns")
-    return Examples(tuple(inputs), tuple(targets)), skipped
-
-
-def read_jsonl(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, int]:
-    inputs, targets = [], []
-    lines = _read_text(path).splitlines()
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            texts = [str(obj[c]) for c in src.inputs]
-            label = obj[src.label]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise BenchError(f"{path}:{lineno}: bad JSONL row ({type(err).__name__}: {err})") from None
-        inputs.append(texts[0] if len(texts) == 1 else tuple(texts))
-        targets.append(convert_target(task, label, f"{path}:{lineno}"))
-    return Examples(tuple(inputs), tuple(targets)), 0
-
-
-def read_json(task: TaskSpec, src: LocalSource, path: Path) -> tuple[Examples, int]:
-    """A JSON array of records (TAPE's raw data layout: `[{"primary": "MSK...", "log_fluorescence": [3.8]}, ...]`);
-    a label given as a one-element list is unwrapped."""
-    try:
-        rows = json.loads(_read_text(path))
-    except json.JSONDecodeError as err:
-        raise BenchError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
-    if not isinstance(rows, list):
-        raise BenchError(f"{path}: expected a JSON array of records, got {type(rows).__name__}")
-    inputs, targets = [], []
-    for i, obj in enumerate(rows):
-        try:
-            texts = [str(obj[c]) for c in src.inputs]
-            label = obj[src.label]
-        except (KeyError, TypeError) as err:
-            raise BenchError(f"{path}: record {i}: no field {err} (fields: "
-                             f"{', '.join(obj) if isinstance(obj, dict) else type(obj).__name__})") from None
-        if isinstance(label, list) and len(label) == 1:
-            label = label[0]
-        inputs.append(texts[0] if len(texts) == 1 else tuple(texts))
-        targets.append(convert_target(task, label, f"{path}: record {i}"))
-    return Examples(tuple(inputs), tuple(targets)), 0
-
-
-def _local_file(src: LocalSource, data_dir: Path, split: str) -> tuple[Path, str]:
-    """A split's file, and its path relative to the data directory (as messages show it)."""
-    over = src.overrides.get(split)
-    sub = over.dir if over is not None and over.dir is not None else src.dir
-    return data_dir / sub / src.splits[split], f"{sub}/{src.splits[split]}"
-
-
-def _index_value(text: Any) -> Any:
+def index_value(text: Any) -> Any:
     """GLUE test indices are integers; anything else is kept as text."""
     value = str(text).strip()
     return int(value) if value.lstrip("-").isdigit() else value
 
 
-def read_unlabeled(src: LocalSource, split: str, path: Path) -> Unlabeled:
-    """A test split: each row's index and inputs. No label column is read; a malformed row is an error, because
-    a benchmark server wants a prediction for every test example."""
-    over = src.overrides.get(split) or LocalOverride()
-    wanted = list(over.inputs if over.inputs is not None else src.inputs)
-    index_col = over.index if over.index is not None else src.index
-    index, inputs = [], []
-    if src.format == "json":
-        raise BenchError(f"{path}: unlabeled test splits are read from glue-tsv or jsonl files, not json")
-    if src.format == "jsonl":
-        for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                texts = [str(obj[c]) for c in wanted]
-                index.append(_index_value(obj[index_col]))
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                raise BenchError(f"{path}:{lineno}: bad JSONL row ({type(err).__name__}: {err})") from None
-            inputs.append(texts[0] if len(texts) == 1 else tuple(texts))
-        return Unlabeled(tuple(index), tuple(inputs))
-    rows = _tsv_rows(path)
-    has_header = over.header if over.header is not None else src.header
-    header = rows.pop(0) if has_header and rows else None
-    cols = _columns(header, wanted, path)
-    at = _columns(header, [index_col], path)[0]
-    need = max([*cols, at]) + 1
-    for lineno, row in enumerate(rows, start=2 if header is not None else 1):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) < need:
-            raise BenchError(f"{path}:{lineno}: expected at least {need} tab-separated columns, got {len(row)}")
-        texts = [row[c] for c in cols]
-        index.append(_index_value(row[at]))
-        inputs.append(texts[0] if len(texts) == 1 else tuple(texts))
-    return Unlabeled(tuple(index), tuple(inputs))
-
-
-def _load_local(task: TaskSpec, src: LocalSource, data_dir: Path, tests: tuple[str, ...] = ()
-                ) -> tuple[dict[str, Examples], dict[str, Unlabeled], str]:
-    if not data_dir.is_dir():
-        raise BenchError(f"data directory not found: {data_dir}")
-    from benchmark.token_data import READERS
-
-    reader = {"glue-tsv": read_tsv, "json": read_json}.get(src.format, read_jsonl)
-    if src.format in READERS:
-        token_reader = READERS[src.format]
-        reader = lambda task, src, path: (token_reader(task, src, path, _read_text(path)), 0)  # noqa: E731
-    out: dict[str, Examples] = {}
-    unlabeled: dict[str, Unlabeled] = {}
-    digest = hashlib.sha256()
-    for ours in src.splits:
-        if ours in task.tests and ours not in tests:
-            continue  # test splits are read only for --predict-test
-        path, _ = _local_file(src, data_dir, ours)
-        if not path.is_file():
-            if ours in ("train", *task.evals, *tests):
-                raise BenchError(f"task '{task.name}': {path} not found")
-            continue
-        if ours in tests:
-            if src.format in READERS:
-                raise BenchError(f"task '{task.name}': unlabeled test splits are read from glue-tsv or jsonl files")
-            unlabeled[ours] = read_unlabeled(src, ours, path)
-        else:
-            examples, skipped = reader(task, src, path)
-            if skipped:
-                log.warning("%s: skipped %d malformed rows", path, skipped)
-            out[ours] = examples
-        digest.update(path.read_bytes())
-    return out, unlabeled, f"local:{src.format}:{digest.hexdigest()[:16]}"
+_index_value = index_value
 
 
 def _hub_dataset(task: TaskSpec, hub: HubSource, config: str | None) -> Any:
@@ -583,3 +409,4 @@ def _hub_column(task: TaskSpec, hub: HubSource, split: Any, column: str, name: s
     from benchmark.image_layouts import hub_images
 
     return hub_images(split, column, f"Hub dataset '{hub.path}' split '{name}'")
+

@@ -31,6 +31,12 @@ def register_datasets(register: Any) -> None:
 
 
 @hookspec
+def register_formats(register: Any) -> None:
+    """Register data formats that `local:` sources name with `format:`: register(fmt), fmt a DataFormat
+    (benchmark.formats): a name, a description, read() and optionally read_unlabeled()."""
+
+
+@hookspec
 def register_metrics(register: Any) -> None:
     """Register metrics: register(name, fn, *, higher_is_better, kind)."""
 

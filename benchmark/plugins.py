@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "bench"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "benchmark.builtin_tasks",
+    "benchmark.builtin_formats",
     "downstreams.metrics",
     "downstreams.heads",
     "downstreams.vader",
@@ -49,6 +50,7 @@ _REGISTRARS: dict[str, str] = {
     "register_metrics": "metric_registrar",
     "register_downstreams": "downstream_registrar",
     "register_datasets": "dataset_registrar",
+    "register_formats": "format_registrar",
     "register_tasks": "task_registrar",
     "register_upstreams": "upstream_registrar",
     "register_executors": "executor_registrar",

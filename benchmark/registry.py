@@ -85,6 +85,7 @@ class Registry:
         self.tasks: Table[Any] = Table("task", "bench list tasks")
         self.suites: Table[Any] = Table("suite", "bench list suites")
         self.datasets: Table[Callable[..., Any]] = Table("dataset loader", "bench plugins")
+        self.formats: Table[Any] = Table("data format", "bench plugins")
         self.metrics: Table[Metric] = Table("metric", "bench list metrics")
         self.executors: Table[Any] = Table("executor", "bench list executors")
 
@@ -108,6 +109,19 @@ class Registry:
             if not callable(loader):
                 raise PluginError(f"plugin '{plugin}' registered dataset loader '{name}' that is not callable")
             self.datasets.add(name, loader, plugin, description)
+
+        return register
+
+    def format_registrar(self, plugin: str) -> Callable[..., None]:
+        def register(fmt: Any) -> None:
+            from benchmark.taskspec import CORPUS_LAYOUTS
+
+            name = getattr(fmt, "name", None)
+            if not callable(getattr(fmt, "read", None)):
+                raise PluginError(f"plugin '{plugin}' registered data format {name!r} without a read() method")
+            if name in CORPUS_LAYOUTS:
+                raise PluginError(f"plugin '{plugin}' registered data format '{name}', the name of a corpus layout")
+            self.formats.add(name, fmt, plugin, getattr(fmt, "description", ""))  # type: ignore[arg-type]
 
         return register
 
@@ -151,13 +165,13 @@ class Registry:
 
     def remove_plugin(self, plugin: str) -> None:
         for table in (self.upstreams, self.downstreams, self.tasks, self.suites, self.datasets, self.metrics,
-                      self.executors):
+                      self.executors, self.formats):
             table.remove_plugin(plugin)
 
     def registered_by(self, plugin: str) -> dict[str, list[str]]:
         tables = {"upstreams": self.upstreams, "downstreams": self.downstreams, "tasks": self.tasks,
                   "suites": self.suites, "datasets": self.datasets, "metrics": self.metrics,
-                  "executors": self.executors}
+                  "executors": self.executors, "formats": self.formats}
         return {kind: table.by_plugin(plugin) for kind, table in tables.items()}
 
     def check(self, names: set[str] | None = None) -> list[str]:
@@ -190,7 +204,19 @@ class Registry:
             recipe = task.sources.recipe
             if recipe is not None and recipe.name not in self.datasets:
                 problems.append(f"task '{task.name}' uses unknown dataset loader '{recipe.name}'")
+            problems.extend(self._check_format(task))
         return problems
+
+    def _check_format(self, task: Any) -> list[str]:
+        """A local source names a registered data format or a corpus layout (the schema cannot see the registry)."""
+        from benchmark.taskspec import CORPUS_LAYOUTS
+
+        local = task.sources.local
+        if local is None or local.format in CORPUS_LAYOUTS or local.format in self.formats:
+            return []
+        return [f"task '{task.name}' uses unknown data format '{local.format}'"
+                f"{did_you_mean(local.format, [*self.formats.names(), *CORPUS_LAYOUTS])} "
+                f"(known: {', '.join(self.formats.names())}; or a corpus layout, docs/tasks.md)"]
 
     def suites_of(self, task: str) -> tuple[str, ...]:
         return tuple(s.name for s in self.suites if task in s.obj.tasks)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from benchmark.errors import BenchError
 
@@ -56,18 +56,23 @@ IMAGE_LAYOUTS = ("image-folder", "cifar10-binary", "stl10-binary")
 """Image layouts (benchmark.image_layouts): a torchvision ImageFolder tree (splits are `SUBDIR`), the binary
 versions of CIFAR-10 and STL-10 (`SUBDIR#train|test`); no input or label columns."""
 CORPUS_LAYOUTS = AUDIO_LAYOUTS + IMAGE_LAYOUTS
-"""Layouts that read their own folder structure, as opposed to tables (glue-tsv, jsonl)."""
+"""Layouts that read their own folder structure, as opposed to the files of a data format (tsv, csv, jsonl...)."""
 
 
 class LocalSource(_Strict):
-    """Files in a directory given with --data-dir / BENCH_DATA_DIR: the GLUE download layout, JSONL, a JSON array
-    of records (TAPE's raw files), the official layout of a speech corpus (AUDIO_LAYOUTS) or an image layout (IMAGE_LAYOUTS)."""
+    """Files under the data directory given with --data-dir / BENCH_DATA_DIR, or beside the tasks file that
+    defines the task (`base: tasks-file`): files in a registered data format (benchmark.formats: tsv, glue-tsv,
+    csv, jsonl, json, parquet, conllu...), the official layout of a speech corpus (AUDIO_LAYOUTS) or an image
+    layout (IMAGE_LAYOUTS)."""
 
-    format: Literal["glue-tsv", "jsonl", "json", "conllu", "conll", "squad-json", "speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap",
-                    "librispeech", "librispeech-phonemes", "librispeech-phonemes-nostress", "image-folder",
-                    "cifar10-binary", "stl10-binary"]
+    format: str
+    """A data format registered by a plugin (register_formats; checked by Registry.check) or a corpus layout."""
+    base: Literal["data-dir", "tasks-file"] = "data-dir"
+    """What `dir` and the splits are relative to: the data directory (--data-dir), or the folder of the tasks file
+    that defines the task, so a plugin or a user ships the data beside its tasks file and needs no --data-dir."""
     dir: str = ""
-    """The table files' folder under the data directory (tables only: a corpus layout names it in each split)."""
+    """The table files' folder under the base (tables only: a corpus layout names it in each split); may be
+    empty with base: tasks-file (the tasks file's own folder)."""
     header: bool = True
     inputs: list[Column] = []
     label: Column | None = None
@@ -84,7 +89,7 @@ class LocalSource(_Strict):
                 split = "SUBDIR" if self.format == "image-folder" else "SUBDIR#SELECTOR"
                 raise ValueError(f"format {self.format} reads its own layout: drop dir, inputs and label (each split "
                                  f"is {split})")
-        elif not self.dir or not self.inputs or self.label is None:
+        elif (not self.dir and self.base == "data-dir") or not self.inputs or self.label is None:
             raise ValueError(f"format {self.format} needs dir, inputs and label (columns)")
         return self
 
@@ -172,6 +177,14 @@ class TaskSpec(_Strict):
     hparams: dict[Literal["frozen", "finetune"], dict[str, Any]] = {}
     """Per mode, the task's own defaults for hyper-parameters the user did not set (SUPERB's ASR head is a
     2-layer BiLSTM, its PR head a linear layer: `{frozen: {hidden: 1024}}`)."""
+    _origin_dir: Path | None = PrivateAttr(default=None)
+    # Private: not a YAML key, and left out of model_dump, so nothing hashed from a task's fields changes.
+
+    @property
+    def origin_dir(self) -> Path | None:
+        """The folder of the tasks file that defined the task (None for a TaskSpec built in code): what a
+        `local: {base: tasks-file}` source is relative to."""
+        return self._origin_dir
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
@@ -257,14 +270,17 @@ def _one_line(err: ValidationError, where: str) -> str:
     return f"{where}: {loc + ': ' if loc else ''}{msg}"
 
 
-def parse_task(name: str, body: Any, origin: str) -> TaskSpec:
-    """Validate one task entry; errors name the file, the task and the offending key."""
+def parse_task(name: str, body: Any, origin: str, folder: Path | None = None) -> TaskSpec:
+    """Validate one task entry; errors name the file, the task and the offending key. `folder`: the directory of
+    the tasks file, recorded as the task's origin_dir."""
     if not isinstance(body, dict):
         raise BenchError(f"{origin}: task '{name}' must be a mapping, got {type(body).__name__}")
     try:
-        return TaskSpec.model_validate({"name": name, **body})
+        task = TaskSpec.model_validate({"name": name, **body})
     except ValidationError as err:
         raise BenchError(_one_line(err, f"{origin}: task '{name}'")) from None
+    task._origin_dir = folder  # set once, while the spec is being built
+    return task
 
 
 def parse_suite(name: str, body: Any, origin: str) -> SuiteSpec:
@@ -303,10 +319,11 @@ def load_task_file(path: Path) -> tuple[list[TaskSpec], list[SuiteSpec]]:
         raise BenchError(f"tasks file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise BenchError(f"cannot read tasks file {path}: {err}") from None
-    return parse_task_text(text, origin)
+    return parse_task_text(text, origin, path.resolve().parent)
 
 
-def parse_task_text(text: str, origin: str) -> tuple[list[TaskSpec], list[SuiteSpec]]:
+def parse_task_text(text: str, origin: str, folder: Path | None = None) -> tuple[list[TaskSpec], list[SuiteSpec]]:
+    """Validate a tasks file's text; `folder` is where its tasks' `base: tasks-file` data lives."""
     loader = _UniqueKeyLoader(text)
     loader.name = origin
     try:
@@ -324,6 +341,6 @@ def parse_task_text(text: str, origin: str) -> tuple[list[TaskSpec], list[SuiteS
         top = TaskFile.model_validate(raw)
     except ValidationError as err:
         raise BenchError(_one_line(err, origin)) from None
-    tasks = [parse_task(name, body, origin) for name, body in top.tasks.items()]
+    tasks = [parse_task(name, body, origin, folder) for name, body in top.tasks.items()]
     suites = [parse_suite(name, body, origin) for name, body in top.suites.items()]
     return tasks, suites
