@@ -163,29 +163,54 @@ def callers(pm: pluggy.PluginManager, hook_name: str) -> Iterator[tuple[str, Cal
     plain = [i for i in impls if not (i.wrapper or i.hookwrapper)]
     plain.sort(key=lambda i: (0 if i.tryfirst else 2 if i.trylast else 1, loaded.get(i.plugin_name, 0)))
     for impl in plain:
-        if not pm.has_plugin(impl.plugin_name):
-            continue  # unregistered by an earlier failure
-        others = [i.plugin for i in plain if i is not impl]
-        yield impl.plugin_name, pm.subset_hook_caller(hook_name, remove_plugins=others)
+        if pm.has_plugin(impl.plugin_name):  # (not unregistered by an earlier failure)
+            yield impl.plugin_name, _only(pm, hook_name, impl.plugin_name)
+
+
+def _only(pm: pluggy.PluginManager, hook_name: str, name: str) -> Callable[..., Any]:
+    """The hook as pluggy calls it, with plugin `name`'s implementation its only plain one (wrappers kept)."""
+    return pm.subset_hook_caller(hook_name, remove_plugins=[
+        i.plugin for i in getattr(pm.hook, hook_name).get_hookimpls()
+        if i.plugin_name != name and not (i.wrapper or i.hookwrapper)])
+
+
+def culprit(pm: pluggy.PluginManager, hook_name: str, err: BaseException, called: str) -> str:
+    """The plugin whose code raised `err` while `called`'s implementation ran: `called` itself, or a hook wrapper
+    around it (the innermost hook implementation on the traceback)."""
+    code = {getattr(i.function, "__code__", None): i.plugin_name for i in getattr(pm.hook, hook_name).get_hookimpls()}
+    found = called
+    tb = err.__traceback__
+    while tb is not None:
+        found = code.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return found
 
 
 def _run_hooks(pm: pluggy.PluginManager, registry: Registry, infos: dict[str, PluginInfo], failures: list[str]) -> None:
     """Call each registration hook plugin by plugin, each with a `register` that records the plugin, so a
-    failure is attributed and contained: a third-party plugin that raises is rolled back and unregistered."""
+    failure is attributed and contained: a third-party plugin that raises (in its hook, or in a hook wrapper
+    around another plugin's) is rolled back and unregistered; a builtin's failure is a bug and raises."""
     for hook_name, registrar in _REGISTRARS.items():
         for name, call in callers(pm, hook_name):
-            if name not in infos:
-                continue
-            try:
-                call(register=getattr(registry, registrar)(name))
-            except Exception as err:
-                if infos[name].source == "builtin":
-                    raise
-                why = str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
-                failures.append(f"plugin '{name}' skipped: {hook_name} failed: {why}")
-                registry.remove_plugin(name)
-                infos.pop(name)
-                pm.unregister(name=name)
+            for _attempt in range(2):  # a second time only when a failing wrapper stopped `name` from running
+                if name not in infos:
+                    break
+                before = registry.registered_by(name)
+                try:
+                    call(register=getattr(registry, registrar)(name))
+                    break
+                except Exception as err:
+                    bad = culprit(pm, hook_name, err, name)
+                    if bad not in infos or infos[bad].source == "builtin":
+                        raise
+                    why = str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
+                    failures.append(f"plugin '{bad}' skipped: {hook_name} failed: {why}")
+                    registry.remove_plugin(bad)
+                    infos.pop(bad)
+                    pm.unregister(name=bad)
+                    if bad == name or registry.registered_by(name) != before:
+                        break
+                    call = _only(pm, hook_name, name)
 
 
 Tree = dict[tuple[str, ...], Any]
@@ -226,19 +251,29 @@ def add_commands(pm: pluggy.PluginManager, cli: Any, failures: list[str]) -> Non
     """Let plugins add click commands (`register_commands(cli)`), one plugin at a time. A plugin that raises is
     reported in one line and what it added is taken back; a plugin command whose name is taken (by a core
     command such as run or report, or by an earlier plugin's) is refused in one line and the first one stays."""
+    def fail(line: str) -> None:
+        if line not in failures:  # `bench` adds plugin commands once per main(); tests call main more than once
+            failures.append(line)
+
     owners: dict[tuple[str, ...], str] = {}
     for name, call in callers(pm, "register_commands"):
         before = command_tree(cli)
-        try:
-            call(cli=cli)
-        except Exception as err:
-            _undo(cli, before, keep_new=False)
-            failures.append(f"plugin '{name}' failed in register_commands: {type(err).__name__}: {err}")
-            continue
+        for _attempt in range(2):  # a second time only when a failing hook wrapper stopped `name` from running
+            try:
+                call(cli=cli)
+                break
+            except Exception as err:
+                _undo(cli, before, keep_new=False)
+                bad = culprit(pm, "register_commands", err, name)
+                fail(f"plugin '{bad}' failed in register_commands: {type(err).__name__}: {err}")
+                if bad == name or not pm.has_plugin(bad):
+                    break
+                pm.unregister(name=bad)  # a broken wrapper: the plugin it wrapped gets its commands without it
+                call = _only(pm, "register_commands", name)
         for path in _undo(cli, before, keep_new=True):
             who = f"plugin '{owners[path]}'" if path in owners else "bench itself"
-            failures.append(f"plugin '{name}' failed in register_commands: command 'bench {' '.join(path)}' is "
-                            f"already there (from {who}); the plugin's was not added")
+            fail(f"plugin '{name}' failed in register_commands: command 'bench {' '.join(path)}' is already there "
+                 f"(from {who}); the plugin's was not added")
         owners.update({p: name for p in command_tree(cli) if p not in before})
 
 

@@ -267,3 +267,15 @@ def test_plugins_and_the_core_import_each_other_only_through_core_interfaces() -
         for path in sorted((root / pkg).glob("*.py")):
             bad = sorted(m for m in imports(path) if any(m == b or m.startswith((f"{b}.", f"{b}_")) for b in banned))
             assert not bad, f"{path.relative_to(root)} imports {bad}"
+
+
+def test_a_failing_hook_wrapper_is_blamed_and_the_plugins_it_wrapped_still_register() -> None:
+    def broken(register):
+        raise RuntimeError("wrapper bug")
+        yield  # a generator: pluggy's wrapper protocol
+
+    wrapper = types.ModuleType("badwrap")
+    wrapper.register_upstreams = hookimpl(wrapper=True)(broken)
+    loaded = load_plugins(extra=(wrapper,))
+    assert loaded.failures == ["plugin 'badwrap' skipped: register_upstreams failed: RuntimeError: wrapper bug"]
+    assert loaded.registry.upstreams.get("minilm").plugin == "upstreams.text" and "badwrap" not in loaded.infos
