@@ -82,11 +82,11 @@ def open_upstream(text: str, *, device: str = "cpu", trust_remote_code: bool = F
     from benchmark.errors import BenchError
     from benchmark.plugins import get_plugins
     from benchmark.runner import resolve_device
-    from benchmark.specs import build_upstream, check_built, check_upstream, parse_upstream
+    from benchmark.specs import build_upstream, check_built, check_upstream_spec, parse_upstream
 
     registry = get_plugins().registry
     spec = parse_upstream(text)
-    lacking = check_upstream(spec, registry)
+    lacking = check_upstream_spec(spec, registry)
     kind = registry.upstreams.get(spec.name).meta.get("modality")
     if kind and kind != modality:
         raise BenchError(f"upstream '{text}' is a {kind} model; this analysis reads {modality} "

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark import runner
-from benchmark.plugins import get_plugins
+from benchmark.interfaces import Progress
+from benchmark.launch import prepare
+from benchmark.request import RunRequest
 from benchmark.types import Result
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,10 @@ def result_from_dict(data: dict[str, Any]) -> Result:
 def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = "offline-text",
         seeds: Sequence[int] = (0,), output: str | Path = "bench-results", *, data_dir: str | Path | None = None,
         mode: str = "frozen", overwrite: bool = False, device: str = "cpu", trust_remote_code: bool = False,
-        cache_dir: str | Path | None = None, progress: runner.Progress | None = None, predict_test: bool = False,
+        cache_dir: str | Path | None = None, progress: Progress | None = None, predict_test: bool = False,
         use_cache: bool = True, cache_dtype: str = "float32", executor: str = "local",
-        eval_on: str | Sequence[str] = (), offline: bool = False, **hparams: Any) -> list[Result]:
+        eval_on: str | Sequence[str] = (), offline: bool = False, tasks_files: Sequence[str | Path] = (),
+        **hparams: Any) -> list[Result]:
     """Run every (upstream, task, seed) job not yet finished under `output`; return all of their results.
 
     hparams: lr, head_lr, epochs, batch_size, patience, weight_decay, hidden, dropout, layer, pooling, max_train,
@@ -45,26 +46,29 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     `bench run --offline`); jobs whose models or data are not cached are logged and left out of the returned list.
     predict_test: after training, also predict each task's unlabeled test splits (`Result.test_predictions`, for
     `bench export glue-submission`); part of the job's hyper-parameters, so it is a different job.
-    Raises BenchError (one line, says how to fix it) for bad input or missing models / data. A job that fails
-    (training diverged, out of memory, a broken upstream) is left out of the returned list; its reason is in a
-    `*.failed.json` record under `output` (`benchmark.results.load_failures(output)`).
+    tasks_files: tasks YAML files of your own (as `bench run --tasks-file`).
+    The options are checked as `bench run` checks them (`RunRequest.build`): the same one-line BenchError, which
+    says how to fix it, for bad input or missing models / data. A job that fails (training diverged, out of
+    memory, a broken upstream) is left out of the returned list; its reason is in a `*.failed.json` record
+    under `output` (`benchmark.results.load_failures(output)`).
     """
-    registry = get_plugins().registry
-    hp = runner.resolve_hparams(mode, {**hparams, "predict_test": predict_test})
-    env_dir = os.environ.get("BENCH_DATA_DIR")
-    ddir = Path(data_dir) if data_dir is not None else Path(env_dir) if env_dir else None
-    the_plan = runner.plan(registry, _as_list(upstreams), _as_list(tasks), list(seeds), hp, Path(output),
-                           ddir, overwrite, Path(cache_dir) if cache_dir else None, use_cache=use_cache,
-                           cache_dtype=cache_dtype, cache_max_bytes=runner.cache_max_bytes(),
-                           explicit={k for k, v in hparams.items() if v is not None or k == "layer"},
-                           eval_on=_as_list(eval_on), offline=offline)
-    the_plan.check()
+    eval_names = _as_list(eval_on)
+    request = RunRequest.build(
+        upstreams=_as_list(upstreams), tasks=None if eval_names else _as_list(tasks),
+        train_on=_as_list(tasks) if eval_names else None, eval_on=eval_names, seeds=list(seeds), output=output,
+        data_dir=data_dir, tasks_files=tasks_files, mode=mode, hparams={**hparams, "predict_test": predict_test},
+        overwrite=overwrite, offline=offline, device=device, trust_remote_code=trust_remote_code,
+        executor=executor, cache_dir=cache_dir, use_cache=use_cache, cache_dtype=cache_dtype)
+    return run_request(request, progress)
+
+
+def run_request(request: RunRequest, progress: Progress | None = None) -> list[Result]:
+    """Run a request built with `RunRequest.build`; every job's result (finished earlier or now), in plan order."""
+    launch = prepare(request)
+    the_plan = launch.plan
     if the_plan.offline:
         log.warning("not starting %s", the_plan.offline_message)
-    ran = registry.executors.get(executor).obj.run(the_plan, registry, device=device,
-                                                   trust_remote_code=trust_remote_code, progress=progress,
-                                                   command=None)
-    fresh = {r.job_id: r for r in ran}
+    fresh = {r.job_id: r for r in launch.run(progress)}
     out = []
     for job in the_plan.jobs:
         if job.job_id in fresh:

@@ -12,23 +12,10 @@ from typing import Any
 
 import click
 
+from benchmark.cli_common import split, warn_plugin_failures
 from benchmark.clitypes import PathArg
 from benchmark.errors import BenchError
-
-
-def _needs(registry: Any, upstreams: list[str], tasks: list[str], data_dir: Path | None, cache: Path,
-           tests: bool) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-    """({upstream: its needs}, {task: its needs}), upstreams expanded (NAME@DIR) and suites into their tasks."""
-    from benchmark import prefetch
-    from benchmark.runner import expand_tasks
-    from benchmark.specs import expand_upstream
-
-    specs = list({s.text: s for u in dict.fromkeys(upstreams) for s in expand_upstream(u)}.values())
-    task_specs = expand_tasks(tasks, registry) if tasks else []
-    if data_dir is not None and not data_dir.is_dir():
-        raise BenchError(f"data directory not found: {data_dir} (--data-dir / BENCH_DATA_DIR)")
-    return ({s.text: prefetch.upstream_needs(s, registry) for s in specs},
-            {t.name: prefetch.task_needs(t, data_dir, registry, cache, tests) for t in task_specs})
+from benchmark.request import RunRequest, default_cache_dir
 
 
 def _jobs(registry: Any, ups: dict[str, list[Any]], ts: dict[str, list[Any]]) -> list[tuple[str, list[Any]]]:
@@ -67,19 +54,19 @@ def prefetch_cmd(upstream: str, tasks: str, tasks_files: tuple[Path, ...], data_
     network; copy ~/.cache/bench and ~/.cache/huggingface (BENCH_CACHE, HF_HOME) to take them to a machine
     without one."""
     from benchmark import prefetch
-    from benchmark.cli import _plugins, _split, _tasks_files, _warn_plugin_failures
-    from benchmark.runner import default_cache_dir
+    from benchmark.launch import registry_for
 
     if as_json and not check:
         raise BenchError("--json goes with --check (the list of what is here and what is not)")
-    upstreams, task_names = _split(upstream), _split(tasks)
-    if not upstreams and not task_names:
+    if not split(upstream) and not split(tasks):
         raise BenchError("nothing to fetch: give --upstream NAMES and/or --tasks NAMES (as for bench run)")
-    _warn_plugin_failures()
-    _tasks_files(tasks_files)
-    registry = _plugins().registry
-    cache = default_cache_dir()
-    ups, ts = _needs(registry, upstreams, task_names, data_dir, cache, predict_test)
+    warn_plugin_failures()
+    # The request bench run would make of these options: prefetch plans from the same thing.
+    request = RunRequest.build(upstreams=upstream, tasks=tasks, data_dir=data_dir, tasks_files=tasks_files,
+                               hparams={"predict_test": predict_test})
+    registry = registry_for(request)
+    cache = request.cache_dir or default_cache_dir()
+    ups, ts = prefetch.request_needs(registry, request)
     jobs = _jobs(registry, ups, ts)
     if check:
         _report(jobs, ups, ts, as_json)

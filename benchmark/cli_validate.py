@@ -29,16 +29,16 @@ def _speed(upstream: Any, inputs: list[Any], repeats: int = 3) -> float:
     return best / len(inputs)
 
 
-def _check_upstream(text: str, device: str, trust_remote_code: bool) -> dict[str, Any]:
+def _validate_upstream(text: str, device: str, trust_remote_code: bool) -> dict[str, Any]:
     from benchmark.plugins import get_plugins
     from benchmark.runner import resolve_device
-    from benchmark.specs import build_upstream, check_upstream, parse_upstream
+    from benchmark.specs import build_upstream, check_upstream_spec, parse_upstream
     from benchmark.testing import _sample_inputs
     from benchmark.testing import check_upstream as contract
 
     registry = get_plugins().registry
     spec = parse_upstream(text)
-    lacking = check_upstream(spec, registry)
+    lacking = check_upstream_spec(spec, registry)
     if lacking:
         raise BenchError(f"upstream '{text}' cannot load: {lacking}")
     plugin = registry.upstreams.get(spec.name).plugin
@@ -97,7 +97,7 @@ def validate(upstream: str | None, tasks_files: tuple[Path, ...], device: str, t
                           "suites": sorted(a for a in added if a in plugins.registry.suites)})
         report["tasks_files"] = files
     if upstream:
-        report["upstream"] = _check_upstream(upstream, device, trust_remote_code)
+        report["upstream"] = _validate_upstream(upstream, device, trust_remote_code)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:

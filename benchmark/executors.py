@@ -8,25 +8,24 @@ run. Third-party plugins add executors through `register_executors`.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from benchmark.hookspecs import hookimpl
+from benchmark.interfaces import Executor, ExecutorRegistrar, Progress
 
+if TYPE_CHECKING:
+    from benchmark.registry import Registry
+    from benchmark.runner import Plan
+    from benchmark.types import Result
 
-class Executor(Protocol):
-    description: str
-
-    def run(self, plan: Any, registry: Any, *, device: str, trust_remote_code: bool, progress: Any,
-            command: str | None) -> list[Any]:
-        """Run plan.todo; return their Results (and call progress(event, ...) as runner.execute does)."""
-        ...
+__all__ = ["Executor", "LocalExecutor", "RayExecutorFactory"]  # Executor's home is benchmark.interfaces
 
 
 class LocalExecutor:
     description = "run jobs one after another in this process (default)"
 
-    def run(self, plan: Any, registry: Any, *, device: str = "cpu", trust_remote_code: bool = False,
-            progress: Any = None, command: str | None = None) -> list[Any]:
+    def run(self, plan: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
+            progress: Progress | None = None, command: str | None = None) -> list[Result]:
         from benchmark.runner import execute
 
         return execute(plan, registry, device=device, trust_remote_code=trust_remote_code, progress=progress,
@@ -38,13 +37,15 @@ class RayExecutorFactory:
 
     description = "fan jobs out over Ray workers (RAY_ADDRESS, or a local Ray instance); pip install 'bench[ray]'"
 
-    def run(self, *args: Any, **kwargs: Any) -> list[Any]:
+    def run(self, plan: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
+            progress: Progress | None = None, command: str | None = None) -> list[Result]:
         from benchmark.ray_executor import RayExecutor
 
-        return RayExecutor().run(*args, **kwargs)
+        return RayExecutor().run(plan, registry, device=device, trust_remote_code=trust_remote_code,
+                                 progress=progress, command=command)
 
 
 @hookimpl
-def register_executors(register: Any) -> None:
+def register_executors(register: ExecutorRegistrar) -> None:
     register("local", LocalExecutor())
     register("ray", RayExecutorFactory())

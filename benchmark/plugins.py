@@ -12,6 +12,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,38 +152,131 @@ def load_plugins(extra: tuple[Any, ...] = ()) -> Plugins:
     return Plugins(pm, registry, infos, failures)
 
 
+def callers(pm: pluggy.PluginManager, hook_name: str) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """(plugin name, a caller of that plugin's implementation) for every plugin implementing the hook.
+
+    Order: `tryfirst` implementations first, `trylast` ones last, the others in load order (builtins, entry
+    points, BENCH_PLUGINS), so the first plugin to register a name keeps it. Each caller goes through pluggy
+    (`pm.subset_hook_caller` without the other plain implementations), so every hook wrapper (`wrapper=True` or
+    `hookwrapper=True`) still wraps each plugin's call, and a failure is attributed to the plugin that raised.
+    """
+    loaded = {name: i for i, (name, _) in enumerate(pm.list_name_plugin())}
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    plain = [i for i in impls if not (i.wrapper or i.hookwrapper)]
+    plain.sort(key=lambda i: (0 if i.tryfirst else 2 if i.trylast else 1, loaded.get(i.plugin_name, 0)))
+    for impl in plain:
+        if pm.has_plugin(impl.plugin_name):  # (not unregistered by an earlier failure)
+            yield impl.plugin_name, _only(pm, hook_name, impl.plugin_name)
+
+
+def _only(pm: pluggy.PluginManager, hook_name: str, name: str) -> Callable[..., Any]:
+    """The hook as pluggy calls it, with plugin `name`'s implementation its only plain one (wrappers kept)."""
+    return pm.subset_hook_caller(hook_name, remove_plugins=[
+        i.plugin for i in getattr(pm.hook, hook_name).get_hookimpls()
+        if i.plugin_name != name and not (i.wrapper or i.hookwrapper)])
+
+
+def culprit(pm: pluggy.PluginManager, hook_name: str, err: BaseException, called: str) -> str:
+    """The plugin whose code raised `err` while `called`'s implementation ran: `called` itself, or a hook wrapper
+    around it (the innermost hook implementation on the traceback)."""
+    code = {getattr(i.function, "__code__", None): i.plugin_name for i in getattr(pm.hook, hook_name).get_hookimpls()}
+    found = called
+    tb = err.__traceback__
+    while tb is not None:
+        found = code.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return found
+
+
 def _run_hooks(pm: pluggy.PluginManager, registry: Registry, infos: dict[str, PluginInfo], failures: list[str]) -> None:
-    """Call each registration hook plugin by plugin, so a failure is attributed and contained."""
-    skipped: set[str] = set()
+    """Call each registration hook plugin by plugin, each with a `register` that records the plugin, so a
+    failure is attributed and contained: a third-party plugin that raises (in its hook, or in a hook wrapper
+    around another plugin's) is rolled back and unregistered; a builtin's failure is a bug and raises."""
     for hook_name, registrar in _REGISTRARS.items():
-        for name, plugin in pm.list_name_plugin():
-            impl = getattr(plugin, hook_name, None)
-            if impl is None or name not in infos or name in skipped:
-                continue
-            register = getattr(registry, registrar)(name)
-            try:
-                impl(register=register)
-            except Exception as err:
-                if infos[name].source == "builtin":
-                    raise
-                why = str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
-                failures.append(f"plugin '{name}' skipped: {hook_name} failed: {why}")
-                registry.remove_plugin(name)
-                skipped.add(name)
-                infos.pop(name)
-                continue
+        for name, call in callers(pm, hook_name):
+            for _attempt in range(2):  # a second time only when a failing wrapper stopped `name` from running
+                if name not in infos:
+                    break
+                before = registry.registered_by(name)
+                try:
+                    call(register=getattr(registry, registrar)(name))
+                    break
+                except Exception as err:
+                    bad = culprit(pm, hook_name, err, name)
+                    if bad not in infos or infos[bad].source == "builtin":
+                        raise
+                    why = str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
+                    failures.append(f"plugin '{bad}' skipped: {hook_name} failed: {why}")
+                    registry.remove_plugin(bad)
+                    infos.pop(bad)
+                    pm.unregister(name=bad)
+                    if bad == name or registry.registered_by(name) != before:
+                        break
+                    call = _only(pm, hook_name, name)
+
+
+Tree = dict[tuple[str, ...], Any]
+
+
+def command_tree(cli: Any) -> Tree:
+    """Every command under a click group by its path (('pretrain', 'mlm') is `bench pretrain mlm`)."""
+    out: Tree = {}
+    for name, command in list(getattr(cli, "commands", {}).items()):
+        out[(name,)] = command
+        out.update({(name, *path): sub for path, sub in command_tree(command).items()})
+    return out
+
+
+def reset_commands(cli: Any, tree: Tree) -> None:
+    """Put the command tree back to `tree` (the core's, before any plugin added to it)."""
+    for path, group in {(): cli, **{p: c for p, c in tree.items() if hasattr(c, "commands")}}.items():
+        group.commands = {p[-1]: c for p, c in tree.items() if p[:-1] == path}
+
+
+def _undo(cli: Any, before: Tree, *, keep_new: bool) -> list[tuple[str, ...]]:
+    """Restore every command of `before` that a plugin replaced or removed (and drop what it added unless
+    `keep_new`); returns the paths it had taken over."""
+    after = command_tree(cli)
+    changed = [p for p, c in before.items() if after.get(p) is not c]
+    outer = [p for p in changed if not any(p[:i] in changed for i in range(1, len(p)))]
+    for path in outer:
+        (cli if len(path) == 1 else before[path[:-1]]).commands[path[-1]] = before[path]
+    if not keep_new:
+        added = [p for p in after if p not in before]
+        for path in added:
+            if path[:-1] not in added:  # (a command inside an added group goes with it)
+                (cli if len(path) == 1 else after[path[:-1]]).commands.pop(path[-1], None)
+    return outer
 
 
 def add_commands(pm: pluggy.PluginManager, cli: Any, failures: list[str]) -> None:
-    """Let plugins add click commands; a failing plugin is reported, not fatal."""
-    for name, plugin in pm.list_name_plugin():
-        impl = getattr(plugin, "register_commands", None)
-        if impl is None:
-            continue
-        try:
-            impl(cli=cli)
-        except Exception as err:
-            failures.append(f"plugin '{name}' failed in register_commands: {type(err).__name__}: {err}")
+    """Let plugins add click commands (`register_commands(cli)`), one plugin at a time. A plugin that raises is
+    reported in one line and what it added is taken back; a plugin command whose name is taken (by a core
+    command such as run or report, or by an earlier plugin's) is refused in one line and the first one stays."""
+    def fail(line: str) -> None:
+        if line not in failures:  # `bench` adds plugin commands once per main(); tests call main more than once
+            failures.append(line)
+
+    owners: dict[tuple[str, ...], str] = {}
+    for name, call in callers(pm, "register_commands"):
+        before = command_tree(cli)
+        for _attempt in range(2):  # a second time only when a failing hook wrapper stopped `name` from running
+            try:
+                call(cli=cli)
+                break
+            except Exception as err:
+                _undo(cli, before, keep_new=False)
+                bad = culprit(pm, "register_commands", err, name)
+                fail(f"plugin '{bad}' failed in register_commands: {type(err).__name__}: {err}")
+                if bad == name or not pm.has_plugin(bad):
+                    break
+                pm.unregister(name=bad)  # a broken wrapper: the plugin it wrapped gets its commands without it
+                call = _only(pm, "register_commands", name)
+        for path in _undo(cli, before, keep_new=True):
+            who = f"plugin '{owners[path]}'" if path in owners else "bench itself"
+            fail(f"plugin '{name}' failed in register_commands: command 'bench {' '.join(path)}' is already there "
+                 f"(from {who}); the plugin's was not added")
+        owners.update({p: name for p in command_tree(cli) if p not in before})
 
 
 def add_task_files(plugins: Plugins, paths: list[Path]) -> None:
@@ -193,8 +287,10 @@ def add_task_files(plugins: Plugins, paths: list[Path]) -> None:
 
     registry = plugins.registry
     for path in dict.fromkeys(paths):
-        tasks, suites = load_task_file(path)
         owner = f"tasks file {path}"
+        if owner in plugins.infos:
+            continue  # added already (the same run request planned twice in one process)
+        tasks, suites = load_task_file(path)
         for kind, table, items in (("task", registry.tasks, tasks), ("suite", registry.suites, suites)):
             for item in items:
                 if item.name in table:

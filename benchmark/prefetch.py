@@ -19,7 +19,9 @@ from typing import Any
 
 from benchmark.errors import BenchError
 from benchmark.hub import HUB, hub_reachable, offline_variable
+from benchmark.interfaces import LoaderNeeds
 from benchmark.registry import Registry
+from benchmark.request import RunRequest
 from benchmark.specs import UpstreamSpec
 from benchmark.taskspec import TaskSpec
 
@@ -82,9 +84,27 @@ def task_needs(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_
         recipe = task.sources.recipe
         assert recipe is not None
         loader = registry.datasets.get(recipe.name).obj
-        needs = getattr(loader, "needs", None)
-        return list(needs(recipe.options, cache_dir)) if needs is not None else []
+        return list(loader.needs(recipe.options, cache_dir)) if isinstance(loader, LoaderNeeds) else []
     return []
+
+
+def request_needs(registry: Registry, request: RunRequest) -> tuple[dict[str, list[Need]], dict[str, list[Need]]]:
+    """({upstream: its needs}, {task: its needs}) for a run request, upstreams expanded (NAME@DIR) and suites into
+    their tasks (the request's eval_on tasks included). Either may be empty: prefetch takes upstreams or tasks
+    alone."""
+    from benchmark.request import default_cache_dir
+    from benchmark.runner import expand_tasks
+    from benchmark.specs import expand_upstream
+
+    specs = list({s.text: s for u in dict.fromkeys(request.upstreams) for s in expand_upstream(u)}.values())
+    names = [*request.tasks, *request.eval_on]
+    task_specs = expand_tasks(names, registry) if names else []
+    data_dir = request.data_dir
+    if data_dir is not None and not data_dir.is_dir():
+        raise BenchError(f"data directory not found: {data_dir} (--data-dir / BENCH_DATA_DIR)")
+    cache = request.cache_dir or default_cache_dir()
+    return ({s.text: upstream_needs(s, registry) for s in specs},
+            {t.name: task_needs(t, data_dir, registry, cache, request.predict_test) for t in task_specs})
 
 
 def blocked(need: Need, offline: bool) -> bool:

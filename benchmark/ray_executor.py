@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
+from benchmark.request import RunRequest
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'bench[ray]'"
 # Passed on to the workers (a cluster's processes do not inherit the driver's environment).
-FORWARD_ENV = ("BENCH_CACHE", "BENCH_OFFLINE", "BENCH_DISABLE_PLUGIN_AUTOLOAD", "BENCH_BLOCK_PLUGINS", "HF_HOME",
+FORWARD_ENV = ("BENCH_CACHE", "BENCH_OFFLINE", "BENCH_DISABLE_PLUGIN_AUTOLOAD", "BENCH_BLOCK_PLUGINS", "BENCH_PLUGINS",
+               "HF_HOME",
                "HF_HUB_CACHE", "HF_DATASETS_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
                "HF_DATASETS_OFFLINE")
 
@@ -57,14 +59,23 @@ def local_cpus() -> int:
 
 
 def source_roots() -> list[str]:
-    """Directories that hold bench's top-level packages when they are not installed into site-packages
-    (an editable install or a checkout): the workers need them on their path to import `benchmark`."""
+    """Directories that hold the top-level packages of bench and of its loaded plugins when they are not installed
+    into site-packages (an editable install, a checkout, a BENCH_PLUGINS module beside the user's files): the
+    workers need them on their path to import `benchmark` and load the same plugins through the plugin manager."""
     import benchmark
-    import downstreams
-    import upstreams
+    from benchmark.plugins import get_plugins
 
+    tops = dict.fromkeys([benchmark.__name__, *(getattr(p, "__name__", "").partition(".")[0]
+                                                for p in get_plugins().pm.get_plugins())])
     installed = {os.path.realpath(p) for p in [*site.getsitepackages(), site.getusersitepackages()]}
-    roots = dict.fromkeys(os.path.realpath(Path(m.__file__).parent.parent) for m in (benchmark, upstreams, downstreams))
+    roots: dict[str, None] = {}
+    for top in tops:
+        module = sys.modules.get(top)
+        where = getattr(module, "__file__", None)
+        if not where:
+            continue
+        path = Path(where)
+        roots[os.path.realpath(path.parent.parent if path.name == "__init__.py" else path.parent)] = None
     return [r for r in roots if r not in installed]
 
 
@@ -213,16 +224,16 @@ def describe(job: Any) -> str:
     return f"{job.upstream.text} · {job.task.name} · seed {job.seed}"
 
 
-def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, request: dict[str, Any], *,
-            device: str, trust_remote_code: bool, command: str | None, threads: int, cwd: str,
-            series: str | None = None) -> dict[str, Any]:
-    """The Ray task: re-plan this one job in the worker and run it. Returns {"result": asdict(Result)} or, for
-    a BenchError, {"error": its one-line message} (it travels as text: no pickled exception classes)."""
+def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, request: RunRequest, *,
+            threads: int, cwd: str, series: str | None = None) -> dict[str, Any]:
+    """The Ray task: re-plan this one job from the driver's request and run it. Returns {"result": asdict(Result)}
+    or, for a BenchError, {"error": its one-line message} (it travels as text: no pickled exception classes)."""
     import torch
 
     import benchmark
     from benchmark import runner
     from benchmark.errors import BenchError
+    from benchmark.launch import registry_for
     from benchmark.plugins import load_plugins
 
     if threads:
@@ -232,16 +243,8 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
     here = contextlib.chdir(cwd) if os.path.isdir(cwd) else contextlib.nullcontext()  # relative paths as the driver
     try:
         with here:
-            registry = load_plugins().registry
-
-            def opt(key: str) -> Path | None:
-                return None if request[key] is None else Path(request[key])
-
-            p = runner.plan(registry, [series or upstream], [task], [seed], request["hparams"],
-                            Path(request["output"]), opt("data_dir"), request["overwrite"], opt("cache_dir"),
-                            use_cache=request["use_cache"], cache_dtype=request["cache_dtype"],
-                            cache_max_bytes=request["cache_max_bytes"], explicit=request.get("explicit", ()),
-                            eval_on=request.get("eval_on", ()), offline=request.get("offline", False))
+            registry = registry_for(request, load_plugins())  # the plugins, as the driver loads them
+            p = runner.plan_request(registry, request.only(series or upstream, task, seed))
             if series:  # one checkpoint of NAME@DIR: planned through its series, so it keeps its step
                 mine = [j for j in p.jobs if j.upstream.text == upstream]
                 p = dataclasses.replace(p, jobs=mine, todo=[j for j in p.todo if j in mine],
@@ -258,7 +261,8 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
                 import json
 
                 return {"result": json.loads(job.path.read_text(encoding="utf-8")), "worker": worker}
-            ran = runner.execute(p, registry, device=device, trust_remote_code=trust_remote_code, command=command)
+            ran = runner.execute(p, registry, device=request.device, trust_remote_code=request.trust_remote_code,
+                                 command=request.command)
             if not ran:  # the job failed; execute wrote its record
                 import json
 
@@ -281,18 +285,19 @@ class RayExecutor:
 
     def run(self, plan: Any, registry: Any, *, device: str = "cpu", trust_remote_code: bool = False,
             progress: Any = None, command: str | None = None) -> list[Any]:
-        from benchmark import results as results_mod
         from benchmark.api import result_from_dict
 
         plan.check()
         if not plan.todo:
             return []
         ray = _import_ray()
-        results_mod.check_writable(plan.output)
         emit = progress or (lambda *a, **k: None)
         with ray_session(ray):
             gpus = float(ray.cluster_resources().get("GPU", 0))
             dev, resources, threads = placement(device, len(plan.todo), gpus, *_node_cpus(ray))
+            # What the workers run with: the request as planned, with this call's device (as placed) and options.
+            request = dataclasses.replace(plan.request, device=dev, trust_remote_code=trust_remote_code,
+                                          command=command)
             remote = ray.remote(run_one).options(runtime_env={"env_vars": worker_env()}, max_retries=0,
                                                  name="bench-job", **resources)
             log.info("ray: %d jobs, %s per task, device %s", len(plan.todo), resources, dev)
@@ -300,8 +305,7 @@ class RayExecutor:
             t0 = time.perf_counter()
             for job in submission_order(plan.todo):
                 ref = remote.remote(job.upstream.text, job.task.name, job.seed, job.job_id, job.path.name,
-                                    plan.request, device=dev, trust_remote_code=trust_remote_code, command=command,
-                                    threads=threads, cwd=os.getcwd(), series=job.upstream.series)
+                                    request, threads=threads, cwd=os.getcwd(), series=job.upstream.series)
                 pending[ref] = job
             done: dict[str, Any] = {}
             try:

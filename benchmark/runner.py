@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import math
 import os
 import platform
 import subprocess
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark import request as request_mod
 from benchmark import results as results_mod
 from benchmark.data import Missing, choose_source
 from benchmark.data import load as load_data
@@ -27,12 +27,21 @@ from benchmark.data import missing as data_missing
 from benchmark.errors import BenchError, JobFailed, out_of_memory
 from benchmark.heads import declared, kind_of
 from benchmark.registry import Registry
+from benchmark.request import (  # noqa: F401  (re-exported: their home was here)
+    COMMON_DEFAULTS,
+    MAX_SEED,
+    MODE_DEFAULTS,
+    HParams,
+    RunRequest,
+    default_cache_dir,
+    resolve_hparams,
+)
 from benchmark.specs import (
     LazyUpstream,
     UpstreamSpec,
     build_upstream,
     check_built,
-    check_upstream,
+    check_upstream_spec,
     expand_upstream,
 )
 from benchmark.taskspec import TaskSpec
@@ -40,66 +49,11 @@ from benchmark.types import Result
 
 log = logging.getLogger(__name__)
 Progress = Callable[..., None]
+cache_max_bytes = request_mod.cache_max_bytes  # re-exported (its home is benchmark.request)
 
-MODE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "frozen": {"lr": 1e-3, "epochs": 50, "batch_size": 256, "patience": 5, "dropout": 0.0},
-    "finetune": {"lr": 2e-5, "epochs": 3, "batch_size": 16, "patience": 0, "dropout": 0.1},
-}
-COMMON_DEFAULTS: dict[str, Any] = {
-    "head_lr": 1e-3, "weight_decay": 0.01, "hidden": 0, "layer": None, "pooling": None,
-    "max_train": None, "eval_batch_size": 64, "predict_test": False, "dtype": "float32",
-    "align": "first", "stride": 128,
-}
 # Options added after results were published: left out of job ids while at their default, so older result
 # files keep their ids (and are still found on resume).
 _LATE_DEFAULTS: dict[str, Any] = {"predict_test": False, "dtype": "float32", "align": "first", "stride": 128}
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench")).expanduser()
-
-
-def cache_max_bytes() -> int | None:
-    """BENCH_CACHE_MAX_GB as bytes (least-recently-used entries are evicted beyond it), or None for no limit."""
-    raw = os.environ.get("BENCH_CACHE_MAX_GB", "").strip()
-    if not raw:
-        return None
-    try:
-        gb = float(raw)
-    except ValueError:
-        raise BenchError(f"BENCH_CACHE_MAX_GB={raw!r} is not a number of gigabytes") from None
-    if gb <= 0:
-        raise BenchError(f"BENCH_CACHE_MAX_GB={raw!r} must be positive")
-    return int(gb * 1e9)
-
-
-def resolve_hparams(mode: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Mode defaults, then common defaults, then the user's values (None means 'use the default')."""
-    if mode not in MODE_DEFAULTS:
-        raise BenchError(f"unknown mode '{mode}' (frozen or finetune)")
-    hp = {"mode": mode, **COMMON_DEFAULTS, **MODE_DEFAULTS[mode]}
-    for key, value in overrides.items():
-        if key not in hp:
-            raise BenchError(f"unknown hyper-parameter '{key}' (one of {', '.join(sorted(hp))})")
-        if value is None:
-            continue
-        if isinstance(value, list | tuple):
-            from benchmark.job import GRID_KEYS
-
-            if key not in GRID_KEYS:
-                raise BenchError(f"'{key}' takes one value; a grid is possible for {', '.join(GRID_KEYS)}")
-            if not value:
-                raise BenchError(f"empty grid for '{key}'")
-            value = list(dict.fromkeys(value))
-            value = value[0] if len(value) == 1 else value  # one value is not a grid (keeps job ids stable)
-        hp[key] = value
-    if hp["dtype"] not in ("float32", "bfloat16", "float16"):
-        raise BenchError(f"unknown dtype '{hp['dtype']}' (float32, bfloat16 or float16)")
-    for key, ok, what in _HP_RULES:
-        for value in hp[key] if isinstance(hp[key], list) else [hp[key]]:
-            if value is not None and not ok(value):
-                raise BenchError(f"--{key.replace('_', '-')} must be {what} (got {value})")
-    return hp
 
 
 def task_hparams(hp: dict[str, Any], task: TaskSpec, explicit: Collection[str],
@@ -123,31 +77,6 @@ def task_hparams(hp: dict[str, Any], task: TaskSpec, explicit: Collection[str],
         return resolve_hparams(hp["mode"], {**out, **own})
     except BenchError as err:
         raise BenchError(f"upstream '{upstream[0]}': hparams.{hp['mode']}: {err}") from None
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-_HP_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("lr", lambda v: _number(v) and v > 0, "a positive number"),
-    ("head_lr", lambda v: _number(v) and v > 0, "a positive number"),
-    ("weight_decay", lambda v: _number(v) and v >= 0, "a number >= 0"),
-    ("dropout", lambda v: _number(v) and 0 <= v < 1, "in [0, 1)"),
-    ("batch_size", lambda v: _count(v) and v >= 1, "a whole number >= 1"),
-    ("eval_batch_size", lambda v: _count(v) and v >= 1, "a whole number >= 1"),
-    ("hidden", lambda v: _count(v) and v >= 0, "a whole number >= 0 (0 = a linear head)"),
-    ("epochs", lambda v: _count(v) and v >= 1, "a whole number >= 1"),
-    ("patience", lambda v: _count(v) and v >= 0, "a whole number >= 0"),
-    ("max_train", lambda v: _count(v) and v >= 1, "a whole number >= 1"),
-    ("align", lambda v: v in ("first", "last", "mean"), "first, last or mean"),
-    ("stride", lambda v: _count(v) and v >= 1, "a whole number of tokens >= 1"),
-)
-MAX_SEED = 2**32 - 1  # numpy's limit; torch's is larger
 
 
 @dataclass(frozen=True)
@@ -190,8 +119,9 @@ class Plan:
     data_dir: Path | None
     cache_dir: Path
     problems: list[Missing] = field(default_factory=list)
-    request: dict[str, Any] = field(default_factory=dict)
-    """The arguments `plan` was called with: an executor re-plans any subset of the jobs from them."""
+    request: RunRequest = field(default_factory=RunRequest)
+    """The request the plan was made from: an executor re-plans any subset of the jobs from it
+    (`request.only(...)`, `plan_request`)."""
     offline: list[Job] = field(default_factory=list)
     """Unfinished jobs set aside because they need a network this run may not use (not in `todo`)."""
     offline_message: str = ""
@@ -208,9 +138,8 @@ class Plan:
     def feature_cache(self) -> Any:
         from benchmark.cache import FeatureCache
 
-        return FeatureCache(self.cache_dir, dtype=self.request.get("cache_dtype", "float32"),
-                            max_bytes=self.request.get("cache_max_bytes"),
-                            enabled=self.request.get("use_cache", True))
+        return FeatureCache(self.cache_dir, dtype=self.request.cache_dtype, max_bytes=self.request.cache_max_bytes,
+                            enabled=self.request.use_cache)
 
 
 def expand_tasks(names: Sequence[str], registry: Registry) -> list[TaskSpec]:
@@ -235,33 +164,35 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
          cache_dir: Path | None = None, *, use_cache: bool = True, cache_dtype: str = "float32",
          cache_max_bytes: int | None = None, explicit: Collection[str] = (), eval_on: Sequence[str] = (),
          offline: bool = False) -> Plan:
-    """Every job, split into those to run and those already finished; inputs checked, nothing run.
+    """`plan_request` for the arguments of a request given one by one (hparams as `resolve_hparams` gives them);
+    kept for the callers that plan this way."""
+    request = RunRequest(upstreams=tuple(upstreams), tasks=tuple(tasks), seeds=tuple(seeds), output=output,
+                         hparams=HParams.from_dict(hparams), explicit=frozenset(explicit), data_dir=data_dir,
+                         eval_on=tuple(eval_on), overwrite=overwrite, offline=offline, cache_dir=cache_dir,
+                         use_cache=use_cache, cache_dtype=cache_dtype, cache_max_bytes=cache_max_bytes)
+    return plan_request(registry, request)
 
-    explicit: the hyper-parameters the user set; the others may take a task's own defaults (TaskSpec.hparams).
-    eval_on: tasks every trained model is also evaluated on, zero-shot (cross-lingual / cross-domain transfer);
-    each job's own task is left out of its list.
-    offline: use no network (also when BENCH_OFFLINE is set). Unfinished jobs that would have to download a model
-    or data are set aside in `Plan.offline`, and so are jobs that need the Hub while HF_HUB_OFFLINE is set or the
-    Hub does not answer; the others run.
+
+def plan_request(registry: Registry, request: RunRequest) -> Plan:
+    """Every job of the request, split into those to run and those already finished; inputs checked, nothing run.
+
+    request.explicit: the hyper-parameters the user set; the others may take a task's own defaults
+    (TaskSpec.hparams). request.eval_on: tasks every trained model is also evaluated on, zero-shot (cross-lingual
+    / cross-domain transfer); each job's own task is left out of its list. request.offline: use no network (also
+    when BENCH_OFFLINE is set). Unfinished jobs that would have to download a model or data are set aside in
+    `Plan.offline`, and so are jobs that need the Hub while HF_HUB_OFFLINE is set or the Hub does not answer;
+    the others run. The registry must already hold the request's tasks files (`launch.registry_for`).
     """
     from benchmark import prefetch
     from benchmark.hub import no_network_requested
 
-    offline_flag = offline
-    offline = offline or no_network_requested()
-    request = {"upstreams": list(upstreams), "tasks": list(tasks), "seeds": list(seeds), "hparams": dict(hparams),
-               "eval_on": list(eval_on), "offline": offline_flag,
-               "output": str(output), "data_dir": None if data_dir is None else str(data_dir),
-               "overwrite": overwrite, "cache_dir": None if cache_dir is None else str(cache_dir),
-               "use_cache": use_cache, "cache_dtype": cache_dtype, "cache_max_bytes": cache_max_bytes,
-               "explicit": sorted(explicit)}
+    upstreams, tasks, seeds, output = request.upstreams, request.tasks, request.seeds, request.output
+    data_dir, overwrite, explicit, eval_on = request.data_dir, request.overwrite, request.explicit, request.eval_on
+    hparams = request.hparams.as_dict()
+    offline_flag = request.offline
+    offline = offline_flag or no_network_requested()
     if not upstreams:
         raise BenchError("no upstream given (--upstream NAME; bench list upstreams)")
-    if not seeds:
-        raise BenchError("no seed given (--seeds 0,1,2)")
-    bad = [s for s in seeds if not _count(s) or not 0 <= s <= MAX_SEED]
-    if bad:
-        raise BenchError(f"seed {bad[0]} is out of range: seeds are whole numbers from 0 to {MAX_SEED}")
     specs = list({s.text: s for u in dict.fromkeys(upstreams) for s in expand_upstream(u)}.values())
     task_specs = expand_tasks(tasks, registry)
     if not task_specs:
@@ -269,7 +200,7 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
     if data_dir is not None and not data_dir.is_dir():
         what = "is not a directory" if data_dir.exists() else "not found"
         raise BenchError(f"data directory {what}: {data_dir} (--data-dir / BENCH_DATA_DIR)")
-    cache = cache_dir or default_cache_dir()
+    cache = request.cache_dir or default_cache_dir()
     problems: list[Missing] = []
     transfer_specs = expand_tasks(eval_on, registry) if eval_on else []
     all_tasks = [*task_specs, *(t for t in transfer_specs if t not in task_specs)]
@@ -282,7 +213,7 @@ def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], see
         lacks[task.name] = [n for n in prefetch.task_needs(task, data_dir, registry, cache, tests)
                             if prefetch.blocked(n, offline)]
     for spec in specs:
-        lack = None if lacks[spec.text] else check_upstream(spec, registry)
+        lack = None if lacks[spec.text] else check_upstream_spec(spec, registry)
         if lack:
             problems.append(Missing(lack, ""))  # the upstream's message already says how to fix it
     for task in task_specs:
@@ -473,8 +404,7 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
     plan_.check()
     if not plan_.todo:
         return []
-    results_mod.check_writable(plan_.output)
-    if not hub_reachable() or plan_.request.get("offline"):
+    if not hub_reachable() or plan_.request.offline:
         # Let transformers / datasets use their caches without retrying the network for each file.
         use_no_network()
     emit = progress or (lambda *a, **k: None)

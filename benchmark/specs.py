@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from benchmark.errors import BenchError
+from benchmark.interfaces import DeclaresMissing, DeclaresNeeds, TellsFingerprint
 from benchmark.registry import Registry
 
 # modifier -> the scope passed to Upstream.reinitialize
@@ -91,16 +92,23 @@ def expand_upstream(text: str) -> list[UpstreamSpec]:
     return [UpstreamSpec(f"{name}:{entry}", name, str(entry), (), series, step) for step, entry in steps]
 
 
-def check_upstream(spec: UpstreamSpec, registry: Registry) -> str | None:
-    """Raise for an unknown name; return what the upstream lacks to load now (None when it can load)."""
+def check_upstream_spec(spec: UpstreamSpec, registry: Registry) -> str | None:
+    """Raise for an unknown name; return what the upstream lacks to load now (None when it can load: its factory
+    has no `missing`, or `missing` says nothing lacks). Not the contract check: that is benchmark.testing's
+    check_upstream, on a built upstream."""
     return ask_factory(spec, registry, "missing", None)
 
 
-def ask_factory(spec: UpstreamSpec, registry: Registry, method: str, default: Any) -> Any:
-    """The factory's optional `method(arg[, modifiers=...])` for this spec (`missing`, `needs`), or `default`
-    when the factory has none. Raises for an unknown upstream name."""
-    fn = getattr(registry.upstreams.get(spec.name).obj, method, None)
-    return default if fn is None else fn(spec.arg, **_modifiers_for(fn, spec))
+def ask_factory(spec: UpstreamSpec, registry: Registry, method: Literal["missing", "needs"], default: Any) -> Any:
+    """The factory's optional `method(arg[, modifiers=...])` for this spec (`missing`: DeclaresMissing, `needs`:
+    DeclaresNeeds in benchmark.interfaces), or `default` when the factory has none. Raises for an unknown
+    upstream name."""
+    factory = registry.upstreams.get(spec.name).obj
+    has = DeclaresMissing if method == "missing" else DeclaresNeeds
+    if not isinstance(factory, has):
+        return default
+    fn = getattr(factory, method)
+    return fn(spec.arg, **_modifiers_for(fn, spec))
 
 
 def _modifiers_for(fn: Any, spec: UpstreamSpec) -> dict[str, Any]:
@@ -194,9 +202,9 @@ class LazyUpstream:
 
         self._spec, self._load, self._model = spec, load, None
         factory = registry.upstreams.get(spec.name).obj
-        tell = getattr(factory, "fingerprint", None)
         scopes = tuple(MODIFIERS[m] for m in spec.modifiers)
-        self._fingerprint = tell(spec.arg, scopes, VARIANT_SEED) if tell is not None else None
+        self._fingerprint = (factory.fingerprint(spec.arg, scopes, VARIANT_SEED)
+                             if isinstance(factory, TellsFingerprint) else None)
         key = hashlib.sha256((self._fingerprint or spec.text).encode()).hexdigest()[:24]
         self._info_path = Path(cache_dir) / "upstreams" / f"{key}.json"
 

@@ -13,9 +13,11 @@ from typing import Any
 
 import click
 
-from benchmark.cli_analyze import check_output, device_option, output_option, save_record
+from benchmark.clitools import check_output, command_line, device_option, group, output_option, save_record
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
+from benchmark.interfaces import DatasetRegistrar
+from benchmark.types import Examples
 
 SENSES = Path(__file__).parent / "data" / "word-senses.tsv"
 SENSES_SOURCE = ("hand-labelled sentences from the VADER corpus (Hutto & Gilbert 2014) and Debian fortunes "
@@ -93,15 +95,11 @@ def _info(upstream: Any) -> dict[str, Any]:
 
 
 def _record(kind: str, upstream: Any, params: dict[str, Any], data: dict[str, Any], t0: float, device: str) -> Any:
-    import shlex
-
     from benchmark.analysis import Analysis
-    from benchmark.cli import _INVOCATION
     from benchmark.runner import environment
 
-    command = shlex.join(["bench", *_INVOCATION]) if _INVOCATION else None  # as results record it
     return Analysis(kind=kind, upstream=upstream.name, upstream_info=_info(upstream), params=params, data=data,
-                    environment=environment(device, command), seconds=round(time.perf_counter() - t0, 1))
+                    environment=environment(device, command_line()), seconds=round(time.perf_counter() - t0, 1))
 
 
 @click.command(name="similarity")
@@ -386,11 +384,38 @@ def in_context_cmd(upstream: str, tasks: str, shots: str, draws: int, max_eval: 
     save_record(output, _record("in-context", model, params, {"tasks": results}, t0, device))
 
 
+class Sentences:
+    """The `sentences` recipe: a language's text, one example per sentence, no labels. Options: {language: de}
+    for the builtin fortune text (Debian's fortunes-de, ...), or {file: PATH} for one's own (one sentence per
+    line). It serves commands of other plugins (`bench pretrain mlm`), which reach it through the registry
+    (`registry.datasets.get("sentences")`) instead of importing this package; a task cannot use it."""
+
+    def revision(self, options: dict[str, Any]) -> str:
+        from downstreams import multilingual
+
+        return f"file {options['file']}" if "file" in options else multilingual.corpus_revision([options["language"]])
+
+    def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
+        from downstreams import multilingual
+
+        if task is not None:
+            raise BenchError(f"task '{task.name}': the sentences recipe has no labels; it feeds pretraining "
+                             "commands, not tasks")
+        if "file" in options:
+            sentences = multilingual.read_corpus(Path(options["file"]))
+        else:
+            sentences = multilingual.fortune_sentences(options["language"])
+        return {"train": Examples(tuple(sentences), (None,) * len(sentences))}
+
+
 @hookimpl
-def register_commands(cli: Any) -> None:
-    group = cli.commands.get("analyze")
-    if group is None:
-        return
+def register_datasets(register: DatasetRegistrar) -> None:
+    register("sentences", Sentences(), description="a language's text, one sentence per example, no labels (Debian "
+             "fortunes in en, de, es, it, or a file): for bench pretrain mlm")
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    analyze = group(cli, "analyze")
     for command in (similarity_cmd, alignment_cmd, language_shift_cmd, in_context_cmd):
-        if command.name not in group.commands:
-            group.add_command(command)
+        analyze.add_command(command)

@@ -155,3 +155,127 @@ def test_a_failing_named_plugin_is_one_warning_line_and_bench_works(tmp_path: Pa
     assert r.returncode == 0 and "minilm" in r.stdout
     assert r.stderr.strip() == ("warning: plugin 'crashy_plugin' (BENCH_PLUGINS) failed to load: RuntimeError: boom "
                                 "at import")
+
+
+def test_hooks_go_through_pluggy_so_tryfirst_trylast_and_wrappers_work() -> None:
+    calls: list[str] = []
+
+    def plain(tag: str, **opts) -> types.ModuleType:
+        mod = types.ModuleType(tag)
+
+        def register_upstreams(register):
+            calls.append(tag)
+            register(f"{tag}-up", lambda arg, **kw: None)
+
+        mod.register_upstreams = hookimpl(**opts)(register_upstreams)
+        return mod
+
+    def around(register):  # a new-style wrapper: wraps each plugin's call
+        calls.append("<")
+        result = yield
+        calls.append(">")
+        return result
+
+    def old_style(register):  # and an old-style hookwrapper too
+        calls.append("(")
+        yield
+        calls.append(")")
+
+    wrapper = types.ModuleType("wrapper")
+    wrapper.register_upstreams = hookimpl(wrapper=True)(around)
+    hookwrapper = types.ModuleType("hookwrapper")
+    hookwrapper.register_upstreams = hookimpl(hookwrapper=True)(old_style)
+    loaded = load_plugins(extra=(plain("last", trylast=True), plain("plain"), plain("first", tryfirst=True),
+                                 wrapper, hookwrapper))
+    assert [c for c in calls if c.isalpha()] == ["first", "plain", "last"]  # builtins go in load order, unmarked
+    text = " ".join(calls)
+    for tag in ("first", "plain", "last"):
+        assert f"< ( {tag} ) >" in text or f"( < {tag} > )" in text
+    assert loaded.registry.upstreams.get("last-up").plugin == "last"  # each call still gets its own register
+    assert loaded.failures == []
+
+
+def test_a_plugin_command_never_replaces_a_core_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import click
+
+    from benchmark import cli as cli_mod
+
+    def clash(cli):
+        @cli.command(name="run")
+        def hijack():
+            """Not bench's run."""
+
+        @cli.command(name="hello")
+        def hello():
+            click.echo("hello")
+
+    def also_hello(cli):
+        cli.add_command(click.Command("hello", callback=lambda: None))
+
+    loaded = load_plugins(extra=(_plugin("clash", register_commands=clash),
+                                 _plugin("again", register_commands=also_hello)))
+    monkeypatch.setattr(plugins, "get_plugins", lambda: loaded)
+    core_run = cli_mod.cli.commands["run"]
+    try:
+        cli_mod._add_plugin_commands()
+        assert cli_mod.cli.commands["run"] is core_run
+        assert cli_mod.cli.commands["hello"].callback.__name__ == "hello"  # the first plugin's stays
+        assert {"mlm", "simclr", "byol"} <= set(cli_mod.cli.commands["pretrain"].commands)
+        assert loaded.failures == [
+            "plugin 'clash' failed in register_commands: command 'bench run' is already there (from bench itself); "
+            "the plugin's was not added",
+            "plugin 'again' failed in register_commands: command 'bench hello' is already there (from plugin "
+            "'clash'); the plugin's was not added"]
+    finally:
+        plugins.reset_commands(cli_mod.cli, cli_mod._CORE_COMMANDS)
+    assert "hello" not in cli_mod.cli.commands and cli_mod.cli.commands["pretrain"].commands == {}
+
+
+def test_a_clashing_plugin_command_is_one_warning_line_and_the_core_command_stays(tmp_path: Path) -> None:
+    import subprocess
+
+    (tmp_path / "greedy_plugin.py").write_text(
+        "import click\nfrom benchmark.hookspecs import hookimpl\n\n@hookimpl\ndef register_commands(cli):\n"
+        "    cli.add_command(click.Command('list', callback=lambda: print('mine')))\n")
+    env = {**__import__("os").environ, "BENCH_PLUGINS": "greedy_plugin", "PYTHONPATH": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "benchmark", "list", "executors"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0 and "local" in r.stdout and "mine" not in r.stdout
+    assert r.stderr.strip() == ("warning: plugin 'greedy_plugin' failed in register_commands: command 'bench list' "
+                                "is already there (from bench itself); the plugin's was not added")
+
+
+def test_plugins_and_the_core_import_each_other_only_through_core_interfaces() -> None:
+    """Builtin plugins never import the CLI (they use benchmark.clitools) and the core imports no plugin module;
+    upstreams and downstreams do not import each other (they meet in the registry)."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+
+    def imports(path: Path) -> set[str]:
+        out = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                out.add(node.module)
+            elif isinstance(node, ast.Import):
+                out.update(a.name for a in node.names)
+        return out
+
+    for pkg, banned in (("upstreams", ("benchmark.cli", "downstreams")),
+                        ("downstreams", ("benchmark.cli", "upstreams")),
+                        ("benchmark", ("upstreams", "downstreams"))):
+        for path in sorted((root / pkg).glob("*.py")):
+            bad = sorted(m for m in imports(path) if any(m == b or m.startswith((f"{b}.", f"{b}_")) for b in banned))
+            assert not bad, f"{path.relative_to(root)} imports {bad}"
+
+
+def test_a_failing_hook_wrapper_is_blamed_and_the_plugins_it_wrapped_still_register() -> None:
+    def broken(register):
+        raise RuntimeError("wrapper bug")
+        yield  # a generator: pluggy's wrapper protocol
+
+    wrapper = types.ModuleType("badwrap")
+    wrapper.register_upstreams = hookimpl(wrapper=True)(broken)
+    loaded = load_plugins(extra=(wrapper,))
+    assert loaded.failures == ["plugin 'badwrap' skipped: register_upstreams failed: RuntimeError: wrapper bug"]
+    assert loaded.registry.upstreams.get("minilm").plugin == "upstreams.text" and "badwrap" not in loaded.infos

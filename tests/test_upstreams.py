@@ -106,7 +106,7 @@ def test_other_architectures_through_automodel(registry, tmp_path: Path, tiny_be
 
 
 def test_missing_model_is_reported_before_loading(registry, tmp_path: Path) -> None:
-    from benchmark.specs import check_upstream as lacks
+    from benchmark.specs import check_upstream_spec as lacks
 
     assert lacks(parse_upstream("minilm"), registry) is None
     assert "has no config.json" in lacks(parse_upstream(f"bert:{tmp_path}"), registry)

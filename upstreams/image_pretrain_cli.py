@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from benchmark.clitools import group
 from benchmark.errors import BenchError
 
 DEFAULTS = {"simclr": {"epochs": 30, "batch_size": 256, "lr": 3e-3},
@@ -25,17 +26,26 @@ _DOC = {"simclr": "SimCLR: NT-Xent over two augmented views (Chen et al. 2020)."
 
 def _images(data: str) -> tuple[list[Any], dict[str, Any], bool]:
     """(images, what to record about them, whether horizontal flips keep their meaning)."""
-    from downstreams.images import digits_splits, list_images
-
     if data == "digits":
-        splits = digits_splits()
-        train = splits["train"]
+        # The `digits` recipe through the registry (downstreams/images.py registers it): a plugin does not import
+        # another plugin's modules.
+        from benchmark.plugins import get_plugins
+        from benchmark.request import default_cache_dir
+
+        loader = get_plugins().registry.datasets.get("digits").obj
+        train = loader(task=None, options={}, cache_dir=default_cache_dir())["train"]
         return list(train.inputs), {"name": "digits", "split": "train", "images": len(train),
                                     "source": "scikit-learn load_digits (Alpaydin & Kaynak 1998, UCI)"}, False
     folder = Path(data).expanduser()
     if not folder.is_dir():
         raise BenchError(f"--data '{data}' is neither 'digits' nor a folder of images")
-    found = list_images(folder)
+    from benchmark.image import image_file
+    from benchmark.image_layouts import IMAGE_SUFFIXES, image_files
+
+    files = image_files(folder)
+    if not files:
+        raise BenchError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+    found = [image_file(f) for f in files]
     return found, {"name": "folder", "path": str(folder.resolve()), "images": len(found)}, True
 
 
@@ -71,7 +81,7 @@ def _command(method: str) -> click.Command:
             raise BenchError(f"--out '{out}': folder '{out.parent}' does not exist")
         import torch
 
-        from benchmark.cli import PretrainProgress
+        from benchmark.clitools import PretrainProgress
         from upstreams.ssl_image import PretrainConfig, arch_spec, pretrain, save
 
         if device == "auto":
@@ -97,10 +107,8 @@ def _command(method: str) -> click.Command:
     return command
 
 
-def add_commands(cli: Any) -> None:
-    group = cli.commands.get("pretrain")
-    if group is None:  # an older bench core without the group: nothing to attach to
-        return
+def add_commands(cli: click.Group) -> None:
+    """`bench pretrain simclr|byol` (called by upstreams.image's register_commands hook)."""
+    pretrain = group(cli, "pretrain")
     for method in ("simclr", "byol"):
-        if method not in group.commands:
-            group.add_command(_command(method))
+        pretrain.add_command(_command(method))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import click
 
+from benchmark.clitools import group
 from benchmark.errors import BenchError
 
 DEFAULTS = {"steps": 3000, "batch_size": 64, "lr": 1e-3, "hidden": 128, "layers": 4, "vocab": 8000,
@@ -69,21 +69,27 @@ def mlm_command(out: Path, languages: str, corpora: tuple[str, ...], sentences: 
         if not sep or key not in langs:
             raise BenchError(f"--corpus '{item}': expected LANG=FILE with LANG one of --languages ({languages})")
         files[key] = Path(path).expanduser()
-    from benchmark.cli import PretrainProgress
+    from benchmark.clitools import PretrainProgress
+    from benchmark.plugins import get_plugins
+    from benchmark.request import default_cache_dir
     from benchmark.runner import resolve_device
-    from downstreams import multilingual
     from upstreams.mlm import MLMConfig, pretrain, split_corpus
 
     dev = resolve_device(device)
-    texts = {lang: multilingual.read_corpus(files[lang]) if lang in files else multilingual.fortune_sentences(lang)
+    # The text comes through the registry's `sentences` recipe (downstreams/analyses.py): a plugin does not import
+    # another plugin's modules.
+    loader = get_plugins().registry.datasets.get("sentences").obj
+    options = {lang: {"file": str(files[lang])} if lang in files else {"language": lang} for lang in langs}
+    texts = {lang: loader(task=None, options=options[lang], cache_dir=default_cache_dir())["train"].inputs
              for lang in langs}
     corpus = split_corpus(texts, sentences)
     if sum(corpus.sizes().values()) < 100:
         raise BenchError(f"only {sum(corpus.sizes().values())} training sentences after the 1,000 held out per "
                          "language; give more text (--corpus)")
     builtin = [lang for lang in langs if lang not in files]
+    revisions = ", ".join(loader.revision(options[lang]) for lang in builtin)
     corpus.source = "; ".join(filter(None, [
-        f"Debian fortunes ({multilingual.corpus_revision(builtin)})" if builtin else "",
+        f"Debian fortunes ({revisions})" if builtin else "",
         *(f"{lang}: {files[lang]}" for lang in langs if lang in files)]))
     cfg = MLMConfig(sentences=sentences, vocab_size=vocab, hidden=hidden, layers=layers, heads=heads, steps=steps,
                     batch_size=batch_size, lr=lr, save_every=save_every, seed=seed, bf16=bf16,
@@ -101,7 +107,6 @@ def mlm_command(out: Path, languages: str, corpora: tuple[str, ...], sentences: 
                "--tasks offline-tokens")
 
 
-def add_commands(cli: Any) -> None:
-    group = cli.commands.get("pretrain")
-    if group is not None and "mlm" not in group.commands:
-        group.add_command(mlm_command)
+def add_commands(cli: click.Group) -> None:
+    """`bench pretrain mlm` (called by upstreams.text's register_commands hook)."""
+    group(cli, "pretrain").add_command(mlm_command)
