@@ -16,7 +16,6 @@ from typing import Any
 
 import click
 
-from benchmark import __version__
 from benchmark.cli_analyze import analyze
 from benchmark.cli_common import add_tasks_files, plugins, tasks_file_option, warn_plugin_failures
 from benchmark.cli_prefetch import prefetch_cmd
@@ -27,6 +26,7 @@ from benchmark.cli_validate import validate
 from benchmark.clitools import Invocation, PretrainProgress  # noqa: F401  (PretrainProgress: re-exported)
 from benchmark.errors import BenchError
 from benchmark.export import export_cmd
+from benchmark.version import __version__
 
 log = logging.getLogger("benchmark")
 

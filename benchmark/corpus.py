@@ -11,7 +11,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from benchmark.data import Missing, convert_target
+from benchmark.needs import Missing
+from benchmark.targets import convert_target
 from benchmark.taskspec import IMAGE_LAYOUTS, LocalSource, TaskSpec
 from benchmark.types import Examples
 

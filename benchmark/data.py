@@ -9,37 +9,25 @@ the data.
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark import targets
 from benchmark.errors import BenchError
 from benchmark.hub import hub_reachable
 from benchmark.local_source import first_absent, local_root, read_local
+from benchmark.needs import Missing, Need
 from benchmark.registry import Registry
+from benchmark.targets import convert_target, index_value, standard_target  # noqa: F401  (their home was here)
 from benchmark.taskspec import CORPUS_LAYOUTS, HubSource, TaskSpec
 from benchmark.types import Examples, TaskData, Unlabeled
 
 log = logging.getLogger(__name__)
 HOLDOUT_SEED = 0  # the model-selection slice of train is the same for every job seed
-
-
-@dataclass(frozen=True)
-class Missing:
-    """What a job lacks (`what`) and how to supply it (`how`).
-
-    Problems with the same `what` and `how` are reported together, listing their `task`s and `files`.
-    """
-
-    what: str
-    how: str
-    task: str | None = None
-    files: str | None = None
 
 
 def choose_source(task: TaskSpec, data_dir: Path | None) -> str:
@@ -200,7 +188,6 @@ def _read_prepared(folder: Path) -> Any:
 def hub_dataset_needs(task: TaskSpec, hub: HubSource, tests: bool = False) -> list[Any]:
     """One Need per dataset config the task reads from the Hub, present when prepared at the pinned revision."""
     from benchmark.hub import HUB
-    from benchmark.prefetch import Need
 
     how, files = local_alternative(task)
     return [Need("dataset", f"{hub.path}{f' ({config})' if config else ''}@{hub.revision[:8]}",
@@ -219,11 +206,11 @@ def load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: P
     from benchmark.heads import kind_of
 
     head = kind_of(registry, task.head) if task.head in registry.downstreams else None
-    token = _head_targets.set(head.convert_target if head else None)  # the head reads its targets (convert_target)
+    token = targets.head_targets.set(head.convert_target if head else None)  # the head reads its targets (convert_target)
     try:
         return _load(task, data_dir, registry, cache_dir, tests, head)
     finally:
-        _head_targets.reset(token)
+        targets.head_targets.reset(token)
 
 
 def _load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: Path, tests: bool, head: Any
@@ -284,52 +271,6 @@ def holdout(examples: Examples, fraction: float, cap: int) -> tuple[Examples, Ex
     return examples.subset(kept), examples.subset(held)
 
 
-_head_targets: contextvars.ContextVar[Callable[[TaskSpec, Any, str], Any] | None] = contextvars.ContextVar(
-    "bench_head_targets", default=None)
-"""While `load` reads a task: its head kind's convert_target (readers call `convert_target` below, not it)."""
-
-
-def convert_target(task: TaskSpec, value: Any, where: str) -> Any:
-    """A raw label cell as the task's target: by the task's head kind (`HeadKind.convert_target`) while `load`
-    reads the task, else `standard_target`."""
-    convert = _head_targets.get()
-    return convert(task, value, where) if convert is not None else standard_target(task, value, where)
-
-
-def standard_target(task: TaskSpec, value: Any, where: str) -> Any:
-    """Map a raw label to a class index (classification), a float (regression) or a transcript (sequence tasks:
-    whitespace normalised, every symbol in the task's vocabulary); bad values are errors."""
-    if task.vocabulary is not None:
-        text = " ".join(str(value).split())
-        if not text:
-            raise BenchError(f"task '{task.name}': empty transcript at {where}")
-        known = set(task.vocabulary)
-        bad = next((sym for sym in task.symbols(text) if sym not in known), None)
-        if bad is not None:
-            raise BenchError(f"task '{task.name}': {bad!r} at {where} is not in the task's vocabulary "
-                             f"({''.join(task.vocabulary) if task.tokenize == 'characters' else ' '.join(task.vocabulary)})")
-        return text
-    if task.labels is None:
-        try:
-            out = float(value)
-        except (TypeError, ValueError):
-            raise BenchError(f"task '{task.name}': non-numeric target {value!r} at {where}") from None
-        if out != out:  # NaN
-            raise BenchError(f"task '{task.name}': target is NaN at {where}")
-        return out
-    text = str(value).strip()
-    if text in task.labels:
-        return task.labels.index(text)
-    raise BenchError(f"task '{task.name}': label {text!r} at {where} is not one of {task.labels}")
-
-
-def index_value(text: Any) -> Any:
-    """GLUE test indices are integers; anything else is kept as text."""
-    value = str(text).strip()
-    return int(value) if value.lstrip("-").isdigit() else value
-
-
-_index_value = index_value
 
 
 def _hub_dataset(task: TaskSpec, hub: HubSource, config: str | None) -> Any:
@@ -398,7 +339,7 @@ def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = (),
                              f"(columns: {', '.join(split.column_names)})")
         cols = [_hub_column(task, hub, split, c, theirs) for c in hub.inputs]
         inputs = [row[0] if len(row) == 1 else tuple(row) for row in zip(*cols)]
-        unlabeled[ours] = Unlabeled(tuple(_index_value(i) for i in split[hub.index]), tuple(inputs))
+        unlabeled[ours] = Unlabeled(tuple(index_value(i) for i in split[hub.index]), tuple(inputs))
     return out, unlabeled, f"hub:{hub.path}/{hub.name}@{hub.revision}"
 
 

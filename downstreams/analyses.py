@@ -342,7 +342,8 @@ def in_context_cmd(upstream: str, tasks: str, shots: str, draws: int, max_eval: 
     from benchmark import icl
     from benchmark.analysis import open_upstream
     from benchmark.plugins import add_task_files, get_plugins
-    from benchmark.runner import default_cache_dir, expand_tasks
+    from benchmark.registry import expand_tasks
+    from benchmark.request import default_cache_dir
 
     check_output(output)
     ks = _shots(shots)

@@ -137,7 +137,7 @@ def cache_file(recipe: str, version: int, o: dict[str, Any], cache_dir: Path) ->
 def built_need(recipe: Any, what: str, options: dict[str, Any], cache_dir: Path) -> list[Any]:
     """A recipe's `needs`: its built splits, made here (no network) from installed files and kept in the cache;
     when they are absent, what to install comes from its `missing` (shared with downstreams.music)."""
-    from benchmark.prefetch import Need
+    from benchmark.needs import Need
 
     path = recipe.cache_path(recipe.options(options), cache_dir)
     return [Need("data", f"{what}: {path.stem}", path.is_file(), fetch=lambda: recipe.splits(options, cache_dir),

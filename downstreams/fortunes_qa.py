@@ -172,7 +172,7 @@ class FortuneQALoader:
 
     def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
         """The Debian package holding the language's fortune files (installed by apt, not fetched by bench)."""
-        from benchmark.prefetch import Need
+        from benchmark.needs import Need
 
         package = LANGUAGES[_language(options)][1]
         return [Need("data", f"Debian package {package}", bool(_files(_language(options))),

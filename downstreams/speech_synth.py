@@ -235,7 +235,7 @@ class EspeakSpeech:
 
     def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
         """The synthesised clips, built here (no network) and kept in the cache."""
-        from benchmark.prefetch import Need
+        from benchmark.needs import Need
 
         o = _options(options)
         return [Need("data", f"eSpeak NG audio ({o['kind']}, {_digest(o)})", self.path(o, cache_dir).is_file(),

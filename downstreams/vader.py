@@ -188,7 +188,7 @@ class VaderLoader:
 
     def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
         """The corpus: the vaderSentiment sdist from PyPI (or the snippets already parsed from it)."""
-        from benchmark.prefetch import Need
+        from benchmark.needs import Need
 
         corpus = options.get("corpus", "movieReviewSnippets")
         present = parsed_path(cache_dir, corpus).is_file() or sdist_path(cache_dir).is_file()

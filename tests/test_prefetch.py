@@ -21,7 +21,7 @@ import pytest
 from fake_hub import serve
 
 from benchmark import hub, prefetch
-from benchmark.prefetch import Need
+from benchmark.needs import Need
 
 ROOT = Path(__file__).resolve().parent.parent
 REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"  # tasks.yaml pins nyu-mll/glue here

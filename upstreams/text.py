@@ -36,7 +36,7 @@ def hub_model_needs(src: str, name: str, alternative: str = "") -> list[Any]:
     if looks_like_local_path(src):
         return []
     from benchmark.hub import HUB, download_model, model_cached
-    from benchmark.prefetch import Need
+    from benchmark.needs import Need
 
     return [Need("model", src, model_cached(src), HUB, fetch=lambda: download_model(src),
                  how=f"pass a local directory as {name}:/path/to/model{alternative}", label=f"model '{src}'")]
