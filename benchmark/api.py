@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmark.engine.launch import prepare
+from benchmark.engine.request import RunRequest
 from benchmark.interfaces import Progress
-from benchmark.launch import prepare
-from benchmark.request import RunRequest
 from benchmark.types import Result
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     The options are checked as `bench run` checks them (`RunRequest.build`): the same one-line BenchError, which
     says how to fix it, for bad input or missing models / data. A job that fails (training diverged, out of
     memory, a broken upstream) is left out of the returned list; its reason is in a `*.failed.json` record
-    under `output` (`benchmark.results.load_failures(output)`).
+    under `output` (`benchmark.engine.results.load_failures(output)`).
     """
     eval_names = _as_list(eval_on)
     request = RunRequest.build(
@@ -75,5 +75,5 @@ def run_request(request: RunRequest, progress: Progress | None = None) -> list[R
             out.append(fresh[job.job_id])
         elif job.path.is_file():
             out.append(result_from_dict(json.loads(job.path.read_text(encoding="utf-8"))))
-        # else the job failed: its reason is in the *.failed.json beside (benchmark.results.load_failures)
+        # else the job failed: its reason is in the *.failed.json beside (benchmark.engine.results.load_failures)
     return out

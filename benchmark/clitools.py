@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from benchmark.clitypes import PathArg
+from benchmark.cli.types import PathArg
 
 if TYPE_CHECKING:
-    from benchmark.analysis import Analysis
+    from benchmark.analysis.records import Analysis
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,14 +95,14 @@ def device_option(fn: F) -> F:
 
 def check_output(output: Path) -> None:
     """Fail before any work when the results folder cannot be written."""
-    from benchmark.results import check_writable
+    from benchmark.engine.results import check_writable
 
     check_writable(output)
 
 
 def save_record(output: Path, record: Analysis) -> Path:
     """Save an analysis record under OUTPUT/analyses/ and say where (bench report --html draws it)."""
-    from benchmark.analysis import save
+    from benchmark.analysis.records import save
 
     path = save(output, record)
     click.echo(f"wrote {path} (bench report --output {output} --html report.html draws it)")

@@ -50,7 +50,7 @@ def register_datasets(register: DatasetRegistrar) -> None:
 @hookspec
 def register_formats(register: FormatRegistrar) -> None:
     """Register data formats that `local:` sources name with `format:`: register(fmt), fmt a DataFormat
-    (benchmark.formats): a name, a description, read() and optionally read_unlabeled()."""
+    (benchmark.tasks.formats): a name, a description, read() and optionally read_unlabeled()."""
 
 
 @hookspec

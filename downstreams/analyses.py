@@ -1,8 +1,8 @@
 """`bench analyze similarity|alignment|language-shift`: the builtin analyses with their offline data.
 
-The measurements are generic (benchmark.similarity, .alignment, .langshift); this plugin supplies the data
+The measurements are generic (benchmark.analysis.similarity, .alignment, .langshift); this plugin supplies the data
 (hand-labelled word senses, the fortune corpora, the FreeDict dictionaries) and the commands. Every command
-writes an analysis record (benchmark.analysis) that `bench report --html` draws.
+writes an analysis record (benchmark.analysis.records) that `bench report --html` draws.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _assignments(values: tuple[str, ...], option: str) -> dict[str, Path]:
 
 
 def _corpus(language: str, files: dict[str, Path]) -> tuple[tuple[str, ...], str]:
-    from downstreams import multilingual
+    from downstreams.recipes import multilingual
 
     if language in files:
         return multilingual.read_corpus(files[language]), f"file {files[language]}"
@@ -77,7 +77,7 @@ def _corpus(language: str, files: dict[str, Path]) -> tuple[tuple[str, ...], str
 
 
 def _dictionary(src: str, tgt: str, files: dict[str, Path]) -> tuple[dict[str, frozenset[str]], str]:
-    from downstreams import multilingual
+    from downstreams.recipes import multilingual
 
     key = f"{src}-{tgt}"
     if key in files:
@@ -89,14 +89,14 @@ def _dictionary(src: str, tgt: str, files: dict[str, Path]) -> tuple[dict[str, f
 
 
 def _info(upstream: Any) -> dict[str, Any]:
-    from benchmark.specs import upstream_info
+    from benchmark.plugin.specs import upstream_info
 
     return upstream_info(upstream)
 
 
 def _record(kind: str, upstream: Any, params: dict[str, Any], data: dict[str, Any], t0: float, device: str) -> Any:
-    from benchmark.analysis import Analysis
-    from benchmark.runner import environment
+    from benchmark.analysis.records import Analysis
+    from benchmark.engine.runner import environment
 
     return Analysis(kind=kind, upstream=upstream.name, upstream_info=_info(upstream), params=params, data=data,
                     environment=environment(device, command_line()), seconds=round(time.perf_counter() - t0, 1))
@@ -118,9 +118,9 @@ def similarity_cmd(upstream: str, senses_file: Path | None, words: str | None, p
     its senses separate (within- minus across-sense similarity, permutation p-value, nearest-neighbour accuracy)."""
     import hashlib
 
-    from benchmark import similarity
-    from benchmark.analysis import open_upstream
-    from benchmark.wordvec import WORD, Occurrence, span_vectors
+    from benchmark.analysis import similarity
+    from benchmark.analysis.records import open_upstream
+    from benchmark.analysis.wordvec import WORD, Occurrence, span_vectors
 
     check_output(output)
     table = read_senses(senses_file or SENSES)
@@ -185,9 +185,9 @@ def alignment_cmd(upstreams: tuple[str, ...], languages: str, corpora: tuple[str
                   device: str) -> None:
     """Cross-lingual alignment: each dictionary word's average contextual vector over a corpus in its language,
     nearest-neighbour retrieval of its translation, Mean Reciprocal Rank per layer (arXiv 2010.10938)."""
-    from benchmark import alignment
-    from benchmark.analysis import open_upstream
-    from benchmark.wordvec import find, sample, word_means
+    from benchmark.analysis import alignment
+    from benchmark.analysis.records import open_upstream
+    from benchmark.analysis.wordvec import find, sample, word_means
 
     check_output(output)
     pairs = _pairs(languages)
@@ -265,8 +265,8 @@ def language_shift_cmd(upstream: str, languages: str, alphas: str, corpora: tupl
                        output: Path, device: str) -> None:
     """Language vectors: add alpha x (mean(TGT) - mean(SRC)) to SRC tokens' hidden states and decode through the
     masked-LM head, the seeds' unsupervised token-level translation (arXiv 2010.10041)."""
-    from benchmark import langshift
-    from benchmark.analysis import open_upstream
+    from benchmark.analysis import langshift
+    from benchmark.analysis.records import open_upstream
 
     check_output(output)
     pairs = _pairs(languages)
@@ -338,12 +338,12 @@ def in_context_cmd(upstream: str, tasks: str, shots: str, draws: int, max_eval: 
     """In-context learning: zero-, one- and few-shot classification by a causal language model, scoring each
     label's continuation after k demonstrations, no gradient descent (GPT-3's evaluation). Needs a real model
     from the Hub (gpt, gpt:EleutherAI/pythia-410m, ...) to mean anything."""
-    from benchmark import data as data_mod
-    from benchmark import icl
-    from benchmark.analysis import open_upstream
-    from benchmark.plugins import add_task_files, get_plugins
-    from benchmark.registry import expand_tasks
-    from benchmark.request import default_cache_dir
+    from benchmark.analysis import icl
+    from benchmark.analysis.records import open_upstream
+    from benchmark.engine.request import default_cache_dir
+    from benchmark.plugin.manager import add_task_files, get_plugins
+    from benchmark.plugin.registry import expand_tasks
+    from benchmark.tasks import data as data_mod
 
     check_output(output)
     ks = _shots(shots)
@@ -392,12 +392,12 @@ class Sentences:
     (`registry.datasets.get("sentences")`) instead of importing this package; a task cannot use it."""
 
     def revision(self, options: dict[str, Any]) -> str:
-        from downstreams import multilingual
+        from downstreams.recipes import multilingual
 
         return f"file {options['file']}" if "file" in options else multilingual.corpus_revision([options["language"]])
 
     def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
-        from downstreams import multilingual
+        from downstreams.recipes import multilingual
 
         if task is not None:
             raise BenchError(f"task '{task.name}': the sentences recipe has no labels; it feeds pretraining "

@@ -3,7 +3,7 @@ on frames, CTC (transcripts of characters or phonemes, greedy decoding); on word
 extractive QA (start / end vectors); k-NN on frozen features (no training).
 
 This module holds each head's parts (the module it trains, its loss, how outputs become predictions) and
-registers the head kinds that train them (downstreams/heads_kinds.py: benchmark.heads.HeadKind)."""
+registers the head kinds that train them (downstreams/heads_kinds.py: benchmark.heads.protocol.HeadKind)."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ class CTCHead:
 
 @dataclass(frozen=True)
 class TaggingHead:
-    """A label per word: the head reads each word's vector (its first sub-token by default; benchmark.tokens aligns
+    """A label per word: the head reads each word's vector (its first sub-token by default; benchmark.heads.tokens aligns
     words through the upstream's token offsets) and is trained with cross-entropy over the real words."""
 
     description: str

@@ -1,5 +1,5 @@
 """Training and prediction of the CTC head (`CTCKind`: speech recognition, phoneme recognition) on frame
-features (benchmark.sequence) with benchmark.training's loop.
+features (benchmark.heads.sequence) with benchmark.heads.training's loop.
 
 Frozen mode trains the featurizer and the head on cached frames (or, with --no-cache, on frames the upstream
 computes for every batch); fine-tune mode runs the upstream with gradients. Transcripts are scored by the task's
@@ -15,11 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.heads import HeadJob, kind_of
-from benchmark.registry import Registry
-from benchmark.sequence import CachedFrames, LiveFrames, extract_frames, frame_moments
-from benchmark.taskspec import TaskSpec
-from benchmark.training import (
+from benchmark.heads.protocol import HeadJob, kind_of
+from benchmark.heads.sequence import CachedFrames, LiveFrames, extract_frames, frame_moments
+from benchmark.heads.training import (
     Fitted,
     HeadModel,
     passes_per_epoch,
@@ -27,6 +25,8 @@ from benchmark.training import (
     selection_score,
     train_units,
 )
+from benchmark.plugin.registry import Registry
+from benchmark.tasks.schema import TaskSpec
 
 Progress = Callable[..., None]
 

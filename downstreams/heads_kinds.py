@@ -1,4 +1,4 @@
-"""The builtin head kinds (benchmark.heads.HeadKind): what each consumes and predicts, which tasks it accepts, how
+"""The builtin head kinds (benchmark.heads.protocol.HeadKind): what each consumes and predicts, which tasks it accepts, how
 its targets are read. Each wraps a head object of downstreams/heads.py (the module it trains and its loss) and
 trains in downstreams/heads_pooled.py, heads_ctc.py or heads_tokens.py, imported when a job starts (listing the
 heads must not import torch).
@@ -14,15 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from benchmark.heads import BaseHead, HeadJob, HeadRun
+from benchmark.heads.protocol import BaseHead, HeadJob, HeadRun
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from benchmark.registry import Registry
-    from benchmark.taskspec import TaskSpec
-    from benchmark.training import Fitted
+    from benchmark.heads.training import Fitted
+    from benchmark.plugin.registry import Registry
+    from benchmark.tasks.schema import TaskSpec
     from benchmark.types import Examples
 
 
@@ -213,7 +213,7 @@ class TaggingKind(BaseHead):
         return []
 
     def hub_examples(self, task: TaskSpec, split: Any, inputs: list[str], label: str, where: str) -> Examples:
-        from benchmark.token_data import hub_tagged
+        from benchmark.tasks.token_data import hub_tagged
 
         return hub_tagged(task, split, inputs, label, where)
 
@@ -253,7 +253,7 @@ class SpanKind(BaseHead):
         return []
 
     def hub_examples(self, task: TaskSpec, split: Any, inputs: list[str], label: str, where: str) -> Examples:
-        from benchmark.token_data import hub_qa
+        from benchmark.tasks.token_data import hub_qa
 
         return hub_qa(task, split, inputs, label, where)
 

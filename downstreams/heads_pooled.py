@@ -1,5 +1,5 @@
 """Training and prediction of pooled heads (`PooledKind`: classification, regression; `KNNKind`: k-NN), on
-benchmark.training's loop.
+benchmark.heads.training's loop.
 
 Frozen mode: the featurizer (softmax layer weights over standardised per-layer features) and the head train on
 pooled features read chunk by chunk from the feature cache, shuffled by chunk order and within each chunk, so
@@ -16,12 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark import features
-from benchmark.featurizer import Featurizer, pool_layers
-from benchmark.heads import HeadJob, kind_of
-from benchmark.registry import Registry
-from benchmark.taskspec import TaskSpec
-from benchmark.training import (
+from benchmark.engine import features
+from benchmark.heads.featurizer import Featurizer, pool_layers
+from benchmark.heads.protocol import HeadJob, kind_of
+from benchmark.heads.training import (
     BestEpoch,
     Fitted,
     HeadModel,
@@ -33,6 +31,8 @@ from benchmark.training import (
     selection_score,
     step_curve,
 )
+from benchmark.plugin.registry import Registry
+from benchmark.tasks.schema import TaskSpec
 from benchmark.types import Examples
 
 Progress = Callable[..., None]

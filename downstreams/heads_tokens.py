@@ -1,6 +1,6 @@
-"""Training and prediction of the token-level heads, on benchmark.token_job.UnitRun: `TaggingKind` (a tag per
-word, on word vectors: benchmark.tokens) and `SpanKind` (extractive QA, on the context tokens of each window:
-benchmark.spans)."""
+"""Training and prediction of the token-level heads, on benchmark.heads.token_job.UnitRun: `TaggingKind` (a tag per
+word, on word vectors: benchmark.heads.tokens) and `SpanKind` (extractive QA, on the context tokens of each window:
+benchmark.heads.spans)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 
 import torch
 
-from benchmark import spans, tokens
 from benchmark.errors import JobFailed
-from benchmark.heads import HeadJob
-from benchmark.taskspec import TaskSpec
-from benchmark.token_job import UnitRun
-from benchmark.training import HeadModel, score_predictions, selection_score
+from benchmark.heads import spans, tokens
+from benchmark.heads.protocol import HeadJob
+from benchmark.heads.token_job import UnitRun
+from benchmark.heads.training import HeadModel, score_predictions, selection_score
+from benchmark.tasks.schema import TaskSpec
 from benchmark.types import Examples
 
 # --- Tagging ---------------------------------------------------------------------------------------------------

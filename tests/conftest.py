@@ -98,6 +98,6 @@ def glue_test_dir(glue_dir: Path) -> Path:
 
 @pytest.fixture()
 def registry():
-    from benchmark.plugins import load_plugins
+    from benchmark.plugin.manager import load_plugins
 
     return load_plugins().registry

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from benchmark.errors import BenchError
-from benchmark.heads import BaseHead
+from benchmark.heads.protocol import BaseHead
 from benchmark.hookspecs import hookimpl
-from benchmark.taskspec import parse_task
+from benchmark.tasks.schema import parse_task
 from downstreams.heads import PooledHead, build_mlp
 from downstreams.heads_kinds import PooledKind
 
@@ -141,7 +141,7 @@ class MajorityRun:
     def fit(self, index: int, hp: dict[str, Any]) -> Any:
         from collections import Counter
 
-        from benchmark.training import Fitted, score_predictions, selection_score
+        from benchmark.heads.training import Fitted, score_predictions, selection_score
 
         self.label = Counter(self.job.train.targets).most_common(1)[0][0]
         dev = [self.label] * len(self.job.dev)

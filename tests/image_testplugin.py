@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from benchmark.hookspecs import hookimpl
-from benchmark.image import to_batch
+from benchmark.media.image import to_batch
 from benchmark.types import HiddenStates
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from benchmark.runner import default_cache_dir
+from benchmark.engine.runner import default_cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 

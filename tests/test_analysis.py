@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import alignment, analysis, analysis_report, similarity
+from benchmark.analysis import alignment, similarity
+from benchmark.analysis import records as analysis
+from benchmark.analysis.wordvec import Occurrence, find, sample, span_vectors, word_means
 from benchmark.errors import BenchError
-from benchmark.specs import expand_upstream
+from benchmark.plugin.specs import expand_upstream
+from benchmark.report import analysis_html as analysis_report
 from benchmark.types import HiddenStates
-from benchmark.wordvec import Occurrence, find, sample, span_vectors, word_means
 
 
 def test_two_sense_clusters_separate_and_identical_vectors_do_not() -> None:

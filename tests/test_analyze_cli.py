@@ -9,7 +9,7 @@ import pytest
 from test_cli import bench
 from test_icl import gpt_dir  # noqa: F401,F811  (the tiny GPT-2 fixture)
 
-from benchmark.analysis import load_all
+from benchmark.analysis.records import load_all
 
 
 def _records(out: Path, kind: str) -> list:

@@ -89,7 +89,7 @@ CASES = [
                                                             "    version: one\n    modality: text\n    head: class")),
     Case("yaml-missing-field", (), "error: {ws}/tasks.yaml: task 'mini-reg': missing required field 'head'",
          _edit_task("    head: regression\n", "")),
-    Case("yaml-duplicate-task", (), "error: {ws}/tasks.yaml: task 'sst2' is already defined by benchmark.builtin_tasks; "
+    Case("yaml-duplicate-task", (), "error: {ws}/tasks.yaml: task 'sst2' is already defined by benchmark.tasks.builtin; "
          "rename it", _edit_task("  mini-reg:\n", "  sst2:\n")),
     Case("yaml-duplicate-key", (), "error: {ws}/tasks.yaml: line 18: duplicate key 'mini-sent'",
          _edit_task("  mini-reg:\n", "  mini-sent:\n")),

@@ -19,7 +19,7 @@ def bench(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 
 
 def test_help_does_not_import_torch_or_transformers() -> None:
-    code = ("import sys\nfrom benchmark.cli import main\n"
+    code = ("import sys\nfrom benchmark.cli.main import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "print('HEAVY', sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -77,8 +77,8 @@ def test_offline_bert_on_glue_names_model_and_data_and_writes_nothing(tmp_path: 
 
 def test_sst2_from_a_glue_directory_on_real_minilm(tmp_path: Path) -> None:
     """Must-show: a GLUE-layout dir holding only SST-2 runs and reports accuracy and the human-relative score."""
-    from benchmark.runner import default_cache_dir
-    from downstreams.vader import load_snippets, polarity_items, split_of
+    from benchmark.engine.runner import default_cache_dir
+    from downstreams.recipes.vader import load_snippets, polarity_items, split_of
 
     snippets = polarity_items(load_snippets(default_cache_dir(), "movieReviewSnippets"))
 
@@ -121,7 +121,7 @@ def test_list_and_plugins() -> None:
     data = json.loads(r.stdout)
     names = {p["name"]: p for p in data["plugins"]}
     assert names["upstreams.text"]["registered"]["upstreams"] == ["bert", "minilm", "specific"]
-    assert names["downstreams.biosequences"]["registered"]["datasets"] == ["dna-made1", "dna-motifs", "pfam-families"]
+    assert names["downstreams.recipes.biosequences"]["registered"]["datasets"] == ["dna-made1", "dna-motifs", "pfam-families"]
     assert data["failures"] == []
 
 

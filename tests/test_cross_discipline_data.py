@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from benchmark.errors import BenchError
-from benchmark.plugins import DEFAULT_PLUGINS
-from downstreams import biosequences as bio
-from downstreams import music
+from benchmark.plugin.manager import DEFAULT_PLUGINS
+from downstreams.recipes import biosequences as bio
+from downstreams.recipes import music
 
 BIO = ["pfam-families", "dna-made1", "dna-motifs"]
 LABELS = {"pfam-families": bio.PFAM_LABELS, "dna-made1": bio.MADE1_LABELS, "dna-motifs": bio.MOTIF_LABELS}
@@ -256,9 +256,9 @@ def test_modules_register_their_recipes_and_import_cheaply() -> None:
     assert sorted(registered) == ["dna-made1", "dna-motifs", "music21-composers", "pfam-families"]
     assert all(callable(loader) and hasattr(loader, "missing") for loader in registered.values())
     order = list(DEFAULT_PLUGINS)
-    assert order.index("downstreams.biosequences") == order.index("downstreams.images") + 1
-    assert "downstreams.music" in order
-    code = ("import sys, downstreams.biosequences, downstreams.music; "
+    assert order.index("downstreams.recipes.biosequences") == order.index("downstreams.recipes.images") + 1
+    assert "downstreams.recipes.music" in order
+    code = ("import sys, downstreams.recipes.biosequences, downstreams.recipes.music; "
             "print(sorted(m for m in ('music21', 'sklearn', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)

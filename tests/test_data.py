@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from conftest import write_tsv
 
-from benchmark import data
 from benchmark.errors import BenchError
+from benchmark.tasks import data
 from benchmark.types import Examples
 
 
@@ -43,7 +43,7 @@ def test_cola_has_no_header(registry, tmp_path: Path) -> None:
 def test_missing_files_are_named_with_a_fix(registry, glue_dir: Path, tmp_path: Path) -> None:
     lack = data.missing(registry.tasks.get("rte").obj, glue_dir, registry, tmp_path)
     assert lack is not None and (lack.what, lack.task, lack.files) == (f"files in {glue_dir}", "rte", "RTE/train.tsv")
-    from benchmark.runner import problems_message
+    from benchmark.engine.runner import problems_message
 
     other = data.missing(registry.tasks.get("cola").obj, glue_dir, registry, tmp_path)
     assert problems_message([lack, other]) == (

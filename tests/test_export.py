@@ -14,8 +14,10 @@ import pytest
 from conftest import write_tsv
 
 import benchmark
-from benchmark import data, export, runner
+from benchmark.engine import runner
 from benchmark.errors import BenchError
+from benchmark.report import export
+from benchmark.tasks import data
 
 ALL_FILES = ["CoLA.tsv", "SST-2.tsv", "MRPC.tsv", "STS-B.tsv", "QQP.tsv", "MNLI-m.tsv", "MNLI-mm.tsv", "QNLI.tsv",
              "RTE.tsv", "WNLI.tsv", "AX.tsv"]
@@ -112,7 +114,7 @@ def test_predict_test_is_part_of_the_job_id_and_old_ids_stay(registry, glue_test
     old = {k: v for k, v in hp.items() if k not in ("predict_test", "dtype", "align", "stride")}
     identity = {"upstream": "minilm", "task": "sst2", "task_version": 1, "source": "local",
                 "data_dir": str(glue_test_dir), "seed": 0, "hparams": old, "result_schema": 1}
-    from benchmark.results import job_id
+    from benchmark.engine.results import job_id
 
     assert job().job_id == job_id(identity)
 

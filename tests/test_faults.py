@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from reliability_workspace import make_workspace
 
-from benchmark import results as results_mod
+from benchmark.engine import results as results_mod
 from benchmark.errors import JobFailed
 
 
@@ -61,8 +61,8 @@ def test_a_diverging_grid_point_loses_and_a_diverging_job_fails(tmp_path: Path) 
 
 
 def test_train_frozen_raises_on_a_non_finite_loss(registry) -> None:
-    from benchmark import runner
-    from benchmark.features import ArrayFeatures
+    from benchmark.engine import runner
+    from benchmark.engine.features import ArrayFeatures
     from downstreams import heads_pooled
 
     task = registry.tasks.get("sst2").obj
@@ -82,16 +82,16 @@ def test_train_frozen_raises_on_a_non_finite_loss(registry) -> None:
 def test_out_of_memory_fails_the_job_naming_the_batch_size(where: str, message: str, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A real allocation failure cannot be provoked portably; the error torch raises is injected where it occurs."""
-    import benchmark.features
+    import benchmark.engine.features
     import downstreams.heads_pooled
-    from benchmark import runner
-    from benchmark.plugins import add_task_files, load_plugins
+    from benchmark.engine import runner
+    from benchmark.plugin.manager import add_task_files, load_plugins
 
     def oom(*args, **kwargs):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you "
                            "tried to allocate 68719476736 bytes. Error code 12 (Cannot allocate memory)")
 
-    module = downstreams.heads_pooled if where == "train_frozen" else benchmark.features
+    module = downstreams.heads_pooled if where == "train_frozen" else benchmark.engine.features
     monkeypatch.setattr(module, where, oom)
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     monkeypatch.setenv("BENCH_PLUGINS", "bench_testplugin")

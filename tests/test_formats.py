@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import data, formats
-from benchmark import results as results_mod
+from benchmark.engine import results as results_mod
 from benchmark.errors import BenchError, PluginError
-from benchmark.registry import Registry
-from benchmark.taskspec import LocalSource, load_task_file, parse_task
+from benchmark.plugin.registry import Registry
+from benchmark.tasks import data, formats
+from benchmark.tasks.schema import LocalSource, load_task_file, parse_task
 from benchmark.types import Examples, Unlabeled
 
 TESTS = Path(__file__).resolve().parent

@@ -1,4 +1,4 @@
-"""Head kinds are registered trainers (benchmark.heads): a plugin adds a new kind of head in one file
+"""Head kinds are registered trainers (benchmark.heads.protocol): a plugin adds a new kind of head in one file
 (tests/heads_testplugin.py: multi-label targets, with their own label cells, loss, decoding and metrics) and it runs
 end to end with no change to bench; old-style head objects still work; the engine never branches on a head's
 name."""
@@ -13,9 +13,9 @@ import pytest
 
 import benchmark
 from benchmark.errors import BenchError, PluginError
-from benchmark.heads import CONSUMES, BaseHead, HeadKind, declared, kind_of
-from benchmark.plugins import get_plugins, load_plugins, reset_plugins
-from benchmark.taskspec import parse_task
+from benchmark.heads.protocol import CONSUMES, BaseHead, HeadKind, declared, kind_of
+from benchmark.plugin.manager import get_plugins, load_plugins, reset_plugins
+from benchmark.tasks.schema import parse_task
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ["a gorgeous, witty and moving film", "the plot is boring", "is it worth a ticket?", "a dull mess",
@@ -73,7 +73,7 @@ def test_a_head_kind_from_a_plugin_runs_end_to_end_frozen_and_fine_tuned(plugins
 
 
 def test_a_head_kind_reads_its_own_label_cells_while_loading(plugins, tmp_path: Path) -> None:
-    from benchmark.data import convert_target, load
+    from benchmark.tasks.data import convert_target, load
 
     data = tmp_path / "data"
     _write(data, bad="positive|nope")

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 import benchmark
-from benchmark import html_report, markdown_report, report, results
+from benchmark.engine import results
+from benchmark.report import html as html_report
+from benchmark.report import leaderboard as report
+from benchmark.report import markdown as markdown_report
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -1,5 +1,5 @@
 """In-context learning: the `gpt` causal-LM upstream's continuation scores, and the model-free protocol of
-benchmark.icl checked with fake scorers whose every answer is known."""
+benchmark.analysis.icl checked with fake scorers whose every answer is known."""
 
 from __future__ import annotations
 
@@ -13,9 +13,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from benchmark.analysis.icl import (
+    PromptFormat,
+    build_prompt,
+    demonstration_indices,
+    evaluate_in_context,
+    label_names_for,
+)
 from benchmark.errors import BenchError
-from benchmark.icl import PromptFormat, build_prompt, demonstration_indices, evaluate_in_context, label_names_for
-from benchmark.specs import build_upstream, parse_upstream
+from benchmark.plugin.specs import build_upstream, parse_upstream
 from benchmark.testing import check_upstream
 from benchmark.types import Examples
 
@@ -52,7 +58,7 @@ def gpt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def gpt(gpt_dir: Path):
-    from benchmark.plugins import get_plugins
+    from benchmark.plugin.manager import get_plugins
 
     return build_upstream(parse_upstream(f"gpt:{gpt_dir}"), get_plugins().registry)
 
@@ -72,7 +78,7 @@ def _manual(upstream, context: str, continuation: str) -> float:
 
 
 def test_gpt_upstream_is_registered_and_passes_the_contract(gpt, gpt_dir: Path) -> None:
-    from benchmark.plugins import get_plugins
+    from benchmark.plugin.manager import get_plugins
 
     registry = get_plugins().registry
     assert registry.upstreams.get("gpt").plugin == "upstreams.causal"
@@ -94,7 +100,7 @@ def test_gpt_upstream_is_registered_and_passes_the_contract(gpt, gpt_dir: Path) 
 
 
 def test_rand_variant_changes_the_weights(gpt, gpt_dir: Path) -> None:
-    from benchmark.plugins import get_plugins
+    from benchmark.plugin.manager import get_plugins
 
     rand = build_upstream(parse_upstream(f"gpt:{gpt_dir}+rand"), get_plugins().registry)
     assert rand.fingerprint == gpt.fingerprint + "+all@0"

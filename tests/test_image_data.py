@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark import data
 from benchmark.errors import BenchError
-from benchmark.image import ImageFile, as_image
-from benchmark.image_layouts import CIFAR10_LABELS, STL10_LABELS
-from benchmark.taskspec import parse_task
-from downstreams import images
+from benchmark.media.image import ImageFile, as_image
+from benchmark.tasks import data
+from benchmark.tasks.image_layouts import CIFAR10_LABELS, STL10_LABELS
+from benchmark.tasks.schema import parse_task
+from downstreams.recipes import images
 
 TESTS = Path(__file__).parent
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from benchmark.errors import BenchError
-from benchmark.specs import build_upstream, parse_upstream
+from benchmark.plugin.specs import build_upstream, parse_upstream
 from benchmark.testing import check_upstream, sample_images
 from upstreams.image import default_spec_json
 from upstreams.resnet_encoder import ResNetSpec, ResNetUpstream, backbone_prefix, spec_from_state
@@ -31,7 +31,7 @@ def _bench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
 
 
 def _registry() -> Any:
-    from benchmark.plugins import get_plugins
+    from benchmark.plugin.manager import get_plugins
 
     return get_plugins().registry
 
@@ -42,7 +42,7 @@ def _weights(spec: ResNetSpec, seed: int) -> dict[str, torch.Tensor]:
 
 
 def _digits(n: int) -> list[np.ndarray]:
-    from downstreams.images import digits_splits
+    from downstreams.recipes.images import digits_splits
 
     return list(digits_splits()["train"].inputs[:n])
 
@@ -52,7 +52,7 @@ def test_the_torch_free_default_matches_the_model_default() -> None:
 
 
 def test_rand_needs_no_file_and_announces_the_fingerprint_it_gets(tmp_path: Path) -> None:
-    from benchmark.specs import LazyUpstream
+    from benchmark.plugin.specs import LazyUpstream
 
     spec = parse_upstream("simclr+rand")
     reg = _registry()
@@ -86,7 +86,7 @@ def test_the_contract_holds_on_gray_and_colour_images_of_any_size() -> None:
 
 
 def test_stage_states_pools_every_stage_to_the_last_grid() -> None:
-    from benchmark.image import stage_states
+    from benchmark.media.image import stage_states
 
     maps = [torch.arange(2 * 4 * 4 * 4, dtype=torch.float32).view(2, 4, 4, 4), torch.ones(2, 6, 2, 2)]
     h = stage_states(maps, 6)
@@ -285,7 +285,7 @@ def test_knn_head_votes_by_similarity() -> None:
 
 
 def test_knn_task_trains_nothing_and_reads_the_last_layer() -> None:
-    from benchmark.features import ArrayFeatures
+    from benchmark.engine.features import ArrayFeatures
     from downstreams.heads_pooled import train_frozen
 
     reg = _registry()

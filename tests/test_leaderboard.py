@@ -40,7 +40,7 @@ def test_committed_html_is_exactly_what_the_documented_command_produces(tmp_path
 
 def test_published_jobs_are_found_on_resume(registry) -> None:
     """Options added since the results were written keep their job ids: rerunning the command does nothing."""
-    from benchmark import runner
+    from benchmark.engine import runner
 
     plan = runner.plan(registry, ["minilm", "minilm+rand", "minilm+re-emb"], ["offline-text"], [0, 1, 2],
                        runner.resolve_hparams("frozen", {}), LEADERBOARD / "results")
@@ -50,7 +50,7 @@ def test_published_jobs_are_found_on_resume(registry) -> None:
 def test_cross_discipline_rows_are_the_documented_command_with_mappings_and_curves(registry) -> None:
     """The four rows of Kao & Lee's table: every job of the documented command is published (a rerun does
     nothing), each records its symbol mapping and its loss curves, and the report draws them."""
-    from benchmark import runner
+    from benchmark.engine import runner
 
     ups = ["minilm", "minilm+re-emb", "minilm+rand", "specific"]
     plan = runner.plan(registry, ups, ["cross-discipline"], [0, 1, 2], runner.resolve_hparams("finetune", {}),
@@ -79,7 +79,7 @@ def test_token_rows_are_the_documented_commands_and_learn_far_beyond_chance(regi
     """Tagging and QA, frozen and fine-tuned (leaderboard/README.md): every job of the documented commands is
     published, scores clear the trivial baselines (majority tag 18.6 % of words; span F1 0; one of four authors
     25 % EM), the transfer results carry the other languages, and the report draws the matrix."""
-    from benchmark import runner
+    from benchmark.engine import runner
 
     tagging = ["upos-movie-reviews", "ner-nyt-editorials"]
     plans = [

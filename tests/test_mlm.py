@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from benchmark.errors import BenchError
-from downstreams import multilingual
+from downstreams.recipes import multilingual
 from upstreams.mlm import _lr_lambda, mask_tokens, split_corpus
 
 

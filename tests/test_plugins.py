@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import hookspecs, plugins
+from benchmark import hookspecs
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
-from benchmark.plugins import load_plugins
+from benchmark.plugin import manager as plugins
+from benchmark.plugin.manager import load_plugins
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 
@@ -39,10 +40,10 @@ def _fake_entry_points(monkeypatch: pytest.MonkeyPatch, modules: dict[str, types
 
 def test_builtins_register_everything_with_their_plugin(registry) -> None:
     assert registry.upstreams.get("minilm").plugin == "upstreams.text"
-    assert registry.tasks.get("sst2").plugin == "benchmark.builtin_tasks"
+    assert registry.tasks.get("sst2").plugin == "benchmark.tasks.builtin"
     assert registry.metrics.get("matthews").plugin == "downstreams.metrics"
     assert registry.downstreams.get("regression").plugin == "downstreams.heads"
-    assert registry.datasets.get("vader").plugin == "downstreams.vader"
+    assert registry.datasets.get("vader").plugin == "downstreams.recipes.vader"
 
 
 def test_unknown_names_suggest_the_closest(registry) -> None:
@@ -198,7 +199,7 @@ def test_hooks_go_through_pluggy_so_tryfirst_trylast_and_wrappers_work() -> None
 def test_a_plugin_command_never_replaces_a_core_one(monkeypatch: pytest.MonkeyPatch) -> None:
     import click
 
-    from benchmark import cli as cli_mod
+    from benchmark.cli import main as cli_mod
 
     def clash(cli):
         @cli.command(name="run")
@@ -261,8 +262,8 @@ def test_plugins_and_the_core_import_each_other_only_through_core_interfaces() -
                 out.update(a.name for a in node.names)
         return out
 
-    for pkg, banned in (("upstreams", ("benchmark.cli", "downstreams")),
-                        ("downstreams", ("benchmark.cli", "upstreams")),
+    for pkg, banned in (("upstreams", ("benchmark.cli.main", "downstreams")),
+                        ("downstreams", ("benchmark.cli.main", "upstreams")),
                         ("benchmark", ("upstreams", "downstreams"))):
         for path in sorted((root / pkg).glob("*.py")):
             bad = sorted(m for m in imports(path) if any(m == b or m.startswith((f"{b}.", f"{b}_")) for b in banned))

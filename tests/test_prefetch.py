@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from fake_hub import serve
 
-from benchmark import hub, prefetch
-from benchmark.needs import Need
+from benchmark.engine import hub, prefetch
+from benchmark.plugin.needs import Need
 
 ROOT = Path(__file__).resolve().parent.parent
 REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"  # tasks.yaml pins nyu-mll/glue here
@@ -64,8 +64,8 @@ def bench(*args: str, env: dict[str, str], cwd: Path, timeout: int = 600) -> sub
 
 def environment(tmp: Path, **extra: str) -> dict[str, str]:
     """A fresh bench cache and Hugging Face home; VADER's sdist copied in so that nothing reaches PyPI."""
-    from benchmark.runner import default_cache_dir
-    from downstreams.vader import SDIST, fetch_sdist
+    from benchmark.engine.runner import default_cache_dir
+    from downstreams.recipes.vader import SDIST, fetch_sdist
 
     cache = tmp / "bench-cache"
     (cache / "sources").mkdir(parents=True, exist_ok=True)
@@ -79,8 +79,8 @@ def prepare_sst2(hf_home: Path, n_train: int = 80, n_dev: int = 40) -> None:
     """nyu-mll/glue sst2 at the pinned revision, laid out as `datasets` prepares it, from real VADER sentences."""
     from datasets import ClassLabel, Dataset, Features, Value
 
-    from benchmark.runner import default_cache_dir
-    from downstreams.vader import load_snippets, polarity_items, split_of
+    from benchmark.engine.runner import default_cache_dir
+    from downstreams.recipes.vader import load_snippets, polarity_items, split_of
 
     snippets = polarity_items(load_snippets(default_cache_dir(), "movieReviewSnippets"))
     folder = hf_home / "datasets" / "nyu-mll___glue" / "sst2" / "0.0.0" / REVISION
@@ -103,7 +103,7 @@ def prepare_sst2(hf_home: Path, n_train: int = 80, n_dev: int = 40) -> None:
 
 def test_a_hub_dataset_prepared_at_the_pinned_revision_is_read_without_the_network(
         registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmark import data
+    from benchmark.tasks import data
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from reliability_workspace import TESTS, Workspace, make_workspace
 
-from benchmark.cache import FeatureCache
+from benchmark.engine.cache import FeatureCache
 
 
 def _run_in_process(ws: Workspace, args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:
-    from benchmark.cli import main
-    from benchmark.plugins import reset_plugins
+    from benchmark.cli.main import main
+    from benchmark.plugin.manager import reset_plugins
 
     monkeypatch.syspath_prepend(str(TESTS))
     for key, value in ws.env().items():

@@ -13,9 +13,9 @@ import pytest
 from reliability_workspace import TESTS, make_workspace
 
 import benchmark
-from benchmark import runner
+from benchmark.engine import runner
+from benchmark.engine.request import COMMON_DEFAULTS, MODE_DEFAULTS, HParams, RunRequest, resolve_hparams
 from benchmark.errors import BenchError
-from benchmark.request import COMMON_DEFAULTS, MODE_DEFAULTS, HParams, RunRequest, resolve_hparams
 
 HEAD_LR = "--head-lr applies to --mode finetune (in frozen mode only the head trains: use --lr)"
 
@@ -125,8 +125,8 @@ class _FakeRay:
 
 
 def test_ray_ships_the_run_request_and_the_worker_replans_from_it(tmp_path: Path, monkeypatch) -> None:
-    from benchmark.launch import prepare
-    from benchmark.plugins import reset_plugins
+    from benchmark.engine.launch import prepare
+    from benchmark.plugin.manager import reset_plugins
 
     monkeypatch.syspath_prepend(str(TESTS))
     monkeypatch.setenv("BENCH_PLUGINS", "bench_testplugin")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import benchmark
-from benchmark import runner
+from benchmark.engine import runner
 from benchmark.errors import BenchError
 
 REQUIRED = {"job_id", "upstream", "task", "suite", "seed", "mode", "scores", "main_score", "relative_to_human",
@@ -82,8 +82,8 @@ def test_single_layer_and_finetune_modes(tiny_bert_dir: Path, glue_dir: Path, tm
 
 
 def test_finetune_actually_trains_the_upstream(registry, tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path) -> None:
-    from benchmark import data
-    from benchmark.specs import build_upstream, parse_upstream
+    from benchmark.plugin.specs import build_upstream, parse_upstream
+    from benchmark.tasks import data
     from downstreams import heads_pooled
 
     task = registry.tasks.get("sst2").obj
@@ -154,7 +154,7 @@ def test_grid_picks_the_best_point_on_the_selection_split(tiny_bert_dir: Path, g
 
 
 def test_no_cache_run_leaves_the_cache_empty(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path) -> None:
-    from benchmark.cache import FeatureCache
+    from benchmark.engine.cache import FeatureCache
 
     [a] = benchmark.run(f"bert:{tiny_bert_dir}", "sst2", output=tmp_path / "a", data_dir=glue_dir, epochs=2,
                         cache_dir=tmp_path / "cache", use_cache=False)
@@ -167,7 +167,7 @@ def test_no_cache_run_leaves_the_cache_empty(tiny_bert_dir: Path, glue_dir: Path
 
 def test_a_run_whose_features_are_cached_never_loads_the_model(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path,
                                                                monkeypatch) -> None:
-    from benchmark import specs
+    from benchmark.plugin import specs
 
     kw = dict(data_dir=glue_dir, epochs=2, cache_dir=tmp_path / "cache")
     [first] = benchmark.run(f"bert:{tiny_bert_dir}+rand", "sst2", seeds=[0], output=tmp_path / "o", **kw)
@@ -183,7 +183,7 @@ def test_a_run_whose_features_are_cached_never_loads_the_model(tiny_bert_dir: Pa
 
 
 def test_a_frozen_epoch_is_at_least_twenty_steps() -> None:
-    from benchmark.training import passes_per_epoch
+    from benchmark.heads.training import passes_per_epoch
 
     assert passes_per_epoch(6985, 256) == 1  # 28 batches: one pass (VADER, as published)
     assert passes_per_epoch(480, 256) == 10  # 2 batches a pass: ten passes between selection checks

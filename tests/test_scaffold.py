@@ -17,7 +17,7 @@ from plugin_venv import run as run_cmd
 from test_cli import bench
 
 from benchmark.errors import BenchError
-from benchmark.scaffold import create, plugin_names, render, render_files
+from benchmark.plugin.scaffold import create, plugin_names, render, render_files
 
 FILES = [".gitignore", "README.md", "pyproject.toml", "src/bench_{m}/__init__.py", "src/bench_{m}/charnames.py",
          "src/bench_{m}/encoder.py", "src/bench_{m}/tasks.yaml", "tests/test_plugin.py"]
@@ -50,7 +50,7 @@ def test_one_short_name_gives_every_other_name() -> None:
         ("x" * 41, f"error: plugin name '{'x' * 41}' is not valid"),
         ("minilm", "error: upstream 'minilm' already exists (plugin upstreams.text); choose another plugin name"),
         ("bench-bert", "error: upstream 'bert' already exists (plugin upstreams.text); choose another plugin name"),
-        ("glue", "error: suite 'glue' already exists (plugin benchmark.builtin_tasks); choose another plugin name"),
+        ("glue", "error: suite 'glue' already exists (plugin benchmark.tasks.builtin); choose another plugin name"),
     ],
 )
 def test_bad_or_taken_names_are_one_line_and_exit_2(name: str, message: str, tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_generated_upstream_passes_the_contract_check(generated: Any) -> None:
 
 
 def test_generated_task_file_validates_and_registers(generated: Any) -> None:
-    from benchmark.plugins import load_plugins
+    from benchmark.plugin.manager import load_plugins
 
     plugins = load_plugins(extra=(generated,))
     assert plugins.failures == []

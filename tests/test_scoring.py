@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.scoring import Aggregate, reference_score, relative, suite_reference, suite_score, task_score
+from benchmark.scoring.scores import Aggregate, reference_score, relative, suite_reference, suite_score, task_score
 
 
 def test_glue_human_score_is_87_1(registry) -> None:
@@ -52,7 +52,7 @@ SUPERB_TABLE = {"pr": ("per", 82.01, 3.53), "ks": ("accuracy", 41.38, 96.66), "i
 
 
 def _superb_task(name: str, metric: str, fbank: float, sota: float):
-    from benchmark.taskspec import TaskSpec
+    from benchmark.tasks.schema import TaskSpec
 
     return TaskSpec.model_validate({
         "name": name, "description": name, "version": 1, "modality": "speech", "head": "classification",
@@ -64,7 +64,7 @@ def _superb_task(name: str, metric: str, fbank: float, sota: float):
 
 @pytest.mark.parametrize("name", sorted(SUPERB_TABLE))
 def test_superb_score_is_0_at_fbank_and_1000_at_sota(name: str) -> None:
-    from benchmark.scoring import superb_score
+    from benchmark.scoring.scores import superb_score
 
     metric, fbank, sota = SUPERB_TABLE[name]
     task = _superb_task(name, metric, fbank, sota)
@@ -75,7 +75,7 @@ def test_superb_score_is_0_at_fbank_and_1000_at_sota(name: str) -> None:
 
 
 def test_superb_score_moves_the_right_way_for_wer() -> None:
-    from benchmark.scoring import superb_score
+    from benchmark.scoring.scores import superb_score
 
     task = _superb_task("asr", "wer", 23.18, 3.62)
     worse, better = superb_score(task, {"wer": 20.0}), superb_score(task, {"wer": 10.0})
@@ -87,8 +87,8 @@ def test_superb_score_moves_the_right_way_for_wer() -> None:
 
 
 def test_the_leaderboard_reports_superb_scores_for_tasks_with_both_references(registry) -> None:
-    from benchmark import report
-    from benchmark.taskspec import SuiteSpec
+    from benchmark.report import leaderboard as report
+    from benchmark.tasks.schema import SuiteSpec
 
     ks = _superb_task("ks", "accuracy", 41.38, 96.66)
     asr = _superb_task("asr", "wer", 23.18, 3.62)
@@ -114,7 +114,7 @@ def test_the_leaderboard_reports_superb_scores_for_tasks_with_both_references(re
     data = report.to_json(board)
     good = next(r for r in data["rows"] if r["upstream"] == "good")
     assert good["suites"]["mini-superb"]["superb"] == 750.0 and good["tasks"]["asr"]["superb"] == 500.0
-    from benchmark import html_report
+    from benchmark.report import html as html_report
 
     page = html_report.render(report.build(rows, registry, uncertainty=False), title="t")
     assert '>SUPERB</th>' in page and 'data-sort="750.000000">750</td>' in page  # the suite's column

@@ -14,7 +14,7 @@ import pytest
 from reliability_workspace import make_workspace
 
 from benchmark.errors import BenchError
-from benchmark.taskspec import parse_task_text
+from benchmark.tasks.schema import parse_task_text
 
 
 def _model(src: Path, dest: Path) -> Path:
@@ -91,7 +91,7 @@ def test_yaml_tags_that_construct_objects_are_refused(yaml_text: str, tmp_path: 
 def test_a_task_file_cannot_name_code_to_import(registry) -> None:
     """The schema has no field that takes a module or callable: data loaders, heads and metrics are looked up by
     name among what installed plugins registered."""
-    from benchmark.taskspec import TaskSpec
+    from benchmark.tasks.schema import TaskSpec
 
     def names(model) -> set[str]:
         out = set()

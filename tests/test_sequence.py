@@ -11,12 +11,12 @@ import pytest
 import torch
 from fakes import SpellingUpstream, TrainableSpelling
 
-from benchmark import sequence as seq
-from benchmark.cache import FeatureCache
-from benchmark.data import convert_target
+from benchmark.engine.cache import FeatureCache
+from benchmark.engine.runner import resolve_hparams, task_hparams
 from benchmark.errors import BenchError
-from benchmark.runner import resolve_hparams, task_hparams
-from benchmark.taskspec import parse_task
+from benchmark.heads import sequence as seq
+from benchmark.tasks.data import convert_target
+from benchmark.tasks.schema import parse_task
 from benchmark.types import HiddenStates
 from downstreams import heads_ctc as ctc
 from downstreams.heads import CTC

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.audio import check_waveform, load_audio, resample
 from benchmark.errors import BenchError
-from benchmark.specs import build_upstream, parse_upstream
+from benchmark.media.audio import check_waveform, load_audio, resample
+from benchmark.plugin.specs import build_upstream, parse_upstream
 from benchmark.testing import check_upstream, sample_waveforms
 
 
@@ -104,7 +104,7 @@ def test_rand_variant_needs_no_checkpoint(registry) -> None:
 def test_offline_speech_data_is_deterministic_and_speaker_disjoint(tmp_path: Path, registry) -> None:
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is required (apt-get install espeak-ng; .ci/run installs it)")
-    from downstreams import speech_synth as ss
+    from downstreams.recipes import speech_synth as ss
 
     loader = registry.datasets.get("espeak-speech").obj
     opts = {"kind": "keywords", "seed": 3, "speakers": 6, "repeats": 1}
@@ -195,9 +195,9 @@ def test_audio_clips_decode_lazily_and_key_the_cache_by_file_content(tmp_path: P
 
     import soundfile as sf
 
-    from benchmark.audio import as_waveforms, clip
-    from benchmark.cache import inputs_digest
-    from benchmark.features import input_length
+    from benchmark.engine.cache import inputs_digest
+    from benchmark.engine.features import input_length
+    from benchmark.media.audio import as_waveforms, clip
 
     t = np.arange(16_000) / 8_000
     left = (0.5 * np.sin(2 * np.pi * 100 * t)).astype(np.float32)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from benchmark import speech_layouts as sl
 from benchmark.errors import BenchError
+from benchmark.tasks import speech_layouts as sl
 
 RATE = 16_000
 
@@ -361,7 +361,7 @@ def test_librispeech_phonemes_stress_oov_and_lexicon_priority(libri_root: Path,
     assert pr.missing(libri_root, "LibriSpeech#dev-clean") == "librispeech-lexicon.txt"
     put(libri_root / "librispeech-lexicon.txt", LEXICON)
     assert pr.missing(libri_root, "LibriSpeech#dev-clean") is None
-    with caplog.at_level(logging.WARNING, logger="benchmark.speech_layouts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.tasks.speech_layouts"):
         clips, labels = pr.read(libri_root, "LibriSpeech#dev-clean")
     # "MISTER QUILTER ..." has words the lexicon lacks: dropped, and said so
     assert [Path(c.path).stem for c in clips] == ["84-121123-0000", "84-121123-0001"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark import stats
+from benchmark.scoring import stats
 
 
 def _result(seed: int, preds: list, gold: list, split: str = "test") -> dict:

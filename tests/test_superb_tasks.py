@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from benchmark import speech_layouts as sl
-from benchmark.scoring import superb_score
+from benchmark.scoring.scores import superb_score
+from benchmark.tasks import speech_layouts as sl
 
 # The SUPERB website's public-set table (FBANK, SOTA), as the issue and docs/superb.md cite it.
 TABLE = {"superb-pr": ("per", 82.01, 3.53), "superb-ks": ("accuracy", 41.38, 96.66),
@@ -159,7 +159,7 @@ def test_bad_audio_is_one_line_naming_the_file_and_nothing_is_written(tmp_path: 
 ])
 def test_local_sources_are_tables_or_corpus_layouts(local: dict, message: str) -> None:
     from benchmark.errors import BenchError
-    from benchmark.taskspec import parse_task
+    from benchmark.tasks.schema import parse_task
 
     body = {"description": "d", "version": 1, "modality": "speech", "head": "classification", "labels": ["a"],
             "metrics": ["accuracy"], "score": ["accuracy"], "evals": ["test"], "sources": {"local": local}}

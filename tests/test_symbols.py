@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 import benchmark
-from benchmark import runner, symbols
+from benchmark.engine import runner
 from benchmark.errors import BenchError, JobFailed
-from benchmark.taskspec import SymbolMap, parse_task
-from benchmark.training import step_curve
+from benchmark.heads.training import step_curve
+from benchmark.tasks import symbols
+from benchmark.tasks.schema import SymbolMap, parse_task
 from benchmark.types import Examples, TaskData, Unlabeled
 
 needs_hmmer = pytest.mark.skipif(shutil.which("hmmemit") is None or not Path("/usr/share/doc/hmmer/examples").is_dir(),
@@ -167,9 +168,9 @@ def test_symbol_task_end_to_end_records_mapping_and_loss_curves(tmp_path: Path, 
     (frozen,) = benchmark.run("specific", "dna-motifs", seeds=[1], output=out, cache_dir=cache, epochs=2)
     assert frozen.task_info["symbols"]["mapping"] == table and frozen.selection["curve"][0]["dev_loss"] > 0
 
-    from benchmark.html_report import render
-    from benchmark.plugins import get_plugins
-    from benchmark.report import build
+    from benchmark.plugin.manager import get_plugins
+    from benchmark.report.html import render
+    from benchmark.report.leaderboard import build
 
     results = [json.loads(p.read_text()) for p in out.glob("*.json")]
     html = render(build(results, get_plugins().registry))
@@ -186,7 +187,7 @@ def _tape(path: Path, n: int, seed: int) -> None:
 
 
 def test_paper_tasks_read_tape_json_and_say_which_files_are_missing(registry, tmp_path: Path) -> None:
-    from benchmark.data import load, missing
+    from benchmark.tasks.data import load, missing
 
     data_dir = tmp_path / "data"
     (data_dir / "stability").mkdir(parents=True)

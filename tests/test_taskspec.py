@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.builtin_tasks import tasks_yaml_path
 from benchmark.errors import BenchError
-from benchmark.taskspec import load_task_file, parse_task_text
+from benchmark.tasks.builtin import tasks_yaml_path
+from benchmark.tasks.schema import load_task_file, parse_task_text
 
 GOOD_TASK = """
 schema: 1

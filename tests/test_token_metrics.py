@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from seqeval.metrics import f1_score as seqeval_f1
 
-from benchmark.stats import as_array
+from benchmark.scoring.stats import as_array
 from downstreams.token_metrics import (
     cmrc_em,
     cmrc_f1,

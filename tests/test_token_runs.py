@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from downstreams import fortunes_qa
+from downstreams.recipes import fortunes_qa
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.data import load
-from downstreams import fortunes_qa
+from benchmark.tasks.data import load
+from downstreams.recipes import fortunes_qa
 
 
 @pytest.mark.parametrize(("name", "n", "n_words", "majority"), [

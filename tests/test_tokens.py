@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import spans, tokens
 from benchmark.errors import BenchError
-from benchmark.taskspec import LocalSource, parse_task
-from benchmark.token_data import iob2, read_conll, read_conllu, read_squad
+from benchmark.heads import spans, tokens
+from benchmark.tasks.schema import LocalSource, parse_task
+from benchmark.tasks.token_data import iob2, read_conll, read_conllu, read_squad
 
 TAG_TASK = parse_task("t", {"description": "d", "version": 1, "modality": "text", "head": "tagging",
                             "labels": ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "NOUN", "VERB", "PUNCT", "DET"],
@@ -158,7 +158,7 @@ def _body(task) -> dict:
 def test_hub_rows_become_tagged_sentences_and_qa_items() -> None:
     from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
-    from benchmark.token_data import hub_qa, hub_tagged
+    from benchmark.tasks.token_data import hub_qa, hub_tagged
 
     upos = ClassLabel(names=["NOUN", "PUNCT", "ADP", "_", "AUX", "PART", "VERB"])  # UD's Hub order, with `_`
     ds = Dataset.from_dict({"tokens": [["Don't", "Do", "n't", "go", "."]], "upos": [[3, 4, 5, 6, 1]]},

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from benchmark.errors import BenchError
-from benchmark.specs import build_upstream, parse_upstream
+from benchmark.plugin.specs import build_upstream, parse_upstream
 from benchmark.testing import check_upstream, sample_waveforms
 from upstreams import torchaudio_speech
 from upstreams.checkpoint_files import file_sha256

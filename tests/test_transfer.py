@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import html_report, markdown_report, report, runner
+from benchmark.engine import runner
 from benchmark.errors import BenchError
+from benchmark.report import html as html_report
+from benchmark.report import leaderboard as report
+from benchmark.report import markdown as markdown_report
 
 MORE_TASKS = """\
   mini-sent-shifted:
@@ -124,7 +127,7 @@ def test_plan_checks_the_label_space_before_anything_runs(registry, tmp_path: Pa
 
 def test_the_python_api_takes_eval_on(ws, monkeypatch) -> None:
     import benchmark
-    from benchmark.plugins import add_task_files, get_plugins, reset_plugins
+    from benchmark.plugin.manager import add_task_files, get_plugins, reset_plugins
 
     monkeypatch.setenv("BENCH_PLUGINS", "bench_testplugin")  # the fast `char` upstream of the test plugin
     reset_plugins()

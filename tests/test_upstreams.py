@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from benchmark.errors import BenchError
-from benchmark.specs import build_upstream, parse_upstream
+from benchmark.plugin.specs import build_upstream, parse_upstream
 from benchmark.testing import check_upstream
 
 
@@ -17,7 +17,7 @@ def _build(spec: str, registry):
 
 @pytest.fixture(scope="module")
 def minilm(request):
-    from benchmark.plugins import load_plugins
+    from benchmark.plugin.manager import load_plugins
 
     return _build("minilm", load_plugins().registry)
 
@@ -106,7 +106,7 @@ def test_other_architectures_through_automodel(registry, tmp_path: Path, tiny_be
 
 
 def test_missing_model_is_reported_before_loading(registry, tmp_path: Path) -> None:
-    from benchmark.specs import check_upstream_spec as lacks
+    from benchmark.plugin.specs import check_upstream_spec as lacks
 
     assert lacks(parse_upstream("minilm"), registry) is None
     assert "has no config.json" in lacks(parse_upstream(f"bert:{tmp_path}"), registry)
@@ -135,7 +135,7 @@ def test_remote_code_is_off_unless_asked(registry, tiny_bert_dir: Path, monkeypa
 
 
 def test_factories_announce_the_fingerprint_without_loading(registry, tiny_bert_dir: Path) -> None:
-    from benchmark.specs import MODIFIERS, VARIANT_SEED
+    from benchmark.plugin.specs import MODIFIERS, VARIANT_SEED
 
     for text in ("minilm", "minilm+rand", f"bert:{tiny_bert_dir}+re-emb", f"bert:{tiny_bert_dir}"):
         spec = parse_upstream(text)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.engine.runner import default_cache_dir
 from benchmark.errors import BenchError
-from benchmark.runner import default_cache_dir
-from downstreams import vader
+from downstreams.recipes import vader
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Causal language model plugin: `gpt`, any Hugging Face decoder-only LM, for in-context learning (benchmark.icl).
+"""Causal language model plugin: `gpt`, any Hugging Face decoder-only LM, for in-context learning (benchmark.analysis.icl).
 
 `gpt` defaults to openai-community/gpt2 from the Hub; `gpt:NAME_OR_PATH` takes any Hub id or local directory that
 `AutoModelForCausalLM` reads (GPT-2, Pythia, OPT, Llama, Qwen...). Besides the hidden states every upstream gives,

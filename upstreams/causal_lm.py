@@ -2,7 +2,7 @@
 
 Two roles. As an upstream it returns every layer's hidden states like any text encoder (the contract of
 benchmark.types.Upstream), so the usual probes run on it. As a scorer it gives the log-probability of a
-continuation after a context, which is what in-context learning (benchmark.icl) needs: no head, no gradient.
+continuation after a context, which is what in-context learning (benchmark.analysis.icl) needs: no head, no gradient.
 
 Imported only when a model is built: torch and transformers stay out of `bench --help`.
 """

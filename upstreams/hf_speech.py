@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.audio import pad_batch
 from benchmark.errors import BenchError, out_of_memory
+from benchmark.media.audio import pad_batch
 from benchmark.types import HiddenStates
 from upstreams.hf_text import HFEncoder
 

@@ -29,8 +29,8 @@ def _images(data: str) -> tuple[list[Any], dict[str, Any], bool]:
     if data == "digits":
         # The `digits` recipe through the registry (downstreams/images.py registers it): a plugin does not import
         # another plugin's modules.
-        from benchmark.plugins import get_plugins
-        from benchmark.request import default_cache_dir
+        from benchmark.engine.request import default_cache_dir
+        from benchmark.plugin.manager import get_plugins
 
         loader = get_plugins().registry.datasets.get("digits").obj
         train = loader(task=None, options={}, cache_dir=default_cache_dir())["train"]
@@ -39,8 +39,8 @@ def _images(data: str) -> tuple[list[Any], dict[str, Any], bool]:
     folder = Path(data).expanduser()
     if not folder.is_dir():
         raise BenchError(f"--data '{data}' is neither 'digits' nor a folder of images")
-    from benchmark.image import image_file
-    from benchmark.image_layouts import IMAGE_SUFFIXES, image_files
+    from benchmark.media.image import image_file
+    from benchmark.tasks.image_layouts import IMAGE_SUFFIXES, image_files
 
     files = image_files(folder)
     if not files:

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from benchmark.results import write_text_atomic
+from benchmark.engine.results import write_text_atomic
 
 METADATA = "bench_pretraining.json"
 CHECKPOINT_PREFIX = "step-"

@@ -70,9 +70,9 @@ def mlm_command(out: Path, languages: str, corpora: tuple[str, ...], sentences: 
             raise BenchError(f"--corpus '{item}': expected LANG=FILE with LANG one of --languages ({languages})")
         files[key] = Path(path).expanduser()
     from benchmark.clitools import PretrainProgress
-    from benchmark.plugins import get_plugins
-    from benchmark.request import default_cache_dir
-    from benchmark.runner import resolve_device
+    from benchmark.engine.request import default_cache_dir
+    from benchmark.engine.runner import resolve_device
+    from benchmark.plugin.manager import get_plugins
     from upstreams.mlm import MLMConfig, pretrain, split_corpus
 
     dev = resolve_device(device)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from benchmark.errors import BenchError
-from benchmark.image import IMAGENET_MEAN, IMAGENET_STD, stage_states, to_batch
+from benchmark.media.image import IMAGENET_MEAN, IMAGENET_STD, stage_states, to_batch
 from benchmark.types import HiddenStates
 from upstreams.checkpoint_files import file_sha256, flat_tensors, safe_load
 from upstreams.hf_text import HFEncoder, variant_suffix
@@ -175,7 +175,7 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], spec: ResNetS
 
 class ResNetUpstream(HFEncoder):
     """A ResNet on images: the stem (conv1, bn, relu, max-pool) is layer 0 and each of the four stages a layer,
-    as `benchmark.image.stage_states` lays them out (each pooled to the last stage's grid, channels zero-padded
+    as `benchmark.media.image.stage_states` lays them out (each pooled to the last stage's grid, channels zero-padded
     to the last stage's width). Inputs are float CHW in [0, 1] of any size and 1 or 3 channels; each is
     resized and normalised as the checkpoint says (bench's own files record it; other files: ImageNet
     statistics, 224 px for the ImageNet stem, 32 px for the CIFAR stem)."""

@@ -28,7 +28,7 @@ class SpecificFactory:
         return f"{CNNConfig.parse(arg).fingerprint()}@{seed}" + "".join(f"+{s}@{seed}" for s in scopes)
 
     def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Any:
-        from benchmark.specs import VARIANT_SEED
+        from benchmark.plugin.specs import VARIANT_SEED
         from upstreams.symbol_cnn import SymbolCNN
 
         return SymbolCNN(CNNConfig.parse(arg), name=name, seed=VARIANT_SEED)

@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.errors import BenchError
-from benchmark.image import as_image, fit_channels
+from benchmark.media.image import as_image, fit_channels
 from upstreams.resnet_encoder import META_KEY, NAMED, ResNetSpec
 
 Progress = Callable[..., None]
@@ -173,7 +173,7 @@ def _stack(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
     shapes = {img.shape for img in images}
     if len(shapes) == 1:
         return torch.from_numpy(np.stack(images))
-    from benchmark.image import to_batch
+    from benchmark.media.image import to_batch
 
     channels = max(img.shape[0] for img in images)
     return to_batch(images, 2 * size, channels, (0.0,) * channels, (1.0,) * channels)
@@ -181,7 +181,7 @@ def _stack(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
 
 def pretrain(images: Sequence[Any], spec: ResNetSpec, cfg: PretrainConfig, *, device: str = "cpu",
              data: dict[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """Train a ResNet with SimCLR or BYOL on `images` (anything `benchmark.image.as_image` reads); the checkpoint
+    """Train a ResNet with SimCLR or BYOL on `images` (anything `benchmark.media.image.as_image` reads); the checkpoint
     as a dict of plain tensors and metadata (the per-epoch loss curve included), ready for torch.save."""
     if cfg.method not in ("simclr", "byol"):
         raise ValueError(f"unknown method {cfg.method!r}")

@@ -24,7 +24,7 @@ from benchmark.errors import BenchError
 @pytest.fixture(scope="module")
 def registry():
     """What bench loads: the plugin through its entry point when installed, else handed over directly."""
-    from benchmark.plugins import load_plugins
+    from benchmark.plugin.manager import load_plugins
 
     plugins = load_plugins()
     if "example" in plugins.infos:
@@ -203,7 +203,7 @@ def test_splits_are_balanced_fixed_and_independent_of_order() -> None:
 
 
 def test_loader_builds_balanced_splits_from_the_vader_snippets(registry) -> None:
-    from benchmark.runner import default_cache_dir
+    from benchmark.engine.runner import default_cache_dir
 
     task = registry.tasks.get("example-questions").obj
     options = dict(task.sources.recipe.options)

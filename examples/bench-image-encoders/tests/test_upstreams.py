@@ -11,7 +11,7 @@ from bench_image_encoders import EfficientNetLiteFactory, weights_path
 from bench_image_encoders.efficientnet_upstream import MEAN, STD, EfficientNetLiteUpstream
 
 from benchmark.errors import BenchError
-from benchmark.image import to_batch
+from benchmark.media.image import to_batch
 from benchmark.testing import check_upstream, sample_images
 
 

@@ -1,7 +1,7 @@
 """The `example-questions` dataset: does a real snippet of text ask a question, or only make statements?
 
 Built offline from the VADER corpus (Hutto & Gilbert 2014), which bench already knows how to fetch and parse
-(`downstreams.vader.load_snippets`: the vaderSentiment 3.3.2 sdist from PyPI, cached in the bench cache).
+(`downstreams.recipes.vader.load_snippets`: the vaderSentiment 3.3.2 sdist from PyPI, cached in the bench cache).
 A snippet is a *question* when it has a '?' in it, a *statement* otherwise. With `strip_punctuation` (the
 default) the question mark cannot give the answer away: the final run of '.', '!' and '?' is removed from
 every snippet, and a '?' inside one becomes the '.' a statement would have there. A model has to tell a
@@ -88,7 +88,7 @@ class QuestionsLoader:
         return f"vaderSentiment==3.3.2:example-questions-v{VERSION}:{'+'.join(corpora)}:strip={strip}"
 
     def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
-        from downstreams.vader import load_snippets  # bench's VADER reader: fetches and caches the sdist
+        from downstreams.recipes.vader import load_snippets  # bench's VADER reader: fetches and caches the sdist
 
         corpora, strip = self.options(options)
         items = []

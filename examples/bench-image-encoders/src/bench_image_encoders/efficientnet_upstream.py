@@ -7,13 +7,13 @@ and head not rescaled. A 224 x 224 RGB image goes through a 3x3 stride-2 stem co
 in 7 stages and a 1x1 head conv to 1280 channels; global average pooling of the head feeds the 1000-way classifier.
 
 Preprocessing is the one the weights were trained with, TensorFlow's EfficientNet-Lite input pipeline: shorter side
-to 224 and centre crop (`benchmark.image.to_batch`), then (pixel - 127) / 128 on the 0-255 scale ("inception
+to 224 and centre crop (`benchmark.media.image.to_batch`), then (pixel - 127) / 128 on the 0-255 scale ("inception
 style", which the Lite models use because it quantises well), i.e. mean 127/255 and std 128/255 here. The
 package's README shows torchvision's ImageNet mean/std instead, a leftover of EfficientNet-PyTorch, whose weights
 were trained with those; the Lite weights were converted from TensorFlow checkpoints and were not. Gray images are
 repeated to three channels.
 
-Layers (`benchmark.image.stage_states`: every map average-pooled to the last 7 x 7 grid, channels zero-padded to
+Layers (`benchmark.media.image.stage_states`: every map average-pooled to the last 7 x 7 grid, channels zero-padded to
 1280), num_layers = 8, hidden_size = 1280:
 
     layers[0]   the stem (32 channels, 112 x 112 before pooling): the input embedding
@@ -48,7 +48,7 @@ from bench_image_encoders import (
     weights_digest,
     weights_path,
 )
-from benchmark.image import stage_states, to_batch
+from benchmark.media.image import stage_states, to_batch
 from benchmark.types import HiddenStates
 
 MODEL_NAME = "efficientnet-lite0"

@@ -1,0 +1,2 @@
+"""Running benchmarks: run request -> plan -> jobs -> executors (local, Ray); the feature cache; result files;
+prefetching and the Hub."""

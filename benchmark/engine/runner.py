@@ -1,0 +1,463 @@
+"""Plan jobs, check their inputs, run them and write one result file each. Never prints.
+
+A job is (upstream, task, seed, hyper-parameters). Before anything runs, every job's model and data are
+checked, and all that is missing is reported in one BenchError. Finished jobs (their result file exists) are
+skipped unless `overwrite`. Jobs are grouped by upstream, so each model loads once and its pooled features
+are shared by all of its tasks and seeds.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.engine import request as request_mod
+from benchmark.engine import results as results_mod
+from benchmark.engine.request import (  # noqa: F401  (re-exported: their home was here)
+    COMMON_DEFAULTS,
+    MAX_SEED,
+    MODE_DEFAULTS,
+    HParams,
+    RunRequest,
+    default_cache_dir,
+    resolve_hparams,
+)
+from benchmark.errors import BenchError, JobFailed, out_of_memory
+from benchmark.heads.protocol import declared, kind_of
+from benchmark.plugin.needs import Missing, Need
+from benchmark.plugin.registry import Registry, expand_tasks  # noqa: F401  (expand_tasks: its home was here)
+from benchmark.plugin.specs import (
+    LazyUpstream,
+    UpstreamSpec,
+    build_upstream,
+    check_built,
+    check_upstream_spec,
+    expand_upstream,
+)
+from benchmark.tasks.data import choose_source
+from benchmark.tasks.data import load as load_data
+from benchmark.tasks.data import missing as data_missing
+from benchmark.tasks.schema import TaskSpec
+from benchmark.types import Result
+
+log = logging.getLogger(__name__)
+Progress = Callable[..., None]
+cache_max_bytes = request_mod.cache_max_bytes  # re-exported (its home is benchmark.engine.request)
+
+# Options added after results were published: left out of job ids while at their default, so older result
+# files keep their ids (and are still found on resume).
+_LATE_DEFAULTS: dict[str, Any] = {"predict_test": False, "dtype": "float32", "align": "first", "stride": 128}
+
+
+def task_hparams(hp: dict[str, Any], task: TaskSpec, explicit: Collection[str],
+                 upstream: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The job's hyper-parameters: the run's, with the task's own defaults (`hparams:` in its YAML, per mode)
+    for every one the user did not set (`explicit`).
+
+    upstream: (name, {mode: {key: value}}) an upstream factory's own defaults (`factory.hparams`), which win over
+    the task's: a model trained from scratch needs another learning rate than a pretrained one, whatever the task.
+    """
+    extra = {k: v for k, v in task.hparams.get(hp["mode"], {}).items() if k not in explicit}
+    try:
+        out = resolve_hparams(hp["mode"], {**hp, **extra}) if extra else hp
+    except BenchError as err:
+        raise BenchError(f"task '{task.name}': hparams.{hp['mode']}: {err}") from None
+    own = {k: v for k, v in (upstream[1] if upstream else {}).get(hp["mode"], {}).items() if k not in explicit}
+    if not own:
+        return out
+    assert upstream is not None
+    try:
+        return resolve_hparams(hp["mode"], {**out, **own})
+    except BenchError as err:
+        raise BenchError(f"upstream '{upstream[0]}': hparams.{hp['mode']}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Job:
+    upstream: UpstreamSpec
+    task: TaskSpec
+    seed: int
+    hparams: dict[str, Any]
+    job_id: str
+    path: Path
+    source: str
+    transfer: tuple[TaskSpec, ...] = ()
+    """Other tasks (same head and label space) the trained model is also evaluated on, zero-shot (--eval-on)."""
+
+
+def check_transfer(train: TaskSpec, other: TaskSpec, registry: Registry) -> None:
+    """A model trained on `train` can answer `other` only with the same input kind, head and label space."""
+    why = None
+    if other.modality != train.modality:
+        why = f"it is a {other.modality} task and '{train.name}' a {train.modality} task"
+    elif declared(registry, other.head) != declared(registry, train.head):  # what the heads consume and predict
+        why = f"its head '{other.head}' predicts other things than '{train.name}''s head '{train.head}'"
+    elif other.labels != train.labels:
+        why = f"its labels {other.labels} differ from '{train.name}''s {train.labels}"
+    elif other.vocabulary != train.vocabulary:
+        why = f"its vocabulary differs from '{train.name}''s"
+    elif other.symbol_map is not None or train.symbol_map is not None:
+        why = "symbol tasks map their own alphabet onto the vocabulary"
+    if why:
+        raise BenchError(f"cannot evaluate a model trained on '{train.name}' on '{other.name}': {why}; --eval-on "
+                         "needs tasks with the same head and label space")
+
+
+@dataclass
+class Plan:
+    jobs: list[Job]
+    todo: list[Job]
+    done: list[Job]
+    output: Path
+    data_dir: Path | None
+    cache_dir: Path
+    problems: list[Missing] = field(default_factory=list)
+    request: RunRequest = field(default_factory=RunRequest)
+    """The request the plan was made from: an executor re-plans any subset of the jobs from it
+    (`request.only(...)`, `plan_request`)."""
+    offline: list[Job] = field(default_factory=list)
+    """Unfinished jobs set aside because they need a network this run may not use (not in `todo`)."""
+    offline_message: str = ""
+    """One line: what those jobs lack and the `bench prefetch` command that fetches it."""
+
+    def check(self) -> None:
+        """Raise the one-line BenchError when the plan cannot start: inputs missing, or every unfinished job
+        needs a network it may not use."""
+        if self.problems:
+            raise BenchError(problems_message(self.problems))
+        if self.offline and not self.todo:
+            raise BenchError(f"cannot start: {self.offline_message}")
+
+    def feature_cache(self) -> Any:
+        from benchmark.engine.cache import FeatureCache
+
+        return FeatureCache(self.cache_dir, dtype=self.request.cache_dtype, max_bytes=self.request.cache_max_bytes,
+                            enabled=self.request.use_cache)
+
+
+def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], seeds: Sequence[int],
+         hparams: dict[str, Any], output: Path, data_dir: Path | None = None, overwrite: bool = False,
+         cache_dir: Path | None = None, *, use_cache: bool = True, cache_dtype: str = "float32",
+         cache_max_bytes: int | None = None, explicit: Collection[str] = (), eval_on: Sequence[str] = (),
+         offline: bool = False) -> Plan:
+    """`plan_request` for the arguments of a request given one by one (hparams as `resolve_hparams` gives them);
+    kept for the callers that plan this way."""
+    request = RunRequest(upstreams=tuple(upstreams), tasks=tuple(tasks), seeds=tuple(seeds), output=output,
+                         hparams=HParams.from_dict(hparams), explicit=frozenset(explicit), data_dir=data_dir,
+                         eval_on=tuple(eval_on), overwrite=overwrite, offline=offline, cache_dir=cache_dir,
+                         use_cache=use_cache, cache_dtype=cache_dtype, cache_max_bytes=cache_max_bytes)
+    return plan_request(registry, request)
+
+
+def plan_request(registry: Registry, request: RunRequest) -> Plan:
+    """Every job of the request, split into those to run and those already finished; inputs checked, nothing run.
+
+    request.explicit: the hyper-parameters the user set; the others may take a task's own defaults
+    (TaskSpec.hparams). request.eval_on: tasks every trained model is also evaluated on, zero-shot (cross-lingual
+    / cross-domain transfer); each job's own task is left out of its list. request.offline: use no network (also
+    when BENCH_OFFLINE is set). Unfinished jobs that would have to download a model or data are set aside in
+    `Plan.offline`, and so are jobs that need the Hub while HF_HUB_OFFLINE is set or the Hub does not answer;
+    the others run. The registry must already hold the request's tasks files (`launch.registry_for`).
+    """
+    from benchmark.engine import prefetch
+    from benchmark.engine.hub import no_network_requested
+
+    upstreams, tasks, seeds, output = request.upstreams, request.tasks, request.seeds, request.output
+    data_dir, overwrite, explicit, eval_on = request.data_dir, request.overwrite, request.explicit, request.eval_on
+    hparams = request.hparams.as_dict()
+    offline_flag = request.offline
+    offline = offline_flag or no_network_requested()
+    if not upstreams:
+        raise BenchError("no upstream given (--upstream NAME; bench list upstreams)")
+    specs = list({s.text: s for u in dict.fromkeys(upstreams) for s in expand_upstream(u)}.values())
+    task_specs = expand_tasks(tasks, registry)
+    if not task_specs:
+        raise BenchError("no task given (--tasks SUITE_OR_TASK; bench list tasks)")
+    if data_dir is not None and not data_dir.is_dir():
+        what = "is not a directory" if data_dir.exists() else "not found"
+        raise BenchError(f"data directory {what}: {data_dir} (--data-dir / BENCH_DATA_DIR)")
+    cache = request.cache_dir or default_cache_dir()
+    problems: list[Missing] = []
+    transfer_specs = expand_tasks(eval_on, registry) if eval_on else []
+    all_tasks = [*task_specs, *(t for t in transfer_specs if t not in task_specs)]
+    tests = bool(hparams.get("predict_test"))
+    # What each upstream and task would have to download that this run may not: their jobs are set aside.
+    lacks: dict[str, list[Need]] = {}
+    for spec in specs:
+        lacks[spec.text] = [n for n in prefetch.upstream_needs(spec, registry) if prefetch.blocked(n, offline)]
+    for task in all_tasks:
+        lacks[task.name] = [n for n in prefetch.task_needs(task, data_dir, registry, cache, tests)
+                            if prefetch.blocked(n, offline)]
+    for spec in specs:
+        lack = None if lacks[spec.text] else check_upstream_spec(spec, registry)
+        if lack:
+            problems.append(Missing(lack, ""))  # the upstream's message already says how to fix it
+    for task in task_specs:
+        for other in transfer_specs:
+            if other.name != task.name:
+                check_transfer(task, other, registry)
+    for task in all_tasks:
+        lack = None if lacks[task.name] else data_missing(task, data_dir, registry, cache, tests=tests)
+        if lack:
+            problems.append(lack)
+    jobs: list[Job] = []
+    for spec in specs:
+        modality = registry.upstreams.get(spec.name).meta.get("modality")
+        for task in task_specs:
+            if modality and modality != task.modality:
+                raise BenchError(f"upstream '{spec.text}' is a {modality} model and task '{task.name}' is a "
+                                 f"{task.modality} task; pick tasks of the upstream's modality")
+            source = choose_source(task, data_dir)
+            own = getattr(registry.upstreams.get(spec.name).obj, "hparams", None)
+            job_hp = task_hparams(hparams, task, explicit, (spec.name, own) if isinstance(own, dict) else None)
+            refused = kind_of(registry, task.head).check_mode(task, job_hp["mode"])  # e.g. k-NN: nothing to fine-tune
+            if refused:
+                raise BenchError(refused)
+            others = tuple(t for t in transfer_specs if t.name != task.name)
+            for seed in dict.fromkeys(seeds):
+                identity = {
+                    "upstream": spec.text, "task": task.name, "task_version": task.version, "source": source, "data_dir": str(data_dir) if data_dir else None,
+                    "seed": seed, "hparams": _identity_hparams(job_hp), "result_schema": 1,
+                }
+                if others:  # absent otherwise, so that the ids of plain jobs stay what they were
+                    identity["transfer"] = [[t.name, t.version, choose_source(t, data_dir)] for t in others]
+                jid = results_mod.job_id(identity)
+                path = results_mod.result_path(output, task.name, spec.text, seed, jid)
+                jobs.append(Job(spec, task, seed, job_hp, jid, path, source, others))
+    done = [] if overwrite else [j for j in jobs if j.path.is_file()]
+    unfinished = [j for j in jobs if j not in done]
+    set_aside = [j for j in unfinished
+                 if any(lacks[k] for k in (j.upstream.text, j.task.name, *(t.name for t in j.transfer)))]
+    todo = [j for j in unfinished if j not in set_aside]
+    suites = {name: list(registry.suites.get(name).obj.tasks) for name in tasks if name in registry.suites}
+    message = offline_message(set_aside, len(unfinished), lacks, offline_flag, suites) if set_aside else ""
+    return Plan(jobs, todo, done, output, data_dir, cache, problems, request, set_aside, message)
+
+
+def offline_message(set_aside: Sequence[Job], n_unfinished: int, lacks: dict[str, list[Any]],
+                    offline_flag: bool, suites: dict[str, list[str]] | None = None) -> str:
+    """One line: 'offline (--offline): 2 of 3 jobs need what is not here: model 'X'; Hub dataset 'Y' for sst2;
+    fetch it with network access: bench prefetch --upstream bert --tasks sst2, or pass --data-dir DIR holding ...'.
+
+    suites: the suites the user named, with their tasks: one whose every task lacks something is named as the
+    suite in the prefetch command (`--tasks glue`, not nine names)."""
+    from benchmark.engine import prefetch
+
+    users: dict[str, list[str]] = {}
+    hows: dict[str, list[str]] = {}
+    upstreams: list[str] = []
+    tasks: list[str] = []
+    for job in set_aside:
+        for key, is_task in ((job.upstream.text, False), (job.task.name, True), *((t.name, True) for t in job.transfer)):
+            for need in lacks[key]:
+                who = users.setdefault(need.shown, [])
+                if is_task and key not in who:
+                    who.append(key)
+                (tasks if is_task else upstreams).append(key)
+                if need.how:
+                    hows.setdefault(need.how, []).append(need.files)
+    what = "; ".join(label + (f" for {', '.join(who)}" if who else "") for label, who in users.items())
+    alternatives = "; ".join(how.replace("{files}", ", ".join(dict.fromkeys(f for f in files if f)))
+                             for how, files in hows.items())
+    for suite, members in (suites or {}).items():
+        if members and all(t in tasks for t in members):
+            at = min(tasks.index(t) for t in members)
+            tasks = [*(t for t in tasks[:at] if t not in members), suite, *(t for t in tasks[at:] if t not in members)]
+    return (f"offline ({prefetch.offline_reason(offline_flag)}): {len(set_aside)} of {n_unfinished} jobs need what "
+            f"is not here: {what}; fetch it with network access: {prefetch.command(upstreams, tasks)}"
+            + (f", or {alternatives}" if alternatives else ""))
+
+
+def _identity_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
+    """Hyper-parameters as hashed into job ids; options added later are left out while at their default, so
+    the ids of jobs from before they existed stay the same (their result files are still found)."""
+    return {k: v for k, v in hparams.items() if not (k in _LATE_DEFAULTS and v == _LATE_DEFAULTS[k])}
+
+
+def problems_message(problems: Sequence[Missing]) -> str:
+    """All missing inputs in one line; problems that share what is missing and its fix are merged."""
+    grouped: dict[tuple[str, str], list[Missing]] = {}
+    for p in problems:
+        grouped.setdefault((p.what, p.how), []).append(p)
+    parts = []
+    for (what, how), items in grouped.items():
+        tasks = [p.task for p in items if p.task]
+        files = ", ".join(dict.fromkeys(p.files for p in items if p.files))
+        subject = f"{what} for {', '.join(tasks)}" if tasks else what
+        parts.append(f"missing {subject} ({how.replace('{files}', files)})" if how else f"missing {subject}")
+    return "cannot start: " + "; ".join(parts)
+
+
+def environment(device: str, command: str | None = None) -> dict[str, Any]:
+    import torch
+
+    from benchmark.version import __version__
+
+    versions = {"bench": __version__, "python": platform.python_version(), "torch": torch.__version__}
+    for mod, dist in (("transformers", "transformers"), ("datasets", "datasets"), ("numpy", "numpy"),
+                      ("sklearn", "scikit-learn")):
+        try:  # the installed version, without importing the package (datasets and sklearn take seconds)
+            versions[mod] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[mod] = None
+    git = None
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"versions": versions, "git": git, "device": device, "threads": torch.get_num_threads(),
+            "platform": platform.platform(), "command": command}
+
+
+def make_deterministic(device: str) -> dict[str, Any]:
+    """Ask torch for deterministic kernels and say what was set (recorded in every result).
+
+    Every random draw in a job is seeded: the head's initialisation and batch order by the job's seed, the
+    model-selection hold-out by HOLDOUT_SEED, the +rand / +re-emb weights by VARIANT_SEED, --max-train's
+    subsample by the job's seed. On the CPU that makes a rerun identical; on CUDA, deterministic kernels also
+    need CUBLAS_WORKSPACE_CONFIG set before CUDA starts (done here when the user has not set it).
+    """
+    import torch
+
+    from benchmark.plugin.specs import VARIANT_SEED
+    from benchmark.tasks.data import HOLDOUT_SEED
+
+    if device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)  # warn, not fail, for ops with no such kernel
+    torch.backends.cudnn.benchmark = False
+    # Subnormal floats make CPU kernels tens of times slower; a CTC head's LSTM meets them as its gradients shrink
+    # (an epoch went from 35 s to many minutes). Flushing them to zero changes no result a float32 head can tell.
+    flushed = torch.set_flush_denormal(True)
+    return {"torch_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "flush_denormal": flushed,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+            "seeds": {"head_and_batch_order": "the job's seed", "selection_holdout": HOLDOUT_SEED,
+                      "upstream_variants": VARIANT_SEED, "max_train_subsample": "the job's seed"}}
+
+
+def _check_layer(job: Job, upstream: Any) -> None:
+    """--layer N must name one of the upstream's layers (0 = embeddings .. num_layers)."""
+    layer = job.hparams.get("layer")
+    if layer is None:
+        return
+    n = int(upstream.info()["num_layers"] if isinstance(upstream, LazyUpstream) else upstream.num_layers)
+    if not -(n + 1) <= layer <= n:
+        raise BenchError(f"--layer {layer} is out of range for upstream '{job.upstream.text}', which has layers "
+                         f"0 (embeddings) to {n}")
+
+
+def record_failure(job: Job, reason: str, env: dict[str, Any]) -> Path:
+    """Write the failed job's record beside where its result would be; a rerun retries the job."""
+    import datetime
+
+    return results_mod.save_failure(job.path, {
+        "status": "failed", "reason": reason, "job_id": job.job_id, "upstream": job.upstream.text,
+        "task": job.task.name, "seed": job.seed, "hyperparameters": dict(job.hparams), "environment": env,
+        "failed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")})
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda but no CUDA device is available; use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise BenchError(f"unknown device '{device}' (cpu, cuda or auto)")
+    return device
+
+
+def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
+            progress: Progress | None = None, command: str | None = None) -> list[Result]:
+    """Run the plan's unfinished jobs in this process; returns their results (finished ones are not re-read)."""
+    from benchmark.engine.hub import hub_reachable, use_no_network
+    from benchmark.engine.job import run_job
+
+    plan_.check()
+    if not plan_.todo:
+        return []
+    if not hub_reachable() or plan_.request.offline:
+        # Let transformers / datasets use their caches without retrying the network for each file.
+        use_no_network()
+    emit = progress or (lambda *a, **k: None)
+    dev = resolve_device(device)
+    env = {**environment(dev, command), "determinism": make_deterministic(dev)}
+    cache = plan_.feature_cache()
+    data_cache: dict[str, Any] = {}
+    out: list[Result] = []
+    by_upstream: dict[str, list[Job]] = {}
+    for job in plan_.todo:
+        by_upstream.setdefault(job.upstream.text, []).append(job)
+    for job in plan_.todo:  # every task's data is read and checked before any job runs
+        for task in (job.task, *job.transfer):
+            if task.name not in data_cache:
+                emit("load_data", task=task.name)
+                data_cache[task.name] = load_data(task, plan_.data_dir, registry, plan_.cache_dir,
+                                                  tests=bool(job.hparams.get("predict_test")) and task is job.task)
+    try:
+        for jobs in by_upstream.values():
+            spec = jobs[0].upstream
+
+            def load(spec: UpstreamSpec = spec) -> Any:
+                emit("load_upstream", upstream=spec.text)
+                plugin = registry.upstreams.get(spec.name).plugin
+                try:
+                    built = build_upstream(spec, registry, trust_remote_code=trust_remote_code)
+                except (BenchError, JobFailed):
+                    raise
+                except Exception as err:  # a plugin's factory: its jobs fail, the others go on
+                    if out_of_memory(err):
+                        raise JobFailed(f"out of memory loading upstream '{spec.text}'") from None
+                    raise JobFailed(f"upstream '{spec.text}' (plugin '{plugin}') failed to load: "
+                                    f"{type(err).__name__}: {err}") from None
+                check_built(built, spec, plugin)
+                return built.to(dev)
+
+            t0 = time.perf_counter()
+            if all(j.hparams["mode"] == "frozen" for j in jobs):
+                # Loaded only if some split's features are not cached yet.
+                upstream: Any = LazyUpstream(spec, registry, load, plan_.cache_dir)
+            else:
+                try:
+                    upstream = load()
+                except JobFailed as err:
+                    for job in jobs:
+                        record_failure(job, str(err), env)
+                        emit("job_failed", job=job, reason=str(err))
+                    continue
+            load_s = time.perf_counter() - t0
+            pristine = True
+            for job in jobs:
+                emit("job_start", job=job)
+                try:
+                    if job.hparams["mode"] == "finetune" and not pristine:
+                        upstream = load()  # fine-tuning changed the weights: the next job starts from pretrained ones
+                    pristine = job.hparams["mode"] != "finetune"
+                    _check_layer(job, upstream)
+                    result = run_job(job, upstream, load, data_cache[job.task.name], registry, cache, env, emit,
+                                     transfer_data={t.name: data_cache[t.name] for t in job.transfer})
+                except JobFailed as err:
+                    record_failure(job, str(err), env)
+                    emit("job_failed", job=job, reason=str(err))
+                    pristine = False  # a failed fine-tuning run may have changed the weights
+                    continue
+                result.durations["load_upstream"] = round(load_s, 3)
+                results_mod.save(plan_.output, result)
+                emit("job_done", job=job, result=result)
+                out.append(result)
+            del upstream
+    finally:
+        cache.close()
+    return out

@@ -1,0 +1,1 @@
+"""Decoding raw inputs shared by upstreams and task readers: audio files and images."""

@@ -1,0 +1,282 @@
+"""The leaderboard: a pure function of result files.
+
+Rows are upstreams under one protocol (mode, layer); cells are tasks with the mean ± std over seeds, a 95%
+bootstrap CI over the evaluation examples, the human-relative score, the mean learned layer weights and the
+training curves; suites get a score only when every task has one. Paired permutation tests compare every two
+rows on every task where both kept per-example predictions. Renderers (terminal, JSON, Markdown, HTML) only
+format this model.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmark.plugin.registry import Registry
+from benchmark.scoring import stats
+from benchmark.scoring.scores import (
+    Aggregate,
+    mean_by_key,
+    reference_score,
+    relative,
+    suite_reference,
+    suite_score,
+    superb_score,
+)
+
+
+def row_label(result: dict[str, Any]) -> str:
+    """Results of one upstream under different protocols are different rows."""
+    hp = result.get("hyperparameters", {})
+    extra = []
+    if result.get("mode", "frozen") != "frozen":
+        extra.append(result["mode"])
+    if hp.get("layer") is not None:
+        extra.append(f"layer {hp['layer']}")
+    return result["upstream"] + (f" [{', '.join(extra)}]" if extra else "")
+
+
+@dataclass
+class TaskCell:
+    score: Aggregate
+    relative_to_human: float | None
+    metrics: dict[str, Aggregate]
+    ci: tuple[float, float] | None = None
+    seeds: list[int] = field(default_factory=list)
+    layer_weights: list[float] | None = None
+    curves: list[list[dict[str, float]]] = field(default_factory=list)
+    step_curves: list[list[dict[str, float]]] = field(default_factory=list)
+    """Per seed: the training loss along the optimizer steps (window means), when the result has it."""
+    superb: float | None = None
+    """SUPERB-normalised score (FBANK = 0, SOTA = 1000) when the task has both references, else None."""
+
+
+@dataclass
+class Row:
+    label: str
+    tasks: dict[str, TaskCell] = field(default_factory=dict)
+    suites: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    superb: dict[str, float | None] = field(default_factory=dict)
+    """Per suite: the mean SUPERB-normalised task score, when every task of the suite has one."""
+    n_parameters: int | None = None
+    upstream: str = ""
+    modality: str = ""
+    mode: str = "frozen"
+    layers: int | None = None
+    fingerprints: list[str] = field(default_factory=list)
+    pretraining: dict[str, Any] | None = None
+    """How bench pretrained the upstream's checkpoint (method, data, epochs, per-epoch loss curve), when it did."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    task: str
+    a: str
+    b: str
+    test: stats.PairedTest
+
+
+@dataclass
+class TransferMatrix:
+    """One row's zero-shot transfer results (--train-on / --eval-on): the main score (mean over seeds) of the model
+    trained on each task (rows) on each task it was evaluated on (columns); the diagonal is the task's own score."""
+
+    row: str
+    train: list[str]
+    evals: list[str]
+    cells: dict[tuple[str, str], Aggregate]
+    languages: dict[str, str | None]
+
+
+def transfers(grouped: dict[tuple[str, str], list[dict[str, Any]]], registry: Registry) -> list[TransferMatrix]:
+    """A matrix per row that has transfer results; columns are the training tasks first, then the others."""
+    out: dict[str, TransferMatrix] = {}
+    for (label, task), rs in sorted(grouped.items()):
+        if not any(r.get("transfer") for r in rs):
+            continue
+        m = out.setdefault(label, TransferMatrix(label, [], [], {}, {}))
+        m.train.append(task)
+        m.cells[(task, task)] = Aggregate.of([float(r["main_score"]) for r in rs])
+        others: dict[str, list[float]] = {}
+        for r in rs:
+            for name, t in (r.get("transfer") or {}).items():
+                others.setdefault(name, []).append(float(t["main_score"]))
+        for name, values in others.items():
+            m.cells[(task, name)] = Aggregate.of(values)
+    for m in out.values():
+        m.evals = list(dict.fromkeys([*m.train, *sorted({e for _, e in m.cells})]))
+        for t in m.evals:
+            m.languages[t] = registry.tasks.get(t).obj.language if t in registry.tasks else None
+    return list(out.values())
+
+
+@dataclass
+class Leaderboard:
+    rows: list[Row]
+    suites: list[str]
+    tasks: list[str]
+    human: dict[str, float | None]
+    unknown_tasks: list[str]
+    references: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    task_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    suite_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    transfers: list[TransferMatrix] = field(default_factory=list)
+
+
+def _one_per_seed(rs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Several results of one row, task and seed (e.g. a rerun with --predict-test) count once: the latest."""
+    latest: dict[int, dict[str, Any]] = {}
+    for r in sorted(rs, key=lambda r: (r.get("finished_at") or "", r.get("job_id", ""))):
+        latest[r["seed"]] = r
+    return [latest[s] for s in sorted(latest)]
+
+
+def _mean_weights(rs: Sequence[dict[str, Any]]) -> list[float] | None:
+    ws = [r.get("layer_weights") for r in rs if r.get("layer_weights")]
+    if not ws or len({len(w) for w in ws}) != 1:
+        return None
+    return [round(sum(col) / len(col), 6) for col in zip(*ws, strict=True)]
+
+
+def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty: bool = True) -> Leaderboard:
+    """The leaderboard model. `uncertainty=False` skips bootstrap CIs and paired tests (the terminal table)."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    unknown: set[str] = set()
+    for r in results:
+        if r["task"] not in registry.tasks:
+            unknown.add(r["task"])
+            continue
+        grouped.setdefault((row_label(r), r["task"]), []).append(r)
+    rows: dict[str, Row] = {}
+    for key, rs in list(grouped.items()):
+        grouped[key] = _one_per_seed(rs)
+    for (label, task_name), rs in sorted(grouped.items()):
+        task = registry.tasks.get(task_name).obj
+        score = Aggregate.of([float(r["main_score"]) for r in rs])
+        info = rs[0].get("upstream_info", {})
+        row = rows.setdefault(label, Row(label, upstream=rs[0]["upstream"], mode=rs[0].get("mode", "frozen")))
+        row.n_parameters = info.get("n_parameters", row.n_parameters)
+        row.modality = info.get("modality", task.modality)
+        row.layers = info.get("num_layers", row.layers)
+        row.fingerprints = sorted({*row.fingerprints, *(r.get("upstream_info", {}).get("fingerprint", "?") for r in rs)})
+        row.pretraining = info.get("pretraining") or row.pretraining
+        row.tasks[task_name] = TaskCell(
+            score, relative(score.mean, reference_score(task)), mean_by_key(r["scores"] for r in rs),
+            ci=stats.bootstrap_ci(task, registry, rs) if uncertainty else None,
+            seeds=[r["seed"] for r in rs], layer_weights=_mean_weights(rs),
+            curves=[r.get("selection", {}).get("curve", []) for r in rs],
+            step_curves=[r.get("selection", {}).get("step_curve", []) for r in rs])
+        cell = row.tasks[task_name]
+        if all(k in cell.metrics for k in task.score_keys()):
+            cell.superb = superb_score(task, {k: cell.metrics[k].mean for k in task.score_keys()})
+    present = {t for (_, t) in grouped}
+    suites = [s.name for s in registry.suites if present & set(s.obj.tasks)]
+    tasks_by_name = {r.name: r.obj for r in registry.tasks}
+    human: dict[str, float | None] = {}
+    for name in suites:
+        suite = registry.suites.get(name).obj
+        # Averaging accuracies with error rates means nothing: such a suite's aggregate is its SUPERB score.
+        mixed = len({registry.metrics.get(m).obj.higher_is_better for t in suite.tasks if t in tasks_by_name
+                     for m in tasks_by_name[t].score}) > 1
+        human[name] = None if mixed else suite_reference(suite, tasks_by_name)
+        for row in rows.values():
+            value = None if mixed else suite_score(suite, {t: c.score.mean for t, c in row.tasks.items()})
+            row.suites[name] = (value, relative(value, human[name]))
+            superb = suite_score(suite, {t: c.superb for t, c in row.tasks.items()})
+            if superb is not None:
+                row.superb[name] = superb
+    ordered = list(dict.fromkeys([t for s in suites for t in registry.suites.get(s).obj.tasks if t in present]
+                                 + sorted(present)))
+    for t in ordered:
+        human[t] = reference_score(tasks_by_name[t])
+    board = Leaderboard(sorted(rows.values(), key=lambda r: r.label), suites, ordered, human, sorted(unknown))
+    for t in ordered:
+        task = tasks_by_name[t]
+        board.task_info[t] = {"description": task.description, "suites": list(registry.suites_of(t)),
+                              "metrics": task.metric_keys(), "score": task.score_keys(), "citation": task.citation,
+                              "modality": task.modality, "version": task.version,
+                              "lower_is_better": not all(registry.metrics.get(m).obj.higher_is_better
+                                                         for m in task.score if m in registry.metrics)}
+        board.references[t] = {name: {"score": reference_score(task, name), "scores": dict(ref.scores),
+                                      "citation": ref.citation, "method": ref.method}
+                               for name, ref in task.references.items()}
+    for s in suites:
+        spec = registry.suites.get(s).obj
+        board.suite_info[s] = {"description": spec.description, "tasks": list(spec.tasks), "citation": spec.citation}
+    if uncertainty:
+        for t in ordered:
+            task = tasks_by_name[t]
+            for a, b in itertools.combinations([r.label for r in board.rows if t in r.tasks], 2):
+                test = stats.paired_permutation(task, registry, grouped[(a, t)], grouped[(b, t)])
+                if test is not None:
+                    board.comparisons.append(Comparison(t, a, b, test))
+    board.provenance = _provenance(results)
+    board.transfers = transfers(grouped, registry)
+    return board
+
+
+def _provenance(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    versions: dict[str, set[str]] = {}
+    commands, gits, devices, dates = set(), set(), set(), []
+    for r in results:
+        env = r.get("environment", {})
+        for k, v in (env.get("versions") or {}).items():
+            if v:
+                versions.setdefault(k, set()).add(str(v))
+        if env.get("command"):
+            commands.add(env["command"])
+        if env.get("git"):
+            gits.add(env["git"])
+        if env.get("device"):
+            devices.add(env["device"])
+        if r.get("finished_at"):
+            dates.append(r["finished_at"])
+    return {"versions": {k: sorted(v) for k, v in sorted(versions.items())}, "commands": sorted(commands),
+            "git": sorted(gits), "devices": sorted(devices), "first": min(dates, default=None),
+            "last": max(dates, default=None), "n_results": len(results)}
+
+
+def _r(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def to_json(board: Leaderboard) -> dict[str, Any]:
+    def agg(a: Aggregate) -> dict[str, Any]:
+        return {"mean": round(a.mean, 4), "std": round(a.std, 4), "n": a.n}
+
+    return {
+        "suites": board.suites,
+        "tasks": board.tasks,
+        "human": {k: _r(v) for k, v in board.human.items()},
+        "rows": [
+            {
+                "upstream": row.label,
+                "modality": row.modality,
+                "mode": row.mode,
+                "n_parameters": row.n_parameters,
+                "fingerprints": row.fingerprints,
+                **({"pretraining": row.pretraining} if row.pretraining else {}),
+                "suites": {s: {"score": _r(v), "relative_to_human": _r(rel), "superb": _r(row.superb.get(s))}
+                           for s, (v, rel) in row.suites.items()},
+                "tasks": {t: {"score": agg(c.score), "relative_to_human": _r(c.relative_to_human),
+                              "superb": _r(c.superb),
+                              "ci95": None if c.ci is None else [_r(c.ci[0]), _r(c.ci[1])], "seeds": c.seeds,
+                              "metrics": {m: agg(a) for m, a in c.metrics.items()}, "layer_weights": c.layer_weights}
+                          for t, c in row.tasks.items()},
+            }
+            for row in board.rows
+        ],
+        "references": board.references,
+        "comparisons": [{"task": c.task, "a": c.a, "b": c.b, "difference": _r(c.test.difference),
+                         "p_value": _r(c.test.p_value), "seeds": list(c.test.seeds), "n_examples": c.test.n_examples,
+                         "n_permutations": c.test.n_permutations} for c in board.comparisons],
+        "provenance": board.provenance,
+        "unknown_tasks": board.unknown_tasks,
+        "transfers": [{"row": m.row, "train": m.train, "evals": m.evals, "languages": m.languages,
+                       "cells": [{"train": t, "eval": e, **agg(a)} for (t, e), a in m.cells.items()]}
+                      for m in board.transfers],
+    }

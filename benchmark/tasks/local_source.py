@@ -1,0 +1,91 @@
+"""The files of a task's `local:` source: where they are, and reading them through the registered data format.
+
+A source's paths are relative to the data directory (--data-dir / BENCH_DATA_DIR), or with `base: tasks-file`
+to the folder of the tasks file that defined the task, so data shipped beside a plugin's or a user's tasks file
+needs no --data-dir. The format (benchmark.tasks.formats) is looked up by name in the registry: an unknown one is an
+error, never a fall-back to another reader. Corpus layouts are read by benchmark.tasks.corpus instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from benchmark.errors import BenchError
+from benchmark.plugin.registry import Registry
+from benchmark.tasks.schema import LocalSource, TaskSpec
+from benchmark.types import Examples, Unlabeled
+
+log = logging.getLogger(__name__)
+
+
+def local_root(task: TaskSpec, data_dir: Path | None) -> Path | None:
+    """The folder a local source's paths are relative to: the data directory, or with `base: tasks-file` the
+    folder of the tasks file that defined the task."""
+    local = task.sources.local
+    if local is None or local.base == "data-dir":
+        return data_dir
+    if task.origin_dir is None:
+        raise BenchError(f"task '{task.name}' reads data beside its tasks file (base: tasks-file) but was not "
+                         "loaded from a tasks file; register it by the file's path")
+    return task.origin_dir
+
+
+def split_file(src: LocalSource, root: Path, split: str) -> tuple[Path, str]:
+    """A split's file, and its path relative to the root (as messages show it)."""
+    over = src.overrides.get(split)
+    sub = over.dir if over is not None and over.dir is not None else src.dir
+    shown = f"{sub}/{src.splits[split]}" if sub else src.splits[split]
+    return root / sub / src.splits[split], shown
+
+
+def first_absent(task: TaskSpec, src: LocalSource, root: Path, tests: bool) -> tuple[str, str] | None:
+    """(split, shown path) of the first file a job needs that is not there, or None."""
+    for split in ("train", *task.evals, "select", *(task.tests if tests else ())):
+        if split in src.splits:
+            path, shown = split_file(src, root, split)
+            if not path.is_file():
+                return split, shown
+    return None
+
+
+def _for_split(src: LocalSource, split: str) -> LocalSource:
+    """The source as one test split reads it: its override's header, inputs and index in place of the source's."""
+    over = src.overrides.get(split)
+    if over is None:
+        return src
+    return src.model_copy(update={k: v for k, v in over.model_dump().items() if v is not None and k != "dir"})
+
+
+def read_local(task: TaskSpec, src: LocalSource, root: Path, registry: Registry, tests: tuple[str, ...] = ()
+               ) -> tuple[dict[str, Examples], dict[str, Unlabeled], str]:
+    """The labelled splits, the unlabeled test splits named in `tests`, and the data's revision (a digest of the
+    files read)."""
+    if not root.is_dir():
+        raise BenchError(f"data directory not found: {root}")
+    fmt = registry.formats.get(src.format).obj
+    out: dict[str, Examples] = {}
+    unlabeled: dict[str, Unlabeled] = {}
+    digest = hashlib.sha256()
+    for ours in src.splits:
+        if ours in task.tests and ours not in tests:
+            continue  # test splits are read only for --predict-test
+        path, _ = split_file(src, root, ours)
+        if not path.is_file():
+            if ours in ("train", *task.evals, *tests):
+                raise BenchError(f"task '{task.name}': {path} not found")
+            continue
+        if ours in tests:
+            if not callable(getattr(fmt, "read_unlabeled", None)):
+                able = [r.name for r in registry.formats if callable(getattr(r.obj, "read_unlabeled", None))]
+                raise BenchError(f"task '{task.name}': format {src.format} reads no unlabeled test splits (formats "
+                                 f"that do: {', '.join(able)})")
+            unlabeled[ours] = fmt.read_unlabeled(task, _for_split(src, ours), path)
+        else:
+            examples, skipped = fmt.read(task, src, path)
+            if skipped:
+                log.warning("%s: skipped %d malformed rows", path, skipped)
+            out[ours] = examples
+        digest.update(path.read_bytes())
+    return out, unlabeled, f"local:{src.format}:{digest.hexdigest()[:16]}"

@@ -1,0 +1,346 @@
+"""Tasks and suites as data: the schema of tasks.yaml, validated strictly.
+
+An unknown key, a wrong type or a missing field is an error that names the task and the key. There is no
+code in task files: no `eval`, no templates, no custom YAML tags (yaml.safe_load refuses them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from benchmark.errors import BenchError
+
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+Column = str | int
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class HubSource(_Strict):
+    """A Hugging Face Hub dataset at a pinned revision."""
+
+    path: str
+    name: str | None = None
+    revision: str
+    inputs: list[Column]
+    label: Column
+    splits: dict[str, str]
+    index: str = "idx"
+    """Test splits: the column holding each example's index (GLUE on the Hub: idx)."""
+    configs: dict[str, str] = {}
+    """Test splits kept in another config of the dataset (GLUE's diagnostic set: config `ax`)."""
+    data_dir: str | None = None
+    """A folder of the repository to read (a parquet branch holding every config as folders: UD's `en_ewt`)."""
+
+
+class LocalOverride(_Strict):
+    """How one test split's file differs from the source's other files (CoLA's test.tsv has a header)."""
+
+    dir: str | None = None
+    header: bool | None = None
+    inputs: list[Column] | None = None
+    index: Column | None = None
+
+
+AUDIO_LAYOUTS = ("speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap", "librispeech",
+                 "librispeech-phonemes", "librispeech-phonemes-nostress")
+"""Official speech corpus layouts (benchmark.tasks.speech_layouts): splits are `SUBDIR#SELECTOR`, relative to the data
+directory; no input or label columns."""
+IMAGE_LAYOUTS = ("image-folder", "cifar10-binary", "stl10-binary")
+"""Image layouts (benchmark.tasks.image_layouts): a torchvision ImageFolder tree (splits are `SUBDIR`), the binary
+versions of CIFAR-10 and STL-10 (`SUBDIR#train|test`); no input or label columns."""
+CORPUS_LAYOUTS = AUDIO_LAYOUTS + IMAGE_LAYOUTS
+"""Layouts that read their own folder structure, as opposed to the files of a data format (tsv, csv, jsonl...)."""
+
+
+class LocalSource(_Strict):
+    """Files under the data directory given with --data-dir / BENCH_DATA_DIR, or beside the tasks file that
+    defines the task (`base: tasks-file`): files in a registered data format (benchmark.tasks.formats: tsv, glue-tsv,
+    csv, jsonl, json, parquet, conllu...), the official layout of a speech corpus (AUDIO_LAYOUTS) or an image
+    layout (IMAGE_LAYOUTS)."""
+
+    format: str
+    """A data format registered by a plugin (register_formats; checked by Registry.check) or a corpus layout."""
+    base: Literal["data-dir", "tasks-file"] = "data-dir"
+    """What `dir` and the splits are relative to: the data directory (--data-dir), or the folder of the tasks file
+    that defines the task, so a plugin or a user ships the data beside its tasks file and needs no --data-dir."""
+    dir: str = ""
+    """The table files' folder under the base (tables only: a corpus layout names it in each split); may be
+    empty with base: tasks-file (the tasks file's own folder)."""
+    header: bool = True
+    inputs: list[Column] = []
+    label: Column | None = None
+    splits: dict[str, str]
+    index: Column = "index"
+    """Test splits: the column holding each example's index (GLUE: `index`, the first column)."""
+    overrides: dict[str, LocalOverride] = {}
+    """Per test split: another directory, header or input columns than the rest of the source."""
+
+    @model_validator(mode="after")
+    def _columns_for_tables(self) -> LocalSource:
+        if self.format in CORPUS_LAYOUTS:
+            if self.inputs or self.label is not None or self.dir:
+                split = "SUBDIR" if self.format == "image-folder" else "SUBDIR#SELECTOR"
+                raise ValueError(f"format {self.format} reads its own layout: drop dir, inputs and label (each split "
+                                 f"is {split})")
+        elif (not self.dir and self.base == "data-dir") or not self.inputs or self.label is None:
+            raise ValueError(f"format {self.format} needs dir, inputs and label (columns)")
+        return self
+
+
+class RecipeSource(_Strict):
+    """Data built offline by a registered dataset loader (register_datasets hook)."""
+
+    name: str
+    options: dict[str, Any] = {}
+    splits: dict[str, str] = {}
+
+
+class Sources(_Strict):
+    hub: HubSource | None = None
+    local: LocalSource | None = None
+    recipe: RecipeSource | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Sources:
+        if self.hub is None and self.local is None and self.recipe is None:
+            raise ValueError("needs at least one of hub, local, recipe")
+        return self
+
+
+class Reference(_Strict):
+    """A reference point (e.g. human performance) with the metric values it reached, and where it is published."""
+
+    scores: dict[str, float]
+    citation: str
+    method: str | None = None
+
+
+class Selection(_Strict):
+    """How the model-selection split is made when the source has none: a seeded slice of train."""
+
+    holdout: float = Field(default=0.1, gt=0, lt=1)
+    max: int = Field(default=2000, gt=0)
+
+
+class SymbolMap(_Strict):
+    """A task whose inputs are sequences of non-language symbols (nucleotides, amino acids, note events) read by a
+    text upstream: each distinct symbol is mapped onto one whole-word token of the upstream's vocabulary (a seeded
+    random one-to-one mapping, as in Kao & Lee 2021), so any text upstream reads them with no code change."""
+
+    unit: Literal["characters", "whitespace"] = "characters"
+    """How an input splits into symbols: each character (DNA, protein), or space-separated events (music)."""
+    k: int = Field(default=1, ge=1, le=8)
+    """Symbols are k-mers of those units (k = 1: the units themselves)."""
+    stride: int | None = Field(default=None, ge=1)
+    """Step between k-mers: k (the default) for non-overlapping ones, 1 for overlapping ones (DNABERT)."""
+    seed: int = Field(default=0, ge=0)
+    """Seed of the random symbol -> token mapping (fixed per task, like the paper's one mapping)."""
+
+
+class TaskSpec(_Strict):
+    """One task: where its data comes from, what the model reads and predicts, how it is scored."""
+
+    name: Name
+    description: str
+    version: int = Field(ge=1)
+    modality: Literal["text", "speech", "image"]
+    head: str
+    labels: list[str] | None = None
+    vocabulary: list[str] | None = None
+    """Sequence tasks (CTC): the output symbols; targets are transcripts made of them (see `tokenize`)."""
+    tokenize: Literal["characters", "whitespace"] = "characters"
+    """How a transcript splits into vocabulary symbols: each character (ASR), or space-separated units (phonemes)."""
+    metrics: list[str]
+    score: list[str]
+    evals: list[str]
+    tests: list[str] = []
+    pooling: Literal["mean", "cls"] = "mean"
+    language: str | None = None
+    """The language of the task's text (ISO 639-1: en, zh...): the axis of a cross-lingual transfer matrix."""
+    symbol_map: SymbolMap | None = None
+    """Inputs are symbol sequences that a text upstream reads through a token mapping (benchmark.tasks.symbols)."""
+    sources: Sources
+    selection: Selection = Selection()
+    references: dict[str, Reference] = {}
+    citation: str | None = None
+    license: str | None = None
+    class_weights: Literal["none", "balanced"] = "none"
+    """balanced: each class's loss weighted by n / (classes x its count in train), so a rare class counts as much as
+    a frequent one (SUPERB KS: s3prl samples the 12 classes equally; `_unknown_` is 17 times a keyword)."""
+    hparams: dict[Literal["frozen", "finetune"], dict[str, Any]] = {}
+    """Per mode, the task's own defaults for hyper-parameters the user did not set (SUPERB's ASR head is a
+    2-layer BiLSTM, its PR head a linear layer: `{frozen: {hidden: 1024}}`)."""
+    _origin_dir: Path | None = PrivateAttr(default=None)
+    # Private: not a YAML key, and left out of model_dump, so nothing hashed from a task's fields changes.
+
+    @property
+    def origin_dir(self) -> Path | None:
+        """The folder of the tasks file that defined the task (None for a TaskSpec built in code): what a
+        `local: {base: tasks-file}` source is relative to."""
+        return self._origin_dir
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskSpec:
+        if self.labels is not None and self.vocabulary is not None:
+            raise ValueError("a task has labels (classification) or a vocabulary (sequence targets), not both")
+        if self.vocabulary is not None:
+            if len(set(self.vocabulary)) != len(self.vocabulary) or not all(self.vocabulary):
+                raise ValueError("vocabulary entries must be distinct and non-empty")
+            if self.tokenize == "characters" and any(len(v) != 1 for v in self.vocabulary):
+                raise ValueError("with tokenize: characters every vocabulary entry is one character")
+        if self.symbol_map is not None and self.modality != "text":
+            raise ValueError("symbol_map maps symbols onto a text upstream's vocabulary; it needs modality: text")
+        unknown = [m for m in self.score if m not in self.metrics]
+        if unknown:
+            raise ValueError(f"score names {unknown[0]!r}, which is not in metrics {self.metrics}")
+        clash = [t for t in self.tests if t in ("train", "select", *self.evals)]
+        if clash:
+            raise ValueError(f"tests names {clash[0]!r}, which is already a train, select or evaluation split")
+        if len(set(self.tests)) != len(self.tests):
+            raise ValueError(f"tests repeats a split: {self.tests}")
+        for kind in ("hub", "local"):
+            src = getattr(self.sources, kind)
+            if src is None:
+                continue
+            missing = [s for s in ("train", *self.evals, *self.tests) if s not in src.splits]
+            if missing:
+                raise ValueError(f"sources.{kind}.splits lacks {missing[0]!r}")
+            per_split = src.configs if kind == "hub" else src.overrides
+            stray = [s for s in per_split if s not in self.tests]
+            if stray:
+                field_name = "configs" if kind == "hub" else "overrides"
+                raise ValueError(f"sources.{kind}.{field_name} names {stray[0]!r}, which is not one of tests "
+                                 f"{self.tests}")
+        keys = set(self.metric_keys())
+        for ref_name, ref in self.references.items():
+            bad = [k for k in ref.scores if k not in keys]
+            if bad:
+                raise ValueError(f"references.{ref_name} scores {bad[0]!r}, not one of {sorted(keys)}")
+        return self
+
+    def symbols(self, text: str) -> list[str]:
+        """A transcript as vocabulary symbols (sequence tasks): its characters, or its space-separated units."""
+        return list(text) if self.tokenize == "characters" else text.split()
+
+    def metric_keys(self) -> list[str]:
+        """Keys of `Result.scores`: the metric name, prefixed by the eval split when there are several."""
+        if len(self.evals) == 1:
+            return list(self.metrics)
+        return [f"{e}/{m}" for e in self.evals for m in self.metrics]
+
+    def score_keys(self) -> list[str]:
+        """The metric keys averaged into the task's main score (GLUE: two metrics -> their mean)."""
+        if len(self.evals) == 1:
+            return list(self.score)
+        return [f"{e}/{m}" for e in self.evals for m in self.score]
+
+
+class SuiteSpec(_Strict):
+    name: Name
+    description: str
+    tasks: list[str]
+    citation: str | None = None
+
+
+class TaskFile(_Strict):
+    schema_version: Literal[1] = Field(alias="schema")
+    suites: dict[str, dict[str, Any]] = {}
+    tasks: dict[str, dict[str, Any]] = {}
+
+
+def _one_line(err: ValidationError, where: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key '{loc}'"
+    if kind == "missing":
+        return f"{where}: missing required field '{loc}'"
+    msg = first["msg"].removeprefix("Value error, ")
+    given = first.get("input")
+    if kind != "value_error" and isinstance(given, str | int | float | bool) and not isinstance(given, dict):
+        msg += f" (got {given!r})"
+    return f"{where}: {loc + ': ' if loc else ''}{msg}"
+
+
+def parse_task(name: str, body: Any, origin: str, folder: Path | None = None) -> TaskSpec:
+    """Validate one task entry; errors name the file, the task and the offending key. `folder`: the directory of
+    the tasks file, recorded as the task's origin_dir."""
+    if not isinstance(body, dict):
+        raise BenchError(f"{origin}: task '{name}' must be a mapping, got {type(body).__name__}")
+    try:
+        task = TaskSpec.model_validate({"name": name, **body})
+    except ValidationError as err:
+        raise BenchError(_one_line(err, f"{origin}: task '{name}'")) from None
+    task._origin_dir = folder  # set once, while the spec is being built
+    return task
+
+
+def parse_suite(name: str, body: Any, origin: str) -> SuiteSpec:
+    if not isinstance(body, dict):
+        raise BenchError(f"{origin}: suite '{name}' must be a mapping, got {type(body).__name__}")
+    try:
+        return SuiteSpec.model_validate({"name": name, **body})
+    except ValidationError as err:
+        raise BenchError(_one_line(err, f"{origin}: suite '{name}'")) from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key repeated in one mapping (YAML would silently keep the last)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            line = key_node.start_mark.line + 1
+            raise BenchError(f"{loader.name}: line {line}: duplicate key '{key}'")
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_task_file(path: Path) -> tuple[list[TaskSpec], list[SuiteSpec]]:
+    """Read and validate a tasks YAML file."""
+    origin = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BenchError(f"tasks file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BenchError(f"cannot read tasks file {path}: {err}") from None
+    return parse_task_text(text, origin, path.resolve().parent)
+
+
+def parse_task_text(text: str, origin: str, folder: Path | None = None) -> tuple[list[TaskSpec], list[SuiteSpec]]:
+    """Validate a tasks file's text; `folder` is where its tasks' `base: tasks-file` data lives."""
+    loader = _UniqueKeyLoader(text)
+    loader.name = origin
+    try:
+        raw = loader.get_single_data()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise BenchError(f"{origin}: invalid YAML: {where}{problem}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(raw, dict):
+        raise BenchError(f"{origin}: expected a mapping with 'schema', 'suites' and 'tasks' at the top")
+    try:
+        top = TaskFile.model_validate(raw)
+    except ValidationError as err:
+        raise BenchError(_one_line(err, origin)) from None
+    tasks = [parse_task(name, body, origin, folder) for name, body in top.tasks.items()]
+    suites = [parse_suite(name, body, origin) for name, body in top.suites.items()]
+    return tasks, suites

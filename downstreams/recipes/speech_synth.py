@@ -1,0 +1,284 @@
+"""The offline speech suite: keyword spotting and speaker identification on speech synthesised here with
+eSpeak NG (Debian `espeak-ng`; Dunn et al., https://github.com/espeak-ng/espeak-ng, GPL-3.0), made
+non-trivial with room reverberation, background noise, gain and time shifts. Deterministic from a seed.
+
+A synthetic "speaker" is an eSpeak NG accent (English: US, British RP, Scottish, Lancaster, West Midlands,
+Caribbean...) with a voice variant (m1-m8, f1-f5, named variants) and its own base pitch and speed; each
+utterance jitters pitch and speed around them.
+
+- `keywords` (like SUPERB KS, Speech Commands v1.0's 12 classes): yes, no, up, down, left, right, on, off,
+  stop, go, _unknown_ (ten other Speech Commands words) and _silence_ (background noise only); 1-second clips;
+  train / select / test speakers are disjoint, so the task measures generalisation to new voices.
+- `speakers` (like SUPERB SID, VoxCeleb1 identification): which of N speakers says a sentence; sentences are
+  disjoint between train / select / test, speakers are shared.
+- `sentences` (like SUPERB ASR, for the CTC path): the transcript of a sentence ("the pilot opened a heavy box")
+  from a 30-word grammar; train / select / test speakers are disjoint and every test sentence is unseen in
+  training (its words are not).
+
+The data is built once per (options, eSpeak NG version) and cached as a compressed NumPy file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.errors import BenchError
+from benchmark.hookspecs import hookimpl
+from benchmark.types import Examples
+
+RECIPE_VERSION = 1
+SAMPLE_RATE = 16_000
+KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+UNKNOWN = ["bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow"]
+KS_LABELS = [*KEYWORDS, "_unknown_", "_silence_"]
+ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029"]
+VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5", "adam", "linda", "paul",
+            "steph", "edward", "grandma", "grandpa", "david", "robert", "shelby", "travis"]
+SUBJECTS = ["the old man", "my sister", "a small dog", "the teacher", "our neighbour", "the pilot", "a farmer",
+            "the children", "her brother", "the doctor"]
+VERBS = ["painted", "carried", "found", "opened", "watched", "cleaned", "sold", "fixed", "visited", "closed"]
+OBJECTS = ["the red door", "a heavy box", "the garden gate", "an old map", "the kitchen window", "a blue boat",
+           "the wooden chair", "a long letter", "the village shop", "a bright lamp"]
+DEFAULTS: dict[str, Any] = {"kind": "keywords", "seed": 0, "speakers": 48, "repeats": 2, "sentences": 30}
+
+
+def espeak() -> str | None:
+    return shutil.which("espeak-ng")
+
+
+def espeak_version() -> str:
+    exe = espeak()
+    if exe is None:
+        return "absent"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout
+    return out.split(":")[1].split()[0] if ":" in out else out.strip()
+
+
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise BenchError(f"espeak-speech: unknown option '{sorted(unknown)[0]}' (options: {', '.join(DEFAULTS)})")
+    out = {**DEFAULTS, **options}
+    if out["kind"] not in ("keywords", "speakers", "sentences"):
+        raise BenchError(f"espeak-speech: kind must be 'keywords', 'speakers' or 'sentences', not {out['kind']!r}")
+    return out
+
+
+def speakers(n: int, seed: int) -> list[dict[str, Any]]:
+    """n distinct synthetic speakers: accent, voice variant, base pitch (0-99) and speed (words per minute)."""
+    rng = np.random.default_rng([seed, 1])
+    combos = [(a, v) for a in ACCENTS for v in VARIANTS]
+    picked = rng.choice(len(combos), size=n, replace=False)
+    return [{"accent": combos[i][0], "variant": combos[i][1], "pitch": int(rng.integers(20, 80)),
+             "speed": int(rng.integers(130, 200))} for i in picked]
+
+
+def synthesize(text: str, voice: dict[str, Any], pitch: int, speed: int) -> np.ndarray:
+    """eSpeak NG's waveform for `text` at 16 kHz (mono float32)."""
+    import soundfile as sf
+
+    from benchmark.media.audio import resample
+
+    exe = espeak()
+    if exe is None:
+        raise BenchError("espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)")
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        subprocess.run([exe, "-v", f"{voice['accent']}+{voice['variant']}", "-p", str(pitch), "-s", str(speed),
+                        "-w", f.name, text], check=True, capture_output=True, timeout=60)
+        wave, rate = sf.read(f.name, dtype="float32")
+    return resample(wave, rate, SAMPLE_RATE)
+
+
+def _room(rng: np.random.Generator) -> np.ndarray:
+    """A synthetic room impulse response: a direct path plus exponentially decaying noise (RT60 0.15-0.6 s)."""
+    rt60 = rng.uniform(0.15, 0.6)
+    n = int(rt60 * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    ir = rng.standard_normal(n) * np.exp(-6.9 * t / rt60) * 0.3
+    ir[0] = 1.0
+    return (ir / np.sqrt((ir**2).sum())).astype(np.float32)
+
+
+def degrade(wave: np.ndarray, rng: np.random.Generator, length: int | None = None) -> np.ndarray:
+    """Reverberation (half of the clips), a random placement in a fixed-length window (keywords), gain, and
+    coloured background noise at 5-25 dB SNR."""
+    x = wave.astype(np.float32)
+    if rng.random() < 0.5:
+        x = np.convolve(x, _room(rng))[: len(x) + SAMPLE_RATE // 10].astype(np.float32)
+    if length is not None:
+        if len(x) > length:
+            start = int(rng.integers(0, len(x) - length + 1))
+            x = x[start:start + length]
+        else:
+            out = np.zeros(length, np.float32)
+            start = int(rng.integers(0, length - len(x) + 1))
+            out[start:start + len(x)] = x
+            x = out
+    x = x * np.float32(10 ** (rng.uniform(-6, 6) / 20))
+    noise = _noise(len(x), rng)
+    power = max(float(np.mean(x**2)), 1e-8)
+    snr = rng.uniform(5, 25)
+    x = x + noise * np.float32(np.sqrt(power / 10 ** (snr / 10) / max(float(np.mean(noise**2)), 1e-12)))
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def _noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """White, pink or brown noise (the spectrum's slope drawn per clip)."""
+    white = rng.standard_normal(n)
+    slope = rng.choice([0.0, 0.5, 1.0])
+    if slope == 0.0:
+        return white.astype(np.float32)
+    spec = np.fft.rfft(white)
+    f = np.arange(len(spec), dtype=float)
+    f[0] = 1.0
+    return np.fft.irfft(spec / f**slope, n).astype(np.float32)
+
+
+def _keywords(o: dict[str, Any]) -> dict[str, Any]:
+    voices = speakers(o["speakers"], o["seed"])
+    n = len(voices)
+    splits = {"train": voices[: n * 2 // 3], "select": voices[n * 2 // 3: n * 5 // 6], "test": voices[n * 5 // 6:]}
+    out: dict[str, Any] = {}
+    for split, group in splits.items():
+        waves, labels = [], []
+        for s, voice in enumerate(group):
+            for r in range(o["repeats"]):
+                for label, cls in enumerate(KS_LABELS):
+                    rng = np.random.default_rng([o["seed"], 2, _split_id(split), s, r, label])
+                    if cls == "_silence_":
+                        clip = degrade(np.zeros(SAMPLE_RATE // 10, np.float32), rng, SAMPLE_RATE)
+                    else:
+                        word = UNKNOWN[int(rng.integers(len(UNKNOWN)))] if cls == "_unknown_" else cls
+                        pitch = int(np.clip(voice["pitch"] + rng.integers(-6, 7), 0, 99))
+                        speed = int(voice["speed"] * rng.uniform(0.9, 1.1))
+                        clip = degrade(synthesize(word, voice, pitch, speed), rng, SAMPLE_RATE)
+                    waves.append(clip)
+                    labels.append(label)
+        out[split] = (waves, labels)
+    return out
+
+
+def _split_id(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+def _all_sentences(seed: int) -> list[str]:
+    """The grammar's 1,000 sentences in a seeded order."""
+    rng0 = np.random.default_rng([seed, 3])
+    return [f"{SUBJECTS[a]} {VERBS[b]} {OBJECTS[c]}" for a, b, c in
+            rng0.permutation(np.array(np.meshgrid(range(10), range(10), range(10))).T.reshape(-1, 3))]
+
+
+def _transcripts(o: dict[str, Any]) -> dict[str, Any]:
+    """Speaker-disjoint splits (2/3, 1/6, 1/6 of the voices); each utterance a different sentence, so no test
+    sentence occurs in training."""
+    voices = speakers(o["speakers"], o["seed"])
+    sentences = _all_sentences(o["seed"])
+    n, k = len(voices), o["sentences"]
+    if n * k > len(sentences):
+        raise BenchError(f"espeak-speech: speakers x sentences must be at most {len(sentences)} for kind sentences")
+    splits = {"train": range(0, n * 2 // 3), "select": range(n * 2 // 3, n * 5 // 6), "test": range(n * 5 // 6, n)}
+    out: dict[str, Any] = {}
+    for split, group in splits.items():
+        waves, texts = [], []
+        for s in group:
+            voice = voices[s]
+            for i in range(k):
+                text = sentences[s * k + i]
+                rng = np.random.default_rng([o["seed"], 5, s, i])
+                pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
+                speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
+                waves.append(degrade(synthesize(text, voice, pitch, speed), rng))
+                texts.append(text)
+        out[split] = (waves, texts)
+    return out
+
+
+def _speakers(o: dict[str, Any]) -> dict[str, Any]:
+    voices = speakers(o["speakers"], o["seed"])
+    sentences = _all_sentences(o["seed"])
+    k = o["sentences"]
+    n_train, n_select = k * 2 // 3, k // 6
+    out: dict[str, Any] = {s: ([], []) for s in ("train", "select", "test")}
+    for s, voice in enumerate(voices):
+        mine = sentences[s * k:(s + 1) * k] if (s + 1) * k <= len(sentences) else sentences[:k]
+        for i, text in enumerate(mine):
+            split = "train" if i < n_train else "select" if i < n_train + n_select else "test"
+            rng = np.random.default_rng([o["seed"], 4, s, i])
+            pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
+            speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
+            waves, labels = out[split]
+            waves.append(degrade(synthesize(text, voice, pitch, speed), rng))
+            labels.append(s)
+    return out
+
+
+class EspeakSpeech:
+    """The `espeak-speech` dataset loader (register_datasets)."""
+
+    def missing(self, options: dict[str, Any], cache_dir: Path) -> str | None:
+        if espeak() is None:
+            return "eSpeak NG is not installed: apt-get install espeak-ng (Debian/Ubuntu), then rerun"
+        return None
+
+    def revision(self, options: dict[str, Any]) -> str:
+        o = _options(options)
+        return f"espeak-speech-v{RECIPE_VERSION}:espeak-ng-{espeak_version()}:{_digest(o)}"
+
+    def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
+        """The synthesised clips, built here (no network) and kept in the cache."""
+        from benchmark.plugin.needs import Need
+
+        o = _options(options)
+        return [Need("data", f"eSpeak NG audio ({o['kind']}, {_digest(o)})", self.path(o, cache_dir).is_file(),
+                     fetch=lambda: self.build(o, cache_dir),
+                     how="apt-get install espeak-ng (Debian/Ubuntu)" if espeak() is None else "")]
+
+    def path(self, o: dict[str, Any], cache_dir: Path) -> Path:
+        return Path(cache_dir) / "speech" / f"{o['kind']}-{_digest(o)}-{espeak_version()}.npz"
+
+    def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
+        data = np.load(self.build(_options(options), cache_dir))
+        out = {}
+        for split in ("train", "select", "test"):
+            ends = np.cumsum(data[f"{split}_lengths"])
+            audio = data[f"{split}_audio"]
+            waves = tuple(audio[e - n:e] for e, n in zip(ends, data[f"{split}_lengths"], strict=True))
+            labels = data[f"{split}_labels"]
+            out[split] = Examples(waves, tuple(str(v) if labels.dtype.kind == "U" else int(v) for v in labels))
+        return out
+
+    def build(self, o: dict[str, Any], cache_dir: Path) -> Path:
+        """The clips' file in the cache, synthesised first if it is not there."""
+        path = self.path(o, cache_dir)
+        if not path.is_file():
+            built = {"keywords": _keywords, "speakers": _speakers, "sentences": _transcripts}[o["kind"]](o)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            arrays: dict[str, Any] = {}
+            for split, (waves, labels) in built.items():
+                arrays[f"{split}_lengths"] = np.array([len(w) for w in waves])
+                arrays[f"{split}_audio"] = np.concatenate(waves)
+                arrays[f"{split}_labels"] = np.array(labels)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez_compressed(tmp, **arrays)
+            tmp.replace(path)
+        return path
+
+
+def _digest(o: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps({**o, "v": RECIPE_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@hookimpl
+def register_datasets(register: Any) -> None:
+    register("espeak-speech", EspeakSpeech(),
+             description="keyword, speaker and transcribed-sentence data synthesised offline with eSpeak NG "
+                         "(Debian espeak-ng)")

@@ -1,0 +1,128 @@
+"""The layout's promises, checked on the source: no import cycles (function-level imports included), no module
+over 400 lines, builtin plugins never import the CLI, the core imports no builtin plugin module, and the engine
+never branches on a head's name (heads are registered trainers)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("benchmark", "upstreams", "downstreams")
+MAX_LINES = 400
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def imports(module: str) -> set[str]:
+    """Every project module `module` imports when it runs, at module level or inside functions (an import made
+    only for type checkers, under `if TYPE_CHECKING:`, never runs and is left out)."""
+    out: set[str] = set()
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                target = _resolve(f"{node.module}.{alias.name}") or _resolve(node.module)
+                if target and target != module:
+                    out.add(target)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                target = _resolve(alias.name)
+                if target and target != module:
+                    out.add(target)
+    return out
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles() -> None:
+    graph = {m: imports(m) for m in MODULES}
+    assert cycles(graph) == []
+
+
+def test_no_module_over_400_lines() -> None:
+    long = {m: n for m, p in MODULES.items() if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}
+
+
+def test_builtin_plugins_never_import_the_cli() -> None:
+    offenders = {m: sorted(t for t in imports(m) if t == "benchmark.cli" or t.startswith("benchmark.cli."))
+                 for m in MODULES if m.startswith(("upstreams", "downstreams"))}
+    assert {m: t for m, t in offenders.items() if t} == {}
+
+
+def test_the_core_imports_no_builtin_plugin() -> None:
+    """benchmark/ names its builtin plugins only as strings (DEFAULT_PLUGINS); Ray workers load them through the
+    plugin manager like the driver."""
+    offenders = {m: sorted(t for t in imports(m) if t.split(".")[0] in ("upstreams", "downstreams"))
+                 for m in MODULES if m.startswith("benchmark")}
+    assert {m: t for m, t in offenders.items() if t} == {}
