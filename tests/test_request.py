@@ -153,3 +153,8 @@ def test_ray_ships_the_run_request_and_the_worker_replans_from_it(tmp_path: Path
     assert set(kwargs) == {"threads", "cwd", "series"}
     assert result.job_id == launch.plan.jobs[0].job_id and launch.plan.jobs[0].path.is_file()
     assert result.environment["command"] == "bench run --executor ray"
+
+
+def test_a_grid_given_as_a_list_is_stored_as_a_tuple() -> None:
+    hp = HParams(lr=[1e-3, 1e-2])  # type: ignore[arg-type]
+    assert hp.lr == (1e-3, 1e-2) and hash(hp) and hp.as_dict()["lr"] == [1e-3, 1e-2]

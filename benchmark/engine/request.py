@@ -127,6 +127,11 @@ class HParams:
     patience: int = 5
     dropout: float | tuple[float, ...] = 0.0
 
+    def __post_init__(self) -> None:
+        for f in fields(self):  # a grid given as a list is kept as a tuple: the value stays hashable
+            if isinstance(value := getattr(self, f.name), list):
+                object.__setattr__(self, f.name, tuple(value))
+
     @classmethod
     def resolve(cls, mode: str, overrides: Mapping[str, Any] | None = None) -> HParams:
         """The mode's defaults with the user's values (None = the default), checked (one BenchError line)."""
@@ -141,7 +146,7 @@ class HParams:
             raise BenchError(f"unknown hyper-parameter '{unknown[0]}' (one of {', '.join(sorted(known))})")
         mode = hp.get("mode", "frozen")
         full = {**COMMON_DEFAULTS, **MODE_DEFAULTS.get(mode, {}), **hp, "mode": mode}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in full.items()})
+        return cls(**full)
 
     def as_dict(self) -> dict[str, Any]:
         """The hyper-parameters as jobs carry them (grids as lists), in the order job records have always had."""
