@@ -1,5 +1,5 @@
 """`python -m benchmark` is the `bench` command."""
 
-from benchmark.cli.main import main
+from benchmark.cli.app import main
 
 main()

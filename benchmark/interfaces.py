@@ -85,7 +85,7 @@ class Executor(Protocol):
 
     def run(self, plan: Plan, registry: Registry, *, device: str, trust_remote_code: bool, progress: Progress | None,
             command: str | None) -> list[Result]:
-        """Run plan.todo; return their Results (and call progress(event, ...) as runner.execute does)."""
+        """Run plan.todo; return their Results (and call progress(event, ...) as execution.execute does)."""
         ...
 
 

@@ -96,7 +96,7 @@ def _info(upstream: Any) -> dict[str, Any]:
 
 def _record(kind: str, upstream: Any, params: dict[str, Any], data: dict[str, Any], t0: float, device: str) -> Any:
     from benchmark.analysis.records import Analysis
-    from benchmark.engine.runner import environment
+    from benchmark.engine.execution import environment
 
     return Analysis(kind=kind, upstream=upstream.name, upstream_info=_info(upstream), params=params, data=data,
                     environment=environment(device, command_line()), seconds=round(time.perf_counter() - t0, 1))

@@ -126,3 +126,12 @@ def test_the_core_imports_no_builtin_plugin() -> None:
     offenders = {m: sorted(t for t in imports(m) if t.split(".")[0] in ("upstreams", "downstreams"))
                  for m in MODULES if m.startswith("benchmark")}
     assert {m: t for m, t in offenders.items() if t} == {}
+
+
+def test_only_the_command_line_imports_the_command_line() -> None:
+    """The CLI sits on top: the engine, tasks, heads, report... never import it (clitools, the public helpers for
+    plugin commands, may use its parameter types; `python -m benchmark` starts it)."""
+    allowed = ("benchmark.cli", "benchmark.__main__", "benchmark.clitools")
+    offenders = {m: sorted(t for t in imports(m) if t == "benchmark.cli" or t.startswith("benchmark.cli."))
+                 for m in MODULES if m.startswith("benchmark") and not m.startswith(allowed)}
+    assert {m: t for m, t in offenders.items() if t} == {}

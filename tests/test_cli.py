@@ -19,7 +19,7 @@ def bench(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 
 
 def test_help_does_not_import_torch_or_transformers() -> None:
-    code = ("import sys\nfrom benchmark.cli.main import main\n"
+    code = ("import sys\nfrom benchmark.cli.app import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "print('HEAVY', sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -84,7 +84,7 @@ def test_out_of_memory_fails_the_job_naming_the_batch_size(where: str, message: 
     """A real allocation failure cannot be provoked portably; the error torch raises is injected where it occurs."""
     import benchmark.engine.features
     import downstreams.heads_pooled
-    from benchmark.engine import runner
+    from benchmark.engine import execution, runner
     from benchmark.plugin.manager import add_task_files, load_plugins
 
     def oom(*args, **kwargs):
@@ -101,6 +101,6 @@ def test_out_of_memory_fails_the_job_naming_the_batch_size(where: str, message: 
     hp = runner.resolve_hparams("frozen", {})
     plan = runner.plan(plugins.registry, ["char"], ["mini-sent"], [0], hp, ws.out, ws.data, cache_dir=ws.cache)
     events = []
-    assert runner.execute(plan, plugins.registry, progress=lambda e, **k: events.append((e, k))) == []
+    assert execution.execute(plan, plugins.registry, progress=lambda e, **k: events.append((e, k))) == []
     assert [k["reason"] for e, k in events if e == "job_failed"] == [message]
     assert list(_failures(ws.out).values()) == [message]

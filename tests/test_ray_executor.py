@@ -226,7 +226,7 @@ def test_a_cluster_that_cannot_be_reached_is_one_line(monkeypatch) -> None:
 
 
 def test_help_imports_neither_torch_nor_ray() -> None:
-    code = ("import sys\nfrom benchmark.cli.main import main\n"
+    code = ("import sys\nfrom benchmark.cli.app import main\n"
             "for args in (['--help'], ['run', '--help'], ['list', 'executors']):\n"
             "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
             "print('HEAVY', sorted(m for m in ('torch', 'ray') if m in sys.modules))")

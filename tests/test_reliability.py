@@ -14,7 +14,7 @@ from benchmark.engine.cache import FeatureCache
 
 
 def _run_in_process(ws: Workspace, args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:
-    from benchmark.cli.main import main
+    from benchmark.cli.app import main
     from benchmark.plugin.manager import reset_plugins
 
     monkeypatch.syspath_prepend(str(TESTS))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import benchmark
-from benchmark.engine import runner
+from benchmark.engine import execution, runner
 from benchmark.errors import BenchError
 
 REQUIRED = {"job_id", "upstream", "task", "suite", "seed", "mode", "scores", "main_score", "relative_to_human",
@@ -58,7 +58,7 @@ def test_rerun_does_no_work_and_overwrite_redoes(tiny_bert_dir: Path, glue_dir: 
     def no_model(*a, **k):
         raise AssertionError("a finished job must not load the model")
 
-    monkeypatch.setattr(runner, "build_upstream", no_model)
+    monkeypatch.setattr(execution, "build_upstream", no_model)
     again = benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], **kwargs)
     assert _snapshot(out) == before
     assert [r.main_score for r in again] == [json.loads(v[0])["main_score"] for v in before.values()]
@@ -125,7 +125,7 @@ def test_each_finetune_job_starts_from_the_pretrained_weights(tiny_bert_dir: Pat
         builds.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(runner, "build_upstream", counting)
+    monkeypatch.setattr(execution, "build_upstream", counting)
     benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], output=tmp_path / "f", data_dir=glue_dir, epochs=2,
                   cache_dir=tmp_path / "cache")
     assert len(builds) == 1  # frozen: one load shared by every job
@@ -173,7 +173,7 @@ def test_a_run_whose_features_are_cached_never_loads_the_model(tiny_bert_dir: Pa
     [first] = benchmark.run(f"bert:{tiny_bert_dir}+rand", "sst2", seeds=[0], output=tmp_path / "o", **kw)
     loads = []
     real = specs.build_upstream
-    monkeypatch.setattr(runner, "build_upstream", lambda *a, **k: loads.append(1) or real(*a, **k))
+    monkeypatch.setattr(execution, "build_upstream", lambda *a, **k: loads.append(1) or real(*a, **k))
     [second] = benchmark.run(f"bert:{tiny_bert_dir}+rand", "sst2", seeds=[1], output=tmp_path / "o", lr=3e-3, **kw)
     assert loads == [] and second.durations["extract"] < 1.0
     assert second.upstream_info == {**first.upstream_info}  # facts from the sidecar, same as a loaded model's

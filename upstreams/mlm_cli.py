@@ -70,8 +70,8 @@ def mlm_command(out: Path, languages: str, corpora: tuple[str, ...], sentences: 
             raise BenchError(f"--corpus '{item}': expected LANG=FILE with LANG one of --languages ({languages})")
         files[key] = Path(path).expanduser()
     from benchmark.clitools import PretrainProgress
+    from benchmark.engine.execution import resolve_device
     from benchmark.engine.request import default_cache_dir
-    from benchmark.engine.runner import resolve_device
     from benchmark.plugin.manager import get_plugins
     from upstreams.mlm import MLMConfig, pretrain, split_corpus
 

@@ -79,7 +79,7 @@ def load_all(output: Path) -> list[Analysis]:
 def open_upstream(text: str, *, device: str = "cpu", trust_remote_code: bool = False, modality: str = "text") -> Any:
     """Build the upstream `text` names (NAME, NAME:ARG, +variants) for an analysis, in eval mode on `device`;
     a missing model, an unknown name or another modality is one BenchError line, as for `bench run`."""
-    from benchmark.engine.runner import resolve_device
+    from benchmark.engine.execution import resolve_device
     from benchmark.errors import BenchError
     from benchmark.plugin.manager import get_plugins
     from benchmark.plugin.specs import build_upstream, check_built, check_upstream_spec, parse_upstream

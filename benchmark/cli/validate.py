@@ -30,7 +30,7 @@ def _speed(upstream: Any, inputs: list[Any], repeats: int = 3) -> float:
 
 
 def _validate_upstream(text: str, device: str, trust_remote_code: bool) -> dict[str, Any]:
-    from benchmark.engine.runner import resolve_device
+    from benchmark.engine.execution import resolve_device
     from benchmark.plugin.manager import get_plugins
     from benchmark.plugin.specs import build_upstream, check_upstream_spec, parse_upstream
     from benchmark.testing import _sample_inputs

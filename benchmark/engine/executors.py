@@ -26,7 +26,7 @@ class LocalExecutor:
 
     def run(self, plan: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
             progress: Progress | None = None, command: str | None = None) -> list[Result]:
-        from benchmark.engine.runner import execute
+        from benchmark.engine.execution import execute
 
         return execute(plan, registry, device=device, trust_remote_code=trust_remote_code, progress=progress,
                        command=command)

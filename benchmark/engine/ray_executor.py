@@ -2,7 +2,7 @@
 
 Each task rebuilds the plugin registry in its worker, re-plans only its own job from the driver's plan request
 (so the job id and result file name are the ones the driver planned: checked), and runs it with
-`runner.execute`. Workers therefore write the same result files and share the same feature cache as the local
+`execution.execute`. Workers therefore write the same result files and share the same feature cache as the local
 executor; the cache's file locks make two workers on one (upstream, split) compute its features once.
 
 Scheduling. On GPUs a task takes one GPU (one process per device). On CPUs a task takes a share of a node's
@@ -231,7 +231,7 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
     import torch
 
     import benchmark
-    from benchmark.engine import runner
+    from benchmark.engine import execution, runner
     from benchmark.engine.launch import registry_for
     from benchmark.errors import BenchError
     from benchmark.plugin.manager import load_plugins
@@ -261,7 +261,7 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
                 import json
 
                 return {"result": json.loads(job.path.read_text(encoding="utf-8")), "worker": worker}
-            ran = runner.execute(p, registry, device=request.device, trust_remote_code=request.trust_remote_code,
+            ran = execution.execute(p, registry, device=request.device, trust_remote_code=request.trust_remote_code,
                                  command=request.command)
             if not ran:  # the job failed; execute wrote its record
                 import json

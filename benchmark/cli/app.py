@@ -18,6 +18,7 @@ import click
 
 from benchmark.cli.analyze import analyze
 from benchmark.cli.common import add_tasks_files, plugins, tasks_file_option, warn_plugin_failures
+from benchmark.cli.export import export_cmd
 from benchmark.cli.prefetch import prefetch_cmd
 from benchmark.cli.report import report_cmd
 from benchmark.cli.run import Interrupted, JobsFailed, run
@@ -25,7 +26,6 @@ from benchmark.cli.scaffold import new_plugin
 from benchmark.cli.validate import validate
 from benchmark.clitools import Invocation, PretrainProgress  # noqa: F401  (PretrainProgress: re-exported)
 from benchmark.errors import BenchError
-from benchmark.report.export import export_cmd
 from benchmark.version import __version__
 
 log = logging.getLogger("benchmark")
