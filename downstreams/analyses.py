@@ -16,8 +16,6 @@ import click
 from benchmark.clitools import check_output, command_line, device_option, group, output_option, save_record
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
-from benchmark.interfaces import DatasetRegistrar
-from benchmark.types import Examples
 
 SENSES = Path(__file__).parent / "data" / "word-senses.tsv"
 SENSES_SOURCE = ("hand-labelled sentences from the VADER corpus (Hutto & Gilbert 2014) and Debian fortunes "
@@ -383,36 +381,6 @@ def in_context_cmd(upstream: str, tasks: str, shots: str, draws: int, max_eval: 
     params = {"tasks": sorted(loaded), "shots": ks, "draws": draws, "max_eval": max_eval, "labels": names,
               "instruction": instruction, "template": fmt.template, "seed": seed}
     save_record(output, _record("in-context", model, params, {"tasks": results}, t0, device))
-
-
-class Sentences:
-    """The `sentences` recipe: a language's text, one example per sentence, no labels. Options: {language: de}
-    for the builtin fortune text (Debian's fortunes-de, ...), or {file: PATH} for one's own (one sentence per
-    line). It serves commands of other plugins (`bench pretrain mlm`), which reach it through the registry
-    (`registry.datasets.get("sentences")`) instead of importing this package; a task cannot use it."""
-
-    def revision(self, options: dict[str, Any]) -> str:
-        from downstreams.recipes import multilingual
-
-        return f"file {options['file']}" if "file" in options else multilingual.corpus_revision([options["language"]])
-
-    def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
-        from downstreams.recipes import multilingual
-
-        if task is not None:
-            raise BenchError(f"task '{task.name}': the sentences recipe has no labels; it feeds pretraining "
-                             "commands, not tasks")
-        if "file" in options:
-            sentences = multilingual.read_corpus(Path(options["file"]))
-        else:
-            sentences = multilingual.fortune_sentences(options["language"])
-        return {"train": Examples(tuple(sentences), (None,) * len(sentences))}
-
-
-@hookimpl
-def register_datasets(register: DatasetRegistrar) -> None:
-    register("sentences", Sentences(), description="a language's text, one sentence per example, no labels (Debian "
-             "fortunes in en, de, es, it, or a file): for bench pretrain mlm")
 
 
 @hookimpl

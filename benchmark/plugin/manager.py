@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.recipes.music",
     "downstreams.recipes.tag_samples",
     "downstreams.recipes.fortunes_qa",
+    "downstreams.recipes.multilingual",
     "downstreams.analyses",
     "upstreams.text",
     "upstreams.causal",

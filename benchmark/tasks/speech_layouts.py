@@ -14,13 +14,12 @@ import hashlib
 import logging
 import os
 import random
-from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
 
 from benchmark.errors import BenchError
 from benchmark.media.audio import AudioClip, clip
+from benchmark.tasks.speech_files import Layout, clip_at, missing_path, parse_split, read_lines, scan
 
 log = logging.getLogger(__name__)
 
@@ -63,72 +62,6 @@ ER_DEV_FRACTION = 0.2  # s3prl ER: valid_ratio 0.2 of the four training sessions
 ER_DEV_SEED = 0
 
 
-class Layout(Protocol):
-    """A reader for one official download layout."""
-
-    description: str
-
-    def missing(self, root: Path, split: str) -> str | None:
-        """None when the split can be read; else the path (relative to root) that is expected."""
-        ...
-
-    def read(self, root: Path, split: str) -> tuple[list[AudioClip], list[str]]:
-        """The split's clips and raw labels (class names or transcripts), in sorted file order."""
-        ...
-
-
-def _parse(split: str, layout: str, selectors: tuple[str, ...] | None) -> tuple[str, str]:
-    """SUBDIR and SELECTOR of "SUBDIR#SELECTOR"; selectors=None takes any non-empty selector."""
-    sub, _, sel = split.partition("#")
-    ok = sel in selectors if selectors is not None else bool(sel) and "/" not in sel
-    if not sub or not ok:
-        wanted = " | ".join(selectors) if selectors is not None else "NAME"
-        raise BenchError(f"{layout}: split '{split}' must read 'SUBDIR#SELECTOR' with SELECTOR {wanted}")
-    return sub, sel
-
-
-def _visible(entries: Iterator[os.DirEntry[str]]) -> list[os.DirEntry[str]]:
-    """Sorted entries, without hidden ones (macOS '._*' resource forks ship inside some corpora)."""
-    return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
-
-
-def _scan(path: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(path) as it:
-            return _visible(it)
-    except (FileNotFoundError, NotADirectoryError):
-        raise BenchError(f"{path}: folder not found (see docs/superb.md for the expected layout)") from None
-
-
-def _lines(path: Path) -> list[str]:
-    try:
-        data = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        raise BenchError(f"{path}: file not found (see docs/superb.md for the expected layout)") from None
-    try:
-        return data.decode("utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise BenchError(f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x})") from None
-
-
-def _clip(path: Path | str, where: object, line: int = 0, **kw: float | None) -> AudioClip:
-    """clip(path), or a BenchError naming `where` (a file, and its line when given): the message is only
-    formatted on failure, which matters over 100,000 files."""
-    try:
-        return clip(path, **kw)  # type: ignore[arg-type]
-    except FileNotFoundError:
-        at = f"{where}:{line}" if line else f"{where}"
-        raise BenchError(f"{at}: audio file {path} not found (is the download complete?)") from None
-
-
-def _rel(path: Path, root: Path, folder: bool = True) -> str | None:
-    """None if `path` exists, else it relative to root (a folder with a trailing slash)."""
-    if path.is_dir() if folder else path.is_file():
-        return None
-    return f"{path.relative_to(root)}{'/' if folder else ''}"
-
-
 # -- KS: Speech Commands v0.01 ------------------------------------------------------------------------------------
 
 
@@ -145,26 +78,26 @@ class SpeechCommands:
                    "its speaker hash; SUBDIR#test reads the separate test-set download (12 class folders)")
 
     def missing(self, root: Path, split: str) -> str | None:
-        sub, sel = _parse(split, "speech-commands", ("train", "dev", "test"))
+        sub, sel = parse_split(split, "speech-commands", ("train", "dev", "test"))
         if sel == "test":
-            return _rel(root / sub, root)
-        return _rel(root / sub, root) or _rel(root / sub / "_background_noise_", root)
+            return missing_path(root / sub, root)
+        return missing_path(root / sub, root) or missing_path(root / sub / "_background_noise_", root)
 
     def read(self, root: Path, split: str) -> tuple[list[AudioClip], list[str]]:
-        sub, sel = _parse(split, "speech-commands", ("train", "dev", "test"))
+        sub, sel = parse_split(split, "speech-commands", ("train", "dev", "test"))
         base = root / sub
         clips: list[AudioClip] = []
         labels: list[str] = []
-        for folder in _scan(base):
+        for folder in scan(base):
             if not folder.is_dir() or folder.name == "_background_noise_":
                 continue
             if sel == "test" and folder.name not in KS_LABELS:
                 raise BenchError(f"{base}: folder '{folder.name}' is not one of the 12 test classes {KS_LABELS} "
                                  "(is this the test-set download, speech_commands_test_set_v0.01?)")
             label = folder.name if sel == "test" or folder.name in KS_WORDS else "_unknown_"
-            for f in _scan(Path(folder.path)):
+            for f in scan(Path(folder.path)):
                 if f.name.endswith(".wav") and (sel == "test" or ks_hash_split(f.name) == sel):
-                    clips.append(_clip(f.path, base, gain_db=KS_GAIN_DB))
+                    clips.append(clip_at(f.path, base, gain_db=KS_GAIN_DB))
                     labels.append(label)
         if sel != "test":
             per_word = [labels.count(w) for w in KS_WORDS]
@@ -179,7 +112,7 @@ class SpeechCommands:
         from a generator seeded by the selector and file name (so train and dev crops differ, reproducibly)."""
         import soundfile as sf
 
-        files = [Path(e.path) for e in _scan(noise_dir) if e.name.endswith(".wav")]
+        files = [Path(e.path) for e in scan(noise_dir) if e.name.endswith(".wav")]
         if not total:
             return []
         if not files:
@@ -195,7 +128,7 @@ class SpeechCommands:
             rng = random.Random(f"speech-commands/{selector}/{path.name}")
             for _ in range(total // len(files) + (i < total % len(files))):
                 first = rng.randrange(info.frames - info.samplerate + 1)
-                crops.append(_clip(path, noise_dir, start=first / info.samplerate,
+                crops.append(clip_at(path, noise_dir, start=first / info.samplerate,
                                    stop=(first + info.samplerate) / info.samplerate, gain_db=KS_GAIN_DB, seconds=1.0))
         return crops
 
@@ -208,15 +141,15 @@ class FluentSpeechCommands:
                    "label 'action|object|location'")
 
     def missing(self, root: Path, split: str) -> str | None:
-        sub, sel = _parse(split, "fluent-speech-commands", ("train", "valid", "test"))
-        return _rel(root / sub / "data" / f"{sel}_data.csv", root, folder=False)
+        sub, sel = parse_split(split, "fluent-speech-commands", ("train", "valid", "test"))
+        return missing_path(root / sub / "data" / f"{sel}_data.csv", root, folder=False)
 
     def read(self, root: Path, split: str) -> tuple[list[AudioClip], list[str]]:
         import csv
 
-        sub, sel = _parse(split, "fluent-speech-commands", ("train", "valid", "test"))
+        sub, sel = parse_split(split, "fluent-speech-commands", ("train", "valid", "test"))
         path = root / sub / "data" / f"{sel}_data.csv"
-        rows = list(csv.reader(_lines(path)))
+        rows = list(csv.reader(read_lines(path)))
         header = rows[0] if rows else []
         need = ("path", "action", "object", "location")
         if any(c not in header for c in need):
@@ -233,7 +166,7 @@ class FluentSpeechCommands:
             if label not in IC_LABELS:
                 raise BenchError(f"{path}:{lineno}: intent '{label}' is not one of the 31 Fluent Speech Commands "
                                  "intents (benchmark.tasks.speech_layouts.IC_LABELS)")
-            clips.append(_clip(root / sub / wav, path, lineno))
+            clips.append(clip_at(root / sub / wav, path, lineno))
             labels.append(label)
         return clips, labels
 
@@ -247,10 +180,10 @@ class VoxCeleb1:
     _SETS = {"train": "1", "dev": "2", "test": "3"}
 
     def missing(self, root: Path, split: str) -> str | None:
-        sub, _ = _parse(split, "voxceleb1", tuple(self._SETS))
+        sub, _ = parse_split(split, "voxceleb1", tuple(self._SETS))
         if not self.wav_roots(root / sub):
             return f"{sub}/wav/"
-        return _rel(root / sub / "iden_split.txt", root, folder=False)
+        return missing_path(root / sub / "iden_split.txt", root, folder=False)
 
     @staticmethod
     def wav_roots(base: Path) -> list[Path]:
@@ -259,17 +192,17 @@ class VoxCeleb1:
         return found + sorted(p for p in base.glob("*/wav") if p.is_dir() and not p.parent.name.startswith("."))
 
     def read(self, root: Path, split: str) -> tuple[list[AudioClip], list[str]]:
-        sub, sel = _parse(split, "voxceleb1", tuple(self._SETS))
+        sub, sel = parse_split(split, "voxceleb1", tuple(self._SETS))
         base = root / sub
         roots = self.wav_roots(base)
         speakers: dict[str, list[str]] = {}  # speaker -> the wav roots that hold a folder for it
         for r in roots:
-            for entry in _scan(r):
+            for entry in scan(r):
                 speakers.setdefault(entry.name, []).append(str(r))
         path = base / "iden_split.txt"
         shown = str(path)
         items = []
-        for lineno, line in enumerate(_lines(path), start=1):
+        for lineno, line in enumerate(read_lines(path), start=1):
             if not line.strip():
                 continue
             parts = line.split()
@@ -303,15 +236,15 @@ class Iemocap:
     _SELECTORS = tuple(f"{kind}-fold{n}" for kind in ("train", "dev", "test") for n in range(1, 6))
 
     def missing(self, root: Path, split: str) -> str | None:
-        sub, _ = _parse(split, "iemocap", self._SELECTORS)
+        sub, _ = parse_split(split, "iemocap", self._SELECTORS)
         for n in range(1, 6):
-            gap = _rel(root / sub / f"Session{n}" / "dialog" / "EmoEvaluation", root)
+            gap = missing_path(root / sub / f"Session{n}" / "dialog" / "EmoEvaluation", root)
             if gap:
                 return gap
         return None
 
     def read(self, root: Path, split: str) -> tuple[list[AudioClip], list[str]]:
-        sub, sel = _parse(split, "iemocap", self._SELECTORS)
+        sub, sel = parse_split(split, "iemocap", self._SELECTORS)
         kind, fold = sel.split("-fold")
         if kind == "test":
             items = self.session(root / sub, int(fold))
@@ -329,11 +262,11 @@ class Iemocap:
         """SessionN's utterances of the four classes, sorted by path; 'exc' becomes 'hap', others are dropped."""
         session = base / f"Session{n}"
         out = []
-        for entry in _scan(session / "dialog" / "EmoEvaluation"):
+        for entry in scan(session / "dialog" / "EmoEvaluation"):
             if not entry.name.endswith(".txt") or not entry.is_file():
                 continue
             path = Path(entry.path)
-            for lineno, line in enumerate(_lines(path), start=1):
+            for lineno, line in enumerate(read_lines(path), start=1):
                 if not line.startswith("["):
                     continue
                 fields = [f.strip() for f in line.split("\t") if f.strip()]
@@ -343,7 +276,7 @@ class Iemocap:
                 label = "hap" if fields[2] == "exc" else fields[2]
                 if label in ER_LABELS:
                     wav = session / "sentences" / "wav" / path.stem / f"{fields[1]}.wav"
-                    out.append((_clip(wav, path, lineno), label))
+                    out.append((clip_at(wav, path, lineno), label))
         return sorted(out, key=lambda x: x[0].path)
 
 
@@ -363,24 +296,24 @@ class LibriSpeech:
         self.name = "librispeech" + {None: "", "stress": "-phonemes", "nostress": "-phonemes-nostress"}[phonemes]
 
     def missing(self, root: Path, split: str) -> str | None:
-        sub, sel = _parse(split, self.name, None)
-        gap = _rel(root / sub / sel, root)
+        sub, sel = parse_split(split, self.name, None)
+        gap = missing_path(root / sub / sel, root)
         if gap is None and self.phonemes and not any((root / f).is_file() for f in LEXICON_FILES):
             return LEXICON_FILES[-1]
         return gap
 
     def read(self, root: Path, split: str) -> tuple[list[AudioClip], list[str]]:
-        sub, sel = _parse(split, self.name, None)
+        sub, sel = parse_split(split, self.name, None)
         subset = root / sub / sel
         clips, labels = [], []
         for path in sorted(subset.glob("*/*/*.trans.txt")):
-            for lineno, line in enumerate(_lines(path), start=1):
+            for lineno, line in enumerate(read_lines(path), start=1):
                 if not line.strip():
                     continue
                 utt, _, text = line.strip().partition(" ")
                 if not text.strip() or not utt.startswith(path.name[: -len(".trans.txt")] + "-"):
                     raise BenchError(f"{path}:{lineno}: expected '<speaker>-<chapter>-<n> TRANSCRIPT', got {line!r}")
-                clips.append(_clip(path.parent / f"{utt}.flac", path, lineno))
+                clips.append(clip_at(path.parent / f"{utt}.flac", path, lineno))
                 labels.append(" ".join(text.split()))
         if not clips:
             raise BenchError(f"{subset}: no <speaker>/<chapter>/*.trans.txt transcripts (is this a LibriSpeech subset?)")
@@ -414,7 +347,7 @@ def _lexicon(files: tuple[tuple[str, int, int], ...], stress: bool) -> dict[str,
     out: dict[str, str] = {}
     for name, _, _ in files:
         path = Path(name)
-        for lineno, line in enumerate(_lines(path), start=1):
+        for lineno, line in enumerate(read_lines(path), start=1):
             if not line.strip():
                 continue
             word, *phones = line.split()

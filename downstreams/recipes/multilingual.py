@@ -15,8 +15,12 @@ import re
 import subprocess
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from benchmark.errors import BenchError
+from benchmark.hookspecs import hookimpl
+from benchmark.interfaces import DatasetRegistrar
+from benchmark.types import Examples
 from downstreams.recipes.fortunes_qa import LANGUAGES, _files, entries
 
 DICTD = Path("/usr/share/dictd")
@@ -157,3 +161,29 @@ def read_dictionary(path: Path) -> dict[str, frozenset[str]]:
     if not out:
         raise BenchError(f"dictionary file '{path}' has no entries (source<TAB>target per line)")
     return {k: frozenset(v) for k, v in out.items()}
+
+
+class Sentences:
+    """The `sentences` recipe: a language's text, one example per sentence, no labels. Options: {language: de}
+    for the builtin fortune text (Debian's fortunes-de, ...), or {file: PATH} for one's own (one sentence per
+    line). It serves commands of other plugins (`bench pretrain mlm`), which reach it through the registry
+    (`registry.datasets.get("sentences")`) instead of importing this module; a task cannot use it."""
+
+    def revision(self, options: dict[str, Any]) -> str:
+        return f"file {options['file']}" if "file" in options else corpus_revision([options["language"]])
+
+    def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
+        if task is not None:
+            raise BenchError(f"task '{task.name}': the sentences recipe has no labels; it feeds pretraining "
+                             "commands, not tasks")
+        if "file" in options:
+            sentences = read_corpus(Path(options["file"]))
+        else:
+            sentences = fortune_sentences(options["language"])
+        return {"train": Examples(tuple(sentences), (None,) * len(sentences))}
+
+
+@hookimpl
+def register_datasets(register: DatasetRegistrar) -> None:
+    register("sentences", Sentences(), description="a language's text, one sentence per example, no labels (Debian "
+             "fortunes in en, de, es, it, or a file): for bench pretrain mlm")
