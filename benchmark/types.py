@@ -97,16 +97,23 @@ class Unlabeled:
 
 @dataclass(frozen=True)
 class TaskData:
-    """The splits a job uses: `train`, `dev` (model selection) and one or more named evaluation splits."""
+    """The splits a job uses: `train`, `select` (the model-selection split, held out of the training data; a
+    benchmark's own dev split, when it is what a task is scored on, is one of `evals`) and one or more named
+    evaluation splits."""
 
     train: Examples
-    dev: Examples
+    select: Examples
     evals: dict[str, Examples]
     revision: str
     """Where the data came from, precisely enough to tell two versions apart (recorded in results)."""
     notes: tuple[str, ...] = ()
     tests: dict[str, Unlabeled] = field(default_factory=dict)
     """The task's unlabeled test splits, loaded only for `--predict-test` (e.g. GLUE's, for a submission)."""
+
+    @property
+    def dev(self) -> Examples:
+        """The model-selection split under its old name (`select`)."""
+        return self.select
 
 
 @dataclass(frozen=True)

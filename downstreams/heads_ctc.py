@@ -117,17 +117,17 @@ class CTCRun:
                                            dtype=j.hp["dtype"], progress=j.progress, label=label))
 
     def prepare(self) -> None:
-        self.src_train, self.src_dev = self.frames(self.job.train, "train"), self.frames(self.job.dev, "select")
+        self.src_train, self.src_dev = self.frames(self.job.train, "train"), self.frames(self.job.select, "select")
 
     def fit(self, index: int, hp: dict[str, Any]) -> Fitted:
         j = self.job
         if hp["mode"] == "frozen":
-            return train(j.task, j.registry, self.src_train, j.train.targets, self.src_dev, j.dev.targets, hp, j.seed,
+            return train(j.task, j.registry, self.src_train, j.train.targets, self.src_dev, j.select.targets, hp, j.seed,
                          j.progress, head=self.kind.head)
         up = j.upstream_for(index)
         live = LiveFrames(up, j.train.inputs, hp["dtype"], grad=True)
-        dev_live = LiveFrames(up, j.dev.inputs, hp["dtype"])
-        return train(j.task, j.registry, live, j.train.targets, dev_live, j.dev.targets, hp, j.seed, j.progress,
+        dev_live = LiveFrames(up, j.select.inputs, hp["dtype"])
+        return train(j.task, j.registry, live, j.train.targets, dev_live, j.select.targets, hp, j.seed, j.progress,
                      upstream=up, head=self.kind.head)
 
     def predict(self, fitted: Fitted, examples: Any, label: str) -> list[Any]:

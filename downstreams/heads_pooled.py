@@ -229,14 +229,14 @@ class PooledRun:
                                 dtype=j.hp["dtype"], progress=j.progress, label=label)
 
     def prepare(self) -> None:
-        self.x_train, self.x_dev = self.features(self.job.train, "train"), self.features(self.job.dev, "select")
+        self.x_train, self.x_dev = self.features(self.job.train, "train"), self.features(self.job.select, "select")
 
     def fit(self, index: int, hp: dict[str, Any]) -> Fitted:
         j = self.job
         if hp["mode"] == "frozen":
-            return train_frozen(j.task, j.registry, self.x_train, j.train.targets, self.x_dev, j.dev.targets, hp,
+            return train_frozen(j.task, j.registry, self.x_train, j.train.targets, self.x_dev, j.select.targets, hp,
                                 j.seed, j.progress, kind=self.kind)
-        return train_finetune(j.task, j.registry, j.upstream_for(index), j.train, j.dev, hp, j.seed, j.pooling,
+        return train_finetune(j.task, j.registry, j.upstream_for(index), j.train, j.select, hp, j.seed, j.pooling,
                               j.progress, kind=self.kind)
 
     def predict(self, fitted: Fitted, examples: Any, label: str) -> list[Any]:

@@ -86,7 +86,7 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     t0 = time.perf_counter()
     points = grid_points(hp)
     kind = kind_of(registry, task.head)
-    run = kind.start(HeadJob(task, registry, hp, seed, upstream, fresh_upstream, cache, train, data.dev, pooling, say))
+    run = kind.start(HeadJob(task, registry, hp, seed, upstream, fresh_upstream, cache, train, data.select, pooling, say))
 
     def fit_grid() -> tuple[Any, int, list[dict[str, Any]]]:
         """Train every grid point; the best by model selection wins, ties go to the first. A diverged point is
@@ -162,7 +162,7 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
     chosen = points[chosen_i]
     best_hp = {**hp, **chosen}
     selection = {
-        "rule": kind.selection_rule(task, hp, len(points) > 1), "split_size": len(data.dev), "best_epoch": fitted.best_epoch,
+        "rule": kind.selection_rule(task, hp, len(points) > 1), "split_size": len(data.select), "best_epoch": fitted.best_epoch,
         "select_score": round(fitted.select_score, 4), "epochs_run": fitted.epochs_run, "curve": fitted.curve,
         **({"step_curve": fitted.steps} if getattr(fitted, "steps", None) else {}),
         **({"passes_per_epoch": run.passes_per_epoch(len(train), best_hp["batch_size"])}
@@ -185,7 +185,7 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         },
         selection=selection, durations=durations, environment=env,
         layer_weights=fitted.featurizer.layer_weights() if fitted.featurizer is not None else None,
-        n_examples={"train": len(train), "select": len(data.dev), **{k: len(v) for k, v in data.evals.items()},
+        n_examples={"train": len(train), "select": len(data.select), **{k: len(v) for k, v in data.evals.items()},
                     **{k: len(v) for k, v in data.tests.items() if hp.get("predict_test")}},
         predictions={k: _compact(v) for k, v in preds.items()},
         targets={k: _compact(list(ex.targets)) for k, ex in data.evals.items()},

@@ -59,13 +59,18 @@ class HeadJob:
     """The feature cache (`benchmark.engine.cache.FeatureCache`; `cache.enabled` is False under --no-cache)."""
     train: Examples
     """The training split (already cut to --max-train)."""
-    dev: Examples
-    """The model-selection split."""
+    select: Examples
+    """The model-selection split (held out of the training data; never one of the task's evaluation splits)."""
     pooling: str
     """mean or cls: how pooled heads pool over time (the task's, unless --pooling says otherwise)."""
     progress: Callable[..., None]
     """progress(event, **fields): "extract" (done, total, label), "step" (epoch, epochs, loss), "epoch" (epoch,
     epochs, score)."""
+
+    @property
+    def dev(self) -> Examples:
+        """The model-selection split under its old name (`select`)."""
+        return self.select
 
     def upstream_for(self, index: int) -> Any:
         """The upstream grid point `index` fine-tunes: the loaded one for the first, a fresh one for each other."""

@@ -69,12 +69,12 @@ class UnitRun:
     def prepare(self) -> None:
         """Extract (a cached source) or plan (QA windows) the training and selection splits before the grid."""
         self.source(self.job.upstream, self.job.train, "train")
-        self.source(self.job.upstream, self.job.dev, "select")
+        self.source(self.job.upstream, self.job.select, "select")
 
     def fit(self, index: int, hp: dict[str, Any]) -> Fitted:
         grad = hp["mode"] == "finetune"
         upstream = self.job.upstream_for(index) if grad else self.job.upstream
-        train, dev = self.job.train, self.job.dev
+        train, dev = self.job.train, self.job.select
         src = self.source(upstream, train, "train", grad=grad)
         dev_src = self.source(upstream, dev, "select")
         items, targets = self.items(src, train)

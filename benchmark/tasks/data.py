@@ -254,7 +254,7 @@ def _load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: 
     else:
         train, select = holdout(train, task.selection.holdout, task.selection.max)
         notes.append(f"model selection on a held-out {len(select)} examples of train (seed {HOLDOUT_SEED})")
-    return TaskData(train=train, dev=select, evals={e: raw[e] for e in task.evals}, revision=revision,
+    return TaskData(train=train, select=select, evals={e: raw[e] for e in task.evals}, revision=revision,
                     notes=tuple(notes), tests=unlabeled)
 
 

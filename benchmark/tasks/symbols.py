@@ -84,7 +84,7 @@ def upstream_words(upstream: Any, name: str) -> list[str]:
 
 
 def _all_inputs(data: TaskData) -> Iterable[str]:
-    for ex in (data.train, data.dev, *data.evals.values()):
+    for ex in (data.train, data.select, *data.evals.values()):
         yield from ex.inputs
     for un in data.tests.values():
         yield from un.inputs
@@ -110,6 +110,6 @@ def map_data(task: TaskSpec, data: TaskData, upstream: Any, name: str) -> tuple[
     def un(u: Unlabeled) -> Unlabeled:
         return replace(u, inputs=tuple(mapping.apply(x, spec) for x in u.inputs))
 
-    mapped = replace(data, train=ex(data.train), dev=ex(data.dev), evals={k: ex(v) for k, v in data.evals.items()},
+    mapped = replace(data, train=ex(data.train), select=ex(data.select), evals={k: ex(v) for k, v in data.evals.items()},
                      tests={k: un(v) for k, v in data.tests.items()})
     return mapped, mapping.record(spec)
