@@ -10,6 +10,7 @@ from typing import Any
 
 from benchmark.engine.launch import prepare
 from benchmark.engine.request import RunRequest
+from benchmark.engine.results import result_from_dict  # noqa: F401  (its home was here)
 from benchmark.interfaces import Progress
 from benchmark.types import Result
 
@@ -20,12 +21,6 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return list(value)
-
-
-def result_from_dict(data: dict[str, Any]) -> Result:
-    data = dict(data)
-    data["suite"] = tuple(data.get("suite", ()))
-    return Result(**{k: v for k, v in data.items() if k in Result.__dataclass_fields__})
 
 
 def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = "offline-text",

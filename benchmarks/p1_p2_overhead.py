@@ -28,7 +28,7 @@ def raw_forward(inputs: list[str], batch_size: int) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from benchmark.engine.features import length_sorted_batches
+    from benchmark.features.extract import length_sorted_batches
     from upstreams.text import minilm_path
 
     path = minilm_path()

@@ -26,7 +26,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
 
-    from benchmark.engine.features import iter_pooled
+    from benchmark.features.extract import iter_pooled
     from benchmark.plugin.manager import get_plugins
     from benchmark.plugin.specs import build_upstream, parse_upstream
 

@@ -16,7 +16,7 @@ import pytest
 from fakes import CharUpstream
 
 from benchmark.engine import features
-from benchmark.engine.cache import FeatureCache
+from benchmark.features.cache import FeatureCache
 
 TEXTS = [f"example number {i} " + "x" * (i % 17) for i in range(300)]
 
@@ -57,7 +57,7 @@ def test_rows_match_a_direct_computation_in_any_batching(tmp_path: Path) -> None
 
 
 def test_float16_entries_and_chunked_reads(tmp_path: Path, monkeypatch) -> None:
-    import benchmark.engine.cache as cache_mod
+    import benchmark.features.cache as cache_mod
 
     monkeypatch.setattr(cache_mod, "CHUNK_BYTES", 3 * 8 * 4 * 64)  # 64 rows a chunk
     up = CharUpstream()
@@ -91,7 +91,7 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from benchmark.engine import features
-from benchmark.engine.cache import FeatureCache
+from benchmark.features.cache import FeatureCache
 from fakes import CharUpstream
 texts = [f"example number {{i}}" for i in range(2000)]
 print("start", flush=True)

@@ -62,7 +62,7 @@ def test_a_diverging_grid_point_loses_and_a_diverging_job_fails(tmp_path: Path) 
 
 def test_train_frozen_raises_on_a_non_finite_loss(registry) -> None:
     from benchmark.engine import runner
-    from benchmark.engine.features import ArrayFeatures
+    from benchmark.features.extract import ArrayFeatures
     from downstreams import heads_pooled
 
     task = registry.tasks.get("sst2").obj
@@ -82,7 +82,7 @@ def test_train_frozen_raises_on_a_non_finite_loss(registry) -> None:
 def test_out_of_memory_fails_the_job_naming_the_batch_size(where: str, message: str, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A real allocation failure cannot be provoked portably; the error torch raises is injected where it occurs."""
-    import benchmark.engine.features
+    import benchmark.features.extract
     import downstreams.heads_pooled
     from benchmark.engine import execution, runner
     from benchmark.plugin.manager import add_task_files, load_plugins
@@ -91,7 +91,7 @@ def test_out_of_memory_fails_the_job_naming_the_batch_size(where: str, message: 
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you "
                            "tried to allocate 68719476736 bytes. Error code 12 (Cannot allocate memory)")
 
-    module = downstreams.heads_pooled if where == "train_frozen" else benchmark.engine.features
+    module = downstreams.heads_pooled if where == "train_frozen" else benchmark.features.extract
     monkeypatch.setattr(module, where, oom)
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     monkeypatch.setenv("BENCH_PLUGINS", "bench_testplugin")

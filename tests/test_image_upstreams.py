@@ -285,7 +285,7 @@ def test_knn_head_votes_by_similarity() -> None:
 
 
 def test_knn_task_trains_nothing_and_reads_the_last_layer() -> None:
-    from benchmark.engine.features import ArrayFeatures
+    from benchmark.features.extract import ArrayFeatures
     from downstreams.heads_pooled import train_frozen
 
     reg = _registry()

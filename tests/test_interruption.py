@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from reliability_workspace import Workspace, make_workspace
 
-from benchmark.engine.cache import FeatureCache
+from benchmark.features.cache import FeatureCache
 from benchmark.types import Result
 
 SEEDS = "0,1,2,3,4"

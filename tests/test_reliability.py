@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from reliability_workspace import TESTS, Workspace, make_workspace
 
-from benchmark.engine.cache import FeatureCache
+from benchmark.features.cache import FeatureCache
 
 
 def _run_in_process(ws: Workspace, args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:

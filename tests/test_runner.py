@@ -154,7 +154,7 @@ def test_grid_picks_the_best_point_on_the_selection_split(tiny_bert_dir: Path, g
 
 
 def test_no_cache_run_leaves_the_cache_empty(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path) -> None:
-    from benchmark.engine.cache import FeatureCache
+    from benchmark.features.cache import FeatureCache
 
     [a] = benchmark.run(f"bert:{tiny_bert_dir}", "sst2", output=tmp_path / "a", data_dir=glue_dir, epochs=2,
                         cache_dir=tmp_path / "cache", use_cache=False)

@@ -11,9 +11,9 @@ import pytest
 import torch
 from fakes import SpellingUpstream, TrainableSpelling
 
-from benchmark.engine.cache import FeatureCache
 from benchmark.engine.runner import resolve_hparams, task_hparams
 from benchmark.errors import BenchError
+from benchmark.features.cache import FeatureCache
 from benchmark.heads import sequence as seq
 from benchmark.tasks.data import convert_target
 from benchmark.tasks.schema import parse_task

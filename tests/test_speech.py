@@ -195,8 +195,8 @@ def test_audio_clips_decode_lazily_and_key_the_cache_by_file_content(tmp_path: P
 
     import soundfile as sf
 
-    from benchmark.engine.cache import inputs_digest
-    from benchmark.engine.features import input_length
+    from benchmark.features.cache import inputs_digest
+    from benchmark.features.extract import input_length
     from benchmark.media.audio import as_waveforms, clip
 
     t = np.arange(16_000) / 8_000

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmark.engine.hub import hub_reachable, looks_like_local_path, model_in_cache
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
+from benchmark.plugin.hub import hub_reachable, looks_like_local_path, model_in_cache
 
 
 def model_missing(src: str, name: str, alternative: str = "") -> str | None:
@@ -35,7 +35,7 @@ def hub_model_needs(src: str, name: str, alternative: str = "") -> list[Any]:
     factories' `needs`."""
     if looks_like_local_path(src):
         return []
-    from benchmark.engine.hub import HUB, download_model, model_cached
+    from benchmark.plugin.hub import HUB, download_model, model_cached
     from benchmark.plugin.needs import Need
 
     return [Need("model", src, model_cached(src), HUB, fetch=lambda: download_model(src),

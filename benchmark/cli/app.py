@@ -75,8 +75,8 @@ def cache_group() -> None:
 
 
 def _feature_cache() -> Any:
-    from benchmark.engine.cache import FeatureCache
     from benchmark.engine.runner import cache_max_bytes, default_cache_dir
+    from benchmark.features.cache import FeatureCache
 
     return FeatureCache(default_cache_dir(), max_bytes=cache_max_bytes())
 

@@ -106,7 +106,7 @@ def prefetch_cmd(upstream: str, tasks: str, tasks_files: tuple[Path, ...], data_
 def _refuse_if_offline(need: Any) -> None:
     """Fail at once where a download cannot work (instead of the Hub client's minute of retries)."""
     from benchmark.engine import prefetch
-    from benchmark.engine.hub import endpoint, no_network_requested, offline_variable
+    from benchmark.plugin.hub import endpoint, no_network_requested, offline_variable
 
     if not prefetch.blocked(need, no_network_requested()):
         return

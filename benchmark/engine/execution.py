@@ -109,8 +109,8 @@ def resolve_device(device: str) -> str:
 def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
             progress: Progress | None = None, command: str | None = None) -> list[Result]:
     """Run the plan's unfinished jobs in this process; returns their results (finished ones are not re-read)."""
-    from benchmark.engine.hub import hub_reachable, use_no_network
     from benchmark.engine.job import run_job
+    from benchmark.plugin.hub import hub_reachable, use_no_network
 
     plan_.check()
     if not plan_.todo:

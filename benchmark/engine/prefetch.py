@@ -15,10 +15,10 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmark.engine.hub import HUB, hub_reachable, offline_variable
 from benchmark.engine.request import RunRequest
 from benchmark.errors import BenchError
 from benchmark.interfaces import LoaderNeeds
+from benchmark.plugin.hub import HUB, hub_reachable, offline_variable
 from benchmark.plugin.needs import Need
 from benchmark.plugin.registry import Registry
 from benchmark.plugin.specs import UpstreamSpec

@@ -285,7 +285,7 @@ class RayExecutor:
 
     def run(self, plan: Any, registry: Any, *, device: str = "cpu", trust_remote_code: bool = False,
             progress: Any = None, command: str | None = None) -> list[Any]:
-        from benchmark.api import result_from_dict
+        from benchmark.engine.results import result_from_dict
 
         plan.check()
         if not plan.todo:

@@ -129,3 +129,9 @@ def load_all(output: Path) -> list[dict[str, Any]]:
         else:
             log.warning("skipping %s: not a bench result file", path)
     return out
+
+
+def result_from_dict(data: dict[str, Any]) -> Result:
+    data = dict(data)
+    data["suite"] = tuple(data.get("suite", ()))
+    return Result(**{k: v for k, v in data.items() if k in Result.__dataclass_fields__})

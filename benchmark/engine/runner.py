@@ -134,7 +134,7 @@ class Plan:
             raise BenchError(f"cannot start: {self.offline_message}")
 
     def feature_cache(self) -> Any:
-        from benchmark.engine.cache import FeatureCache
+        from benchmark.features.cache import FeatureCache
 
         return FeatureCache(self.cache_dir, dtype=self.request.cache_dtype, max_bytes=self.request.cache_max_bytes,
                             enabled=self.request.use_cache)
@@ -165,7 +165,7 @@ def plan_request(registry: Registry, request: RunRequest) -> Plan:
     the others run. The registry must already hold the request's tasks files (`launch.registry_for`).
     """
     from benchmark.engine import prefetch
-    from benchmark.engine.hub import no_network_requested
+    from benchmark.plugin.hub import no_network_requested
 
     upstreams, tasks, seeds, output = request.upstreams, request.tasks, request.seeds, request.output
     data_dir, overwrite, explicit, eval_on = request.data_dir, request.overwrite, request.explicit, request.eval_on

@@ -11,7 +11,7 @@ A kind declares what it reads from the upstream (`consumes`), what its predictio
 can be fine-tuned, which tasks it accepts (`validate`), how a task's raw label becomes a target
 (`convert_target`, `hub_examples`) and the model-selection rule it records; `start(job)` gives the `HeadRun`
 that trains one job's grid points (`fit`) and predicts with the chosen one (`predict`). Shared machinery to build
-on: `benchmark.engine.features` (pooled features and the feature cache), `benchmark.heads.sequence` (frames),
+on: `benchmark.features.extract` (pooled features and the feature cache), `benchmark.heads.sequence` (frames),
 `benchmark.heads.tokens` / `benchmark.heads.spans` (words, QA windows), `benchmark.heads.featurizer.Featurizer` (layer weights),
 `benchmark.heads.training` (the loop `run_epochs`, `BestEpoch`, `HeadModel`, `train_units`, `Fitted`). The builtin
 kinds (downstreams/heads_kinds.py: classification, regression, knn, ctc, tagging, span-qa) are written so.
@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # the protocol is read by `bench list`, which must not import
 
 Consumes = Literal["pooled", "frames", "words", "spans", "nothing"]
 CONSUMES: tuple[str, ...] = ("pooled", "frames", "words", "spans", "nothing")
-"""What a head reads: one pooled vector per example per layer ("pooled": `benchmark.engine.features.extract`), every
+"""What a head reads: one pooled vector per example per layer ("pooled": `benchmark.features.extract.extract`), every
 frame ("frames": `benchmark.heads.sequence`), a vector per word ("words": `benchmark.heads.tokens`), the context tokens of QA
 windows ("spans": `benchmark.heads.spans`), or no upstream features at all ("nothing")."""
 
@@ -56,7 +56,7 @@ class HeadJob:
     fresh_upstream: Callable[[], Any]
     """A new copy of the upstream with its pretrained weights (each later grid point fine-tunes its own)."""
     cache: Any
-    """The feature cache (`benchmark.engine.cache.FeatureCache`; `cache.enabled` is False under --no-cache)."""
+    """The feature cache (`benchmark.features.cache.FeatureCache`; `cache.enabled` is False under --no-cache)."""
     train: Examples
     """The training split (already cut to --max-train)."""
     select: Examples

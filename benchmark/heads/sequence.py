@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.engine.cache import FeatureCache, FrameFeatures
-from benchmark.engine.features import (
+from benchmark.features.cache import FeatureCache, FrameFeatures
+from benchmark.features.extract import (
     _check_finite,
     autocast,
     cached_extract,

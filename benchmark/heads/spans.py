@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.engine.features import iter_batches
 from benchmark.errors import JobFailed
+from benchmark.features.extract import iter_batches
 from benchmark.heads.tokens import _Live, _offsets
 
 Progress = Callable[..., None]

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.engine.cache import FeatureCache, FrameFeatures
-from benchmark.engine.features import autocast, cached_extract, entry, iter_batches, upstream_device, upstream_inputs
 from benchmark.errors import JobFailed
+from benchmark.features.cache import FeatureCache, FrameFeatures
+from benchmark.features.extract import autocast, cached_extract, entry, iter_batches, upstream_device, upstream_inputs
 from benchmark.heads.sequence import CachedFrames
 from benchmark.heads.training import HeadModel
 from benchmark.plugin.specs import check_hidden

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.engine.features import upstream_device
 from benchmark.errors import JobFailed
+from benchmark.features.extract import upstream_device
 from benchmark.heads.featurizer import Featurizer
 from benchmark.plugin.registry import Registry
 from benchmark.tasks.schema import TaskSpec

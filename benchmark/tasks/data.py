@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmark.engine.hub import hub_reachable
 from benchmark.errors import BenchError
+from benchmark.plugin.hub import hub_reachable
 from benchmark.plugin.needs import Missing, Need
 from benchmark.plugin.registry import Registry
 from benchmark.tasks import targets
@@ -187,7 +187,7 @@ def _read_prepared(folder: Path) -> Any:
 
 def hub_dataset_needs(task: TaskSpec, hub: HubSource, tests: bool = False) -> list[Any]:
     """One Need per dataset config the task reads from the Hub, present when prepared at the pinned revision."""
-    from benchmark.engine.hub import HUB
+    from benchmark.plugin.hub import HUB
 
     how, files = local_alternative(task)
     return [Need("dataset", f"{hub.path}{f' ({config})' if config else ''}@{hub.revision[:8]}",

@@ -71,7 +71,7 @@ def fetch_sdist(cache_dir: Path) -> Path:
     target = sdist_path(cache_dir)
     if target.is_file() and _sha256(target) == SDIST_SHA256:
         return target
-    from benchmark.engine.hub import no_network_requested
+    from benchmark.plugin.hub import no_network_requested
 
     if no_network_requested():
         raise BenchError(f"the VADER corpus is not in {target.parent} and BENCH_OFFLINE forbids downloading it: "

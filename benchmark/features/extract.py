@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.engine.cache import FeatureCache, Features, entry_key, inputs_digest
 from benchmark.errors import JobFailed
+from benchmark.features.cache import FeatureCache, Features, entry_key, inputs_digest
 from benchmark.heads.featurizer import pool_layers
 from benchmark.plugin.specs import check_hidden
 
