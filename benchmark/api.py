@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.engine.launch import prepare
 from benchmark.engine.request import RunRequest
 from benchmark.engine.results import result_from_dict  # noqa: F401  (its home was here)
+from benchmark.engine.runner import prepare
 from benchmark.interfaces import Progress
 from benchmark.types import Result
 

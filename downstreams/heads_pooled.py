@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.engine import features
+from benchmark.features import extract as features
 from benchmark.heads.featurizer import Featurizer, pool_layers
 from benchmark.heads.protocol import HeadJob, kind_of
 from benchmark.heads.training import (

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from fakes import CharUpstream
 
-from benchmark.engine import features
+from benchmark.features import extract as features
 from benchmark.features.cache import FeatureCache
 
 TEXTS = [f"example number {i} " + "x" * (i % 17) for i in range(300)]
@@ -90,7 +90,7 @@ KILLED_WRITER = """
 import sys, time
 sys.path.insert(0, {tests!r})
 from pathlib import Path
-from benchmark.engine import features
+from benchmark.features import extract as features
 from benchmark.features.cache import FeatureCache
 from fakes import CharUpstream
 texts = [f"example number {{i}}" for i in range(2000)]

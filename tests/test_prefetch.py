@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from fake_hub import serve
 
-from benchmark.engine import hub, prefetch
+from benchmark.engine import prefetch
+from benchmark.plugin import hub
 from benchmark.plugin.needs import Need
 
 ROOT = Path(__file__).resolve().parent.parent

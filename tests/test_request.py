@@ -125,7 +125,7 @@ class _FakeRay:
 
 
 def test_ray_ships_the_run_request_and_the_worker_replans_from_it(tmp_path: Path, monkeypatch) -> None:
-    from benchmark.engine.launch import prepare
+    from benchmark.engine.runner import prepare
     from benchmark.plugin.manager import reset_plugins
 
     monkeypatch.syspath_prepend(str(TESTS))

@@ -54,7 +54,7 @@ def prefetch_cmd(upstream: str, tasks: str, tasks_files: tuple[Path, ...], data_
     network; copy ~/.cache/bench and ~/.cache/huggingface (BENCH_CACHE, HF_HOME) to take them to a machine
     without one."""
     from benchmark.engine import prefetch
-    from benchmark.engine.launch import registry_for
+    from benchmark.engine.runner import registry_for
 
     if as_json and not check:
         raise BenchError("--json goes with --check (the list of what is here and what is not)")

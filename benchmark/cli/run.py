@@ -127,8 +127,8 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str 
     """
     from rich.console import Console
 
-    from benchmark.engine.launch import prepare
     from benchmark.engine.request import RunRequest
+    from benchmark.engine.runner import prepare
 
     warn_plugin_failures()
     tasks_given = click.get_current_context().get_parameter_source("tasks") != click.core.ParameterSource.DEFAULT

@@ -188,3 +188,12 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
     finally:
         cache.close()
     return out
+
+
+class LocalExecutor:
+    description = "run jobs one after another in this process (default)"
+
+    def run(self, plan: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
+            progress: Progress | None = None, command: str | None = None) -> list[Result]:
+        return execute(plan, registry, device=device, trust_remote_code=trust_remote_code, progress=progress,
+                       command=command)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from benchmark.engine.execution import LocalExecutor
 from benchmark.hookspecs import hookimpl
 from benchmark.interfaces import Executor, ExecutorRegistrar, Progress
 
@@ -19,17 +20,6 @@ if TYPE_CHECKING:
     from benchmark.types import Result
 
 __all__ = ["Executor", "LocalExecutor", "RayExecutorFactory"]  # Executor's home is benchmark.interfaces
-
-
-class LocalExecutor:
-    description = "run jobs one after another in this process (default)"
-
-    def run(self, plan: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
-            progress: Progress | None = None, command: str | None = None) -> list[Result]:
-        from benchmark.engine.execution import execute
-
-        return execute(plan, registry, device=device, trust_remote_code=trust_remote_code, progress=progress,
-                       command=command)
 
 
 class RayExecutorFactory:

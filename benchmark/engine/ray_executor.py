@@ -232,7 +232,7 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
 
     import benchmark
     from benchmark.engine import execution, runner
-    from benchmark.engine.launch import registry_for
+    from benchmark.engine.runner import registry_for
     from benchmark.errors import BenchError
     from benchmark.plugin.manager import load_plugins
 

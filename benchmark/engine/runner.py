@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmark.engine import request as request_mod
 from benchmark.engine import results as results_mod
@@ -44,6 +44,11 @@ from benchmark.plugin.specs import (
 from benchmark.tasks.data import choose_source
 from benchmark.tasks.data import missing as data_missing
 from benchmark.tasks.schema import TaskSpec
+
+if TYPE_CHECKING:
+    from benchmark.interfaces import Executor
+    from benchmark.plugin.manager import Plugins
+    from benchmark.types import Result
 
 log = logging.getLogger(__name__)
 Progress = Callable[..., None]
@@ -162,7 +167,7 @@ def plan_request(registry: Registry, request: RunRequest) -> Plan:
     / cross-domain transfer); each job's own task is left out of its list. request.offline: use no network (also
     when BENCH_OFFLINE is set). Unfinished jobs that would have to download a model or data are set aside in
     `Plan.offline`, and so are jobs that need the Hub while HF_HUB_OFFLINE is set or the Hub does not answer;
-    the others run. The registry must already hold the request's tasks files (`launch.registry_for`).
+    the others run. The registry must already hold the request's tasks files (`registry_for`).
     """
     from benchmark.engine import prefetch
     from benchmark.plugin.hub import no_network_requested
@@ -291,3 +296,54 @@ def problems_message(problems: Sequence[Missing]) -> str:
         subject = f"{what} for {', '.join(tasks)}" if tasks else what
         parts.append(f"missing {subject} ({how.replace('{files}', files)})" if how else f"missing {subject}")
     return "cannot start: " + "; ".join(parts)
+
+
+# -- from a request to running jobs: the one path `bench run` and `benchmark.run(...)` share ----------------
+#
+#     request = RunRequest.build(...)      # every option checked
+#     launch = prepare(request)            # plugins + tasks files, the plan, its inputs checked, output writable
+#     results = launch.run(progress)       # the request's executor runs the plan's unfinished jobs
+
+
+def registry_for(request: RunRequest, plugins: Plugins | None = None) -> Registry:
+    """The registry a request plans with: the loaded plugins' (the process-wide set unless given), plus the
+    request's tasks files."""
+    from benchmark.plugin.manager import add_task_files, get_plugins
+
+    plugins = plugins or get_plugins()
+    if request.tasks_files:
+        add_task_files(plugins, list(request.tasks_files))
+    return plugins.registry
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A checked plan, ready to hand to its executor."""
+
+    request: RunRequest
+    registry: Registry
+    plan: Plan
+    executor: Executor
+
+    def run(self, progress: Progress | None = None) -> list[Result]:
+        """Run the plan's unfinished jobs where the request says; the results of those that finished."""
+        r = self.request
+        out: list[Any] = self.executor.run(self.plan, self.registry, device=r.device,
+                                           trust_remote_code=r.trust_remote_code, progress=progress,
+                                           command=r.command)
+        return out
+
+
+def prepare(request: RunRequest, plugins: Plugins | None = None) -> Launch:
+    """Plan the request and check everything that can be checked before a job starts: the executor exists,
+    every input is here (or the jobs lacking a network are set aside), and the output folder is writable when
+    there is something to write. Raises one BenchError line otherwise."""
+    from benchmark.engine.results import check_writable
+
+    registry = registry_for(request, plugins)
+    executor = registry.executors.get(request.executor).obj
+    plan = plan_request(registry, request)
+    plan.check()
+    if plan.todo:
+        check_writable(request.output)  # the one place: before any job, wherever the jobs then run
+    return Launch(request, registry, plan, executor)
