@@ -135,3 +135,24 @@ def test_only_the_command_line_imports_the_command_line() -> None:
     offenders = {m: sorted(t for t in imports(m) if t == "benchmark.cli" or t.startswith("benchmark.cli."))
                  for m in MODULES if m.startswith("benchmark") and not m.startswith(allowed)}
     assert {m: t for m, t in offenders.items() if t} == {}
+
+
+RUN_PATH = ("benchmark.cli.run", "benchmark.engine.runner", "benchmark.engine.execution", "benchmark.engine.job",
+            "benchmark.engine.results", "benchmark.engine.request")
+"""The modules `bench run --upstream ...` crosses from the command line to the result file (docs/architecture.md):
+the command builds the request and hands it to the runner, which plans it and has it executed, job by job, each
+result written to its file; the request is the typed value every step reads, so it sits below them all."""
+
+
+def test_one_run_crosses_six_modules_one_way_down() -> None:
+    assert len(RUN_PATH) <= 6
+    for i, module in enumerate(RUN_PATH):
+        assert module in MODULES
+        upward = sorted(set(RUN_PATH[:i]) & imports(module))
+        assert upward == [], f"{module} imports {upward}, above it on the run path"
+    # each step reaches the next one: the path is real, not a list of names
+    assert {"benchmark.engine.request", "benchmark.engine.runner"} <= imports("benchmark.cli.run")
+    assert "benchmark.engine.request" in imports("benchmark.engine.runner")
+    assert "benchmark.engine.execution" in imports("benchmark.engine.runner")
+    assert "benchmark.engine.job" in imports("benchmark.engine.execution")
+    assert "benchmark.engine.results" in imports("benchmark.engine.execution")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from benchmark.engine.request import GRID_KEYS
 from benchmark.errors import JobFailed, out_of_memory
 from benchmark.heads.protocol import HeadJob, kind_of
 from benchmark.plugin.registry import Registry
@@ -25,7 +26,6 @@ from benchmark.plugin.specs import LazyUpstream, upstream_info
 from benchmark.scoring.scores import reference_score, relative, task_score
 from benchmark.types import Result
 
-GRID_KEYS = ("lr", "head_lr", "hidden", "weight_decay", "dropout", "batch_size")
 Progress = Callable[..., None]
 
 

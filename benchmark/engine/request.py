@@ -32,6 +32,10 @@ DEVICES = ("cpu", "cuda", "auto")
 CACHE_DTYPES = ("float32", "float16")
 
 
+GRID_KEYS = ("lr", "head_lr", "hidden", "weight_decay", "dropout", "batch_size")
+"""The hyper-parameters that may be a list: a grid, every point trained, the best on the model-selection split kept."""
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench")).expanduser()
 
@@ -85,8 +89,6 @@ def resolve_hparams(mode: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if isinstance(value, list | tuple):
-            from benchmark.engine.job import GRID_KEYS
-
             if key not in GRID_KEYS:
                 raise BenchError(f"'{key}' takes one value; a grid is possible for {', '.join(GRID_KEYS)}")
             if not value:
