@@ -1,4 +1,5 @@
-"""Tests of the example plugin: its registrations, the `hashbow` upstream contract, and the question data.
+"""Tests of the example plugin: its registrations, the `hashbow` upstream contract, the question data, and the
+`multi-label` head with its metrics and its CSV task.
 
 Run them after `pip install -e .` (or a plain install) in an environment that has bench: `pytest`.
 """
@@ -8,17 +9,23 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import bench_example_plugin
 import pytest
 import torch
 from bench_example_plugin import HashbowFactory
 from bench_example_plugin.hashbow import HashBow, tokenize, word_buckets
+from bench_example_plugin.multilabel import MultiLabelKind, mean_ap, micro_f1
 from bench_example_plugin.questions import LABELS, QuestionsLoader, build_splits, label_text, split_of
 
 from benchmark.errors import BenchError
+
+ML_LABELS = ["raters-positive", "raters-negative", "strong"]
+ML_DATA = Path(bench_example_plugin.__file__).parent / "multilabel_data"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,7 @@ def registry():
     from benchmark.plugin.manager import load_plugins
 
     plugins = load_plugins()
-    if "example" in plugins.infos:
+    if "example-questions" in plugins.registry.tasks:  # the entry point, or BENCH_PLUGINS=bench_example_plugin
         return plugins.registry
     return load_plugins(extra=(bench_example_plugin,)).registry
 
@@ -219,3 +226,82 @@ def test_loader_builds_balanced_splits_from_the_vader_snippets(registry) -> None
     assert "movieReviewSnippets" in loader.revision(options)
     with pytest.raises(BenchError, match="unknown option 'corpus'"):
         QuestionsLoader().options({"corpus": "tweets"})
+
+
+# -- the multi-label head, its metrics and its task ---------------------------------------------------------
+
+
+def test_registers_the_multi_label_head_its_metrics_and_task(registry) -> None:
+    from benchmark.heads import kind_of
+
+    kind = kind_of(registry, "multi-label")
+    assert isinstance(kind, MultiLabelKind) and (kind.consumes, kind.target, kind.finetunes) == ("pooled", "labels", True)
+    for name in ("micro_f1", "mean_ap"):
+        metric = registry.metrics.get(name).obj
+        assert (metric.higher_is_better, metric.kind) == (True, "multi-label")
+    task = registry.tasks.get("example-multilabel").obj
+    assert (task.head, task.labels, task.metrics, task.score) == ("multi-label", ML_LABELS, ["mean_ap", "micro_f1"],
+                                                                  ["mean_ap"])
+    local = task.sources.local
+    assert (local.base, local.format, local.dir, task.origin_dir) == ("tasks-file", "csv", "multilabel_data",
+                                                                      ML_DATA.parent)
+    assert "Hutto & Gilbert" in (task.citation or "") and task.license == "MIT"
+
+
+def test_label_cells_become_indicators_and_a_bad_one_is_one_line(registry) -> None:
+    task = registry.tasks.get("example-multilabel").obj
+    kind = MultiLabelKind()
+    assert kind.convert_target(task, "strong|raters-positive", "x") == (1, 0, 1)
+    assert kind.convert_target(task, "", "x") == (0, 0, 0)
+    assert kind.convert_target(task, ["raters-negative"], "x") == (0, 1, 0)  # a JSON list of names
+    with pytest.raises(BenchError, match=r"^task 'example-multilabel': label 'loud' at f.csv:3 is not one of "):
+        kind.convert_target(task, "strong|loud", "f.csv:3")
+
+
+def test_metrics_are_scikit_learns() -> None:
+    from sklearn.metrics import average_precision_score, f1_score
+
+    truth = [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0]]
+    scores = [[0.9, 0.2, 0.6], [0.4, 0.7, 0.1], [0.6, 0.4, 0.3], [0.2, 0.1, 0.8], [0.3, 0.6, 0.5]]
+    predicted = [[int(p >= 0.5) for p in row] for row in scores]
+    assert micro_f1(truth, scores) == pytest.approx(100 * f1_score(truth, predicted, average="micro"))
+    assert micro_f1(truth, scores) == pytest.approx(100 * 2 * 5 / (2 * 5 + 2 + 2))  # 5 hits, 2 false, 2 missed
+    assert mean_ap(truth, scores) == pytest.approx(100 * average_precision_score(truth, scores, average="macro"))
+    # a label nobody has is left out of the mean (it has no average precision), not counted as 0
+    assert mean_ap([r + [0] for r in truth], [r + [0.7] for r in scores]) == pytest.approx(mean_ap(truth, scores))
+    assert mean_ap([[0, 0]], [[0.5, 0.5]]) == 0.0
+
+
+def test_the_shipped_csv_is_real_multi_label_data(registry, tmp_path: Path) -> None:
+    from benchmark.tasks.data import load
+
+    texts = {split: (ML_DATA / f"{split}.csv").read_text(encoding="utf-8") for split in ("train", "dev")}
+    assert sum(len(t.encode("utf-8")) for t in texts.values()) < 100_000
+    for text in texts.values():  # quoted fields holding commas: the CSV reader must honour the quoting
+        assert len(re.findall(r'^\d+,"[^"\n]*,[^"\n]*",', text, re.M)) > 50
+    task = registry.tasks.get("example-multilabel").obj
+    data = load(task, None, registry, tmp_path)  # no data directory: the files are beside tasks.yaml
+    assert (len(data.train), len(data.dev), len(data.evals["dev"])) == (336, 84, 180)  # select: 20% of train
+    rows = [*data.train.targets, *data.dev.targets, *data.evals["dev"].targets]
+    assert all(len(y) == 3 and set(y) <= {0, 1} for y in rows)
+    for k, label in enumerate(ML_LABELS):
+        assert 0.25 < sum(y[k] for y in rows) / len(rows) < 0.65, label
+    assert sum(sum(y) >= 2 for y in rows) > 0.3 * len(rows)  # genuinely multi-label
+    assert any(", " in x for x in data.evals["dev"].inputs)
+
+
+def test_the_head_trains_frozen_and_fine_tuned(tmp_path: Path) -> None:
+    import benchmark
+    from benchmark.plugin.manager import get_plugins
+
+    if "example-multilabel" not in get_plugins().registry.tasks:
+        pytest.skip("bench-example-plugin is not installed (pip install -e .)")
+    for mode, hparams in (("frozen", {}), ("finetune", {"epochs": 1, "max_train": 64})):
+        (res,) = benchmark.run("hashbow:32", "example-multilabel", [0], tmp_path / mode, mode=mode,
+                               cache_dir=tmp_path / "cache", **hparams)
+        preds, gold = res.predictions["dev"], res.targets["dev"]
+        assert len(preds) == len(gold) == 180 and res.selection["epochs_run"] >= 1, mode
+        assert all(len(p) == 3 and all(0.0 <= x <= 1.0 and round(x, 4) == x for x in p) for p in preds)
+        assert all(len(y) == 3 and set(y) <= {0, 1} for y in gold)
+        assert res.scores == {"mean_ap": round(mean_ap(gold, preds), 4), "micro_f1": round(micro_f1(gold, preds), 4)}
+        assert res.main_score == res.scores["mean_ap"] and len(res.layer_weights) == 3

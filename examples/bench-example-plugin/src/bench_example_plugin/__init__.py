@@ -1,8 +1,10 @@
-"""An example `bench` plugin: the `hashbow` text upstream and the `example-questions` task (suite `example`).
+"""An example `bench` plugin: the `hashbow` text upstream, the `example-questions` task (suite `example`), and a
+head kind bench does not have, `multi-label` (with its metrics `micro_f1` and `mean_ap` and the CSV task
+`example-multilabel`, whose data ship beside tasks.yaml).
 
 bench finds this module through the entry point `example = "bench_example_plugin"` in the `bench` group and
-calls the hooks below. Importing it is cheap on purpose: torch is imported only when a job builds `hashbow`,
-so `bench --help` and `bench plugins` stay fast.
+calls the hooks below. Importing it is cheap on purpose: torch is imported only when a job builds `hashbow` or
+trains the head, so `bench --help` and `bench plugins` stay fast.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import importlib.resources
 from typing import Any
 
+from bench_example_plugin.multilabel import MultiLabelKind, mean_ap, micro_f1
 from bench_example_plugin.questions import QuestionsLoader
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
@@ -56,6 +59,17 @@ def register_upstreams(register: Any) -> None:
 def register_datasets(register: Any) -> None:
     register("example-questions", QuestionsLoader(),
              description="question vs statement, from the VADER snippets (Hutto & Gilbert 2014)")
+
+
+@hookimpl
+def register_downstreams(register: Any) -> None:
+    register("multi-label", MultiLabelKind())
+
+
+@hookimpl
+def register_metrics(register: Any) -> None:
+    register("micro_f1", micro_f1, higher_is_better=True, kind="multi-label")
+    register("mean_ap", mean_ap, higher_is_better=True, kind="multi-label")
 
 
 @hookimpl
