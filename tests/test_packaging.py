@@ -15,7 +15,7 @@ def test_wheel_ships_tasks_yaml_and_the_plugin_packages(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "benchmark/tasks.yaml" in names
     assert zipfile.ZipFile(wheel).read("benchmark/tasks.yaml") == (ROOT / "tasks.yaml").read_bytes()
-    for module in ("benchmark/cli/main.py", "upstreams/text.py", "upstreams/hf_text.py", "downstreams/recipes/vader.py",
+    for module in ("benchmark/cli/app.py", "upstreams/text.py", "upstreams/hf_text.py", "downstreams/recipes/vader.py",
                    "downstreams/heads.py", "downstreams/metrics.py"):
         assert module in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
