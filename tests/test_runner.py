@@ -119,7 +119,7 @@ def test_job_ids_depend_on_what_determines_the_result(registry, tmp_path: Path, 
 def test_each_finetune_job_starts_from_the_pretrained_weights(tiny_bert_dir: Path, glue_dir: Path, tmp_path: Path,
                                                               monkeypatch) -> None:
     builds = []
-    real = runner.build_upstream
+    real = execution.build_upstream
 
     def counting(*a, **k):
         builds.append(1)
