@@ -43,9 +43,9 @@ def test_help_does_not_import_torch_or_transformers() -> None:
                                     "(0 = embeddings) (see 'bench run --help')"),
         (["run", "--upstream", "minilm+random"], "error: unknown upstream modifier '+random' in 'minilm+random' "
                                                  "(known: +rand, +re-emb)"),
-        (["list", "things"], "error: Invalid value for '{upstreams|tasks|suites|heads|metrics|executors}': 'things' "
-                             "is not one of 'upstreams', 'tasks', 'suites', 'heads', 'metrics', 'executors'. "
-                             "(see 'bench list --help')"),
+        (["list", "things"], "error: Invalid value for '{upstreams|tasks|suites|heads|metrics|formats|datasets|"
+                             "executors}': 'things' is not one of 'upstreams', 'tasks', 'suites', 'heads', 'metrics', "
+                             "'formats', 'datasets', 'executors'. (see 'bench list --help')"),
         (["run", "--lr", "1e-3,fast"], "error: Invalid value for '--lr': '1e-3,fast' is not a comma-separated list "
                                        "of numbers (e.g. 1e-4,1e-3) (see 'bench run --help')"),
         (["run", "--executor", "slurm"], "error: unknown executor 'slurm' (bench list executors)"),
@@ -117,6 +117,11 @@ def test_list_and_plugins() -> None:
     r = bench("list", "suites")
     assert r.returncode == 0
     assert "glue" in r.stdout and "offline-text" in r.stdout and "vader-polarity" in r.stdout
+    heads = bench("list", "heads").stdout.splitlines()
+    assert any(line.startswith("ctc") and "[frames -> sequence]" in line for line in heads)
+    assert any(line.startswith("classification") and "[pooled -> class]" in line for line in heads)
+    formats = [line.split()[0] for line in bench("list", "formats").stdout.splitlines()]
+    assert {"csv", "tsv", "jsonl", "json", "parquet"} <= set(formats)
     r = bench("plugins", "--json")
     data = json.loads(r.stdout)
     names = {p["name"]: p for p in data["plugins"]}

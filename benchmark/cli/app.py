@@ -26,6 +26,7 @@ from benchmark.cli.scaffold import new_plugin
 from benchmark.cli.validate import validate
 from benchmark.clitools import Invocation, PretrainProgress  # noqa: F401  (PretrainProgress: re-exported)
 from benchmark.errors import BenchError
+from benchmark.heads.protocol import declared
 from benchmark.version import __version__
 
 log = logging.getLogger("benchmark")
@@ -47,15 +48,17 @@ def cli(verbose: int) -> None:
 
 
 @cli.command(name="list")
-@click.argument("what", type=click.Choice(["upstreams", "tasks", "suites", "heads", "metrics", "executors"]))
+@click.argument("what", type=click.Choice(["upstreams", "tasks", "suites", "heads", "metrics", "formats", "datasets",
+                                           "executors"]))
 @tasks_file_option
 def list_cmd(what: str, tasks_files: tuple[Path, ...]) -> None:
-    """List what the installed plugins registered."""
+    """List what the installed plugins registered (heads: what each reads -> what it predicts)."""
     warn_plugin_failures()
     add_tasks_files(tasks_files)
     reg = plugins().registry
     table_of = {"upstreams": reg.upstreams, "tasks": reg.tasks, "suites": reg.suites, "heads": reg.downstreams,
-                "metrics": reg.metrics, "executors": reg.executors}[what]
+                "metrics": reg.metrics, "formats": reg.formats, "datasets": reg.datasets,
+                "executors": reg.executors}[what]
     items = list(table_of)
     width = max((len(i.name) for i in items), default=0) + 2
     for item in items:
@@ -66,6 +69,11 @@ def list_cmd(what: str, tasks_files: tuple[Path, ...]) -> None:
             extra = f"[{', '.join(item.obj.tasks)}] "
         elif what == "upstreams":
             extra = f"[{item.meta.get('modality', '?')}] "
+        elif what == "heads":
+            try:
+                extra = "[{} -> {}] ".format(*declared(reg, item.name))
+            except BenchError:  # a plugin's object no head kind adopts: `bench plugins` reports it
+                extra = "[?] "
         click.echo(f"{item.name:<{width}}{extra}{item.description}  ({item.plugin})")
 
 
