@@ -17,9 +17,17 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return _num(value, digits)
 
 
+def _safe(text: object) -> str:
+    """A name read from result files, fit for the terminal: control characters escaped, rich markup literal."""
+    from rich.markup import escape
+
+    from benchmark.engine.result_schema import printable
+
+    return escape(printable(text))
+
+
 def print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -> None:
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     from benchmark.engine import results
@@ -30,24 +38,24 @@ def print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) ->
     if only is not None:
         rows = [r for r in rows if (r["upstream"], r["task"]) in only]
     board = report.build(rows, registry, uncertainty=False)
-    console = Console()
+    console = Console(emoji=False, highlight=False)
     if not board.rows:
-        console.print(f"no results in {output}")
+        console.print(f"no results in {_safe(output)}")
         return
-    table = Table(title=f"bench leaderboard — {output}", title_justify="left", show_lines=False)
+    table = Table(title=f"bench leaderboard — {_safe(output)}", title_justify="left", show_lines=False)
     table.add_column("upstream", no_wrap=True)
     table.add_column("params", justify="right")
     superb_suites = {s for s in board.suites if any(s in row.superb for row in board.rows)}
     for s in board.suites:
-        table.add_column(s, justify="right", style="bold")
+        table.add_column(_safe(s), justify="right", style="bold")
         table.add_column("×human", justify="right")
         if s in superb_suites:
             table.add_column("SUPERB", justify="right")
     lower = [t for t in board.tasks if board.task_info.get(t, {}).get("lower_is_better")]
     for t in board.tasks:
-        table.add_column(f"{t} ↓" if t in lower else t, justify="right")
+        table.add_column(_safe(f"{t} ↓" if t in lower else t), justify="right")
     for row in board.rows:
-        cells = [escape(row.label), "—" if row.n_parameters is None else f"{row.n_parameters / 1e6:.1f}M"]
+        cells = [_safe(row.label), "—" if row.n_parameters is None else f"{row.n_parameters / 1e6:.1f}M"]
         for s in board.suites:
             value, rel = row.suites.get(s, (None, None))
             cells += [_fmt(value), _fmt(rel, 3)]
@@ -60,7 +68,8 @@ def print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) ->
             else:
                 std = f"±{c.score.std:.1f}" if c.score.n > 1 else ""
                 rel = f" ({c.relative_to_human:.2f}×)" if c.relative_to_human is not None else ""
-                cells.append(f"{c.score.mean:.1f}{std}{rel}")
+                mark = " [red]![/red]" if c.flag else ""
+                cells.append(f"{c.score.mean:.1f}{std}{rel}{mark}")
         table.add_row(*cells)
     human = ["human", ""]
     for s in board.suites:
@@ -75,6 +84,8 @@ def print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) ->
                   + (" SUPERB = the SUPERB score: FBANK 0, state of the art 1000." if superb_suites else "")
                   + (" ↓ = an error rate: lower is better." if lower else ""),
                   style="dim", highlight=False)
+    for line in board.flagged:
+        console.print(f"[red]![/red] not as bench wrote it: {_safe(line)}")
 
 
 @click.command(name="report")

@@ -8,10 +8,12 @@ import json
 import logging
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmark.engine import result_schema
 from benchmark.errors import BenchError
 from benchmark.types import Result
 
@@ -69,7 +71,11 @@ def write_text_atomic(path: Path, text: str) -> None:
 def save(output: Path, result: Result) -> Path:
     path = result_path(output, result.task, result.upstream, result.seed, result.job_id)
     # Serialise first: a result that cannot be written as JSON never touches the file.
-    write_text_atomic(path, json.dumps(dataclasses.asdict(result), indent=2, allow_nan=False) + "\n")
+    body = dataclasses.asdict(result)
+    # Canonical JSON keeps tuples as lists: the checksum is of what a reader will json.load back.
+    body = json.loads(json.dumps(body, allow_nan=False))
+    body[result_schema.CHECKSUM_FIELD] = result_schema.checksum(body)
+    write_text_atomic(path, json.dumps(body, indent=2, allow_nan=False) + "\n")
     failure_path(path).unlink(missing_ok=True)  # an earlier failure of this job is history now
     return path
 
@@ -111,23 +117,52 @@ def check_writable(output: Path) -> None:
         raise BenchError(f"cannot write results to {output}: {err.strerror or err}; pass --output DIR") from None
 
 
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+"""No result is this big (predictions of the largest task are a few MB); a larger file is not read into memory."""
+
+
+def read_result(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """The result in `path` when it passes the schema, else None and why (one line, for the warning).
+
+    Only regular files are opened (a FIFO would block forever, a link to /dev/zero would fill memory), and at
+    most MAX_RESULT_BYTES of them."""
+    try:
+        st = os.stat(path)  # follows a link: a link to a regular file is read, a link to a device is not
+    except OSError as err:
+        return None, f"cannot read it: {err.strerror or err}"
+    if not stat.S_ISREG(st.st_mode):
+        return None, "not a regular file"
+    if st.st_size > MAX_RESULT_BYTES:
+        return None, f"larger than {MAX_RESULT_BYTES // 2**20} MB"
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_RESULT_BYTES + 1)
+        if len(raw) > MAX_RESULT_BYTES:
+            return None, f"larger than {MAX_RESULT_BYTES // 2**20} MB"
+        data = json.loads(raw.decode("utf-8"))
+    except OSError as err:
+        return None, f"cannot read it: {err.strerror or err}"
+    except RecursionError:
+        return None, "nested too deeply"
+    except ValueError as err:
+        return None, f"not valid JSON: {err}"
+    why = result_schema.problem(data)
+    return (None, why) if why else (data, "")
+
+
 def load_all(output: Path) -> list[dict[str, Any]]:
-    """Every readable result under `output`; unreadable files are logged and skipped, never fatal."""
+    """Every result under `output` that passes the result schema; any other file is skipped with one warning."""
     if not output.is_dir():
         raise BenchError(f"no results directory {output}; run `bench run --output {output}` first")
     out = []
     for path in sorted(output.glob(f"*{RESULT_SUFFIX}")):
         if path.name.endswith(FAILED_SUFFIX):
             continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            log.warning("skipping unreadable result %s: %s", path, err)
-            continue
-        if isinstance(data, dict) and {"upstream", "task", "seed", "scores", "main_score"} <= data.keys():
-            out.append(data)
+        data, why = read_result(path)
+        if data is None:
+            log.warning("skipping result file %s: %s", result_schema.printable(path), result_schema.printable(why))
         else:
-            log.warning("skipping %s: not a bench result file", path)
+            out.append(data)
     return out
 
 

@@ -51,7 +51,9 @@ def _cell(c: TaskCell | None, with_ci: bool = True) -> str:
     rel = f'<div class="rel">{c.relative_to_human:.2f}× human</div>' if c.relative_to_human is not None else ""
     superb = (f'<div class="rel" title="SUPERB score: FBANK 0, state of the art 1000">SUPERB {_num(c.superb, 0)}</div>'
               if c.superb is not None else "")
-    return f'<td class="num"{_sort_attr(c.score.mean)}>{c.score.mean:.1f}{std}{ci}{rel}{superb}</td>'
+    # Only a flagged cell gets the mark: pages of unflagged results stay byte for byte what they were.
+    flag = (f'<span class="flag" title="{escape(c.flag)}">&#9888; not as bench wrote it</span>' if c.flag else "")
+    return f'<td class="num"{_sort_attr(c.score.mean)}>{c.score.mean:.1f}{std}{ci}{rel}{superb}{flag}</td>'
 
 
 def _row_attrs(row: Row) -> str:
@@ -294,6 +296,10 @@ def render(board: Leaderboard, title: str = "bench leaderboard", *, inside: str 
                + "</select></label></nav>")
     unknown = (f'<p class="warn">Results for tasks no installed plugin knows were left out: '
                f'{escape(", ".join(board.unknown_tasks))}.</p>' if board.unknown_tasks else "")
+    if board.flagged:
+        unknown += ('<div class="warn" id="flagged"><p>Results marked &#9888; are not as bench wrote them; do not '
+                    'trust their scores:</p><ul>' + "".join(f"<li>{escape(f)}</li>" for f in board.flagged)
+                    + "</ul></div>")
     data = {"comparisons": to_json(board)["comparisons"]}
     body = (f"<header><h1>{escape(title)}</h1><p class=\"note\">{len(board.rows)} upstream rows · "
             f"{len(board.tasks)} tasks · {len(board.suites)} suites. Click a column header to sort.</p>{filters}"

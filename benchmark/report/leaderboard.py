@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmark.engine import result_schema
 from benchmark.plugin.registry import Registry
 from benchmark.scoring import stats
 from benchmark.scoring.scores import (
@@ -49,6 +50,8 @@ class TaskCell:
     curves: list[list[dict[str, float]]] = field(default_factory=list)
     step_curves: list[list[dict[str, float]]] = field(default_factory=list)
     """Per seed: the training loss along the optimizer steps (window means), when the result has it."""
+    flag: str | None = None
+    """Why this cell's results cannot be trusted as written by bench ('edited', 'conflicting copies'), else None."""
     superb: float | None = None
     """SUPERB-normalised score (FBANK = 0, SOTA = 1000) when the task has both references, else None."""
 
@@ -125,6 +128,27 @@ class Leaderboard:
     comparisons: list[Comparison] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     transfers: list[TransferMatrix] = field(default_factory=list)
+    flagged: list[str] = field(default_factory=list)
+    """One line per result that is not as bench wrote it: its checksum does not match, or another result of the
+    same job id has other scores. Renderers mark the cells and list these under the table."""
+
+
+def _untrusted(results: Sequence[dict[str, Any]]) -> dict[int, str]:
+    """id(result) -> why it is flagged. A checksum that does not match means the body was edited; two results of
+    one job id with different scores mean one is a doctored copy (the latest `finished_at` must not just win).
+    Results from before checksums are 'unverified': not flagged."""
+    out: dict[int, str] = {}
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        if result_schema.integrity(r) == "edited":
+            out[id(r)] = "edited: its checksum does not match its contents"
+        if r.get("job_id"):
+            by_job.setdefault(r["job_id"], []).append(r)
+    for jid, rs in by_job.items():
+        if len({(r["main_score"], tuple(sorted(r["scores"].items()))) for r in rs}) > 1:
+            for r in rs:
+                out.setdefault(id(r), f"conflicting copies: {len(rs)} results of job {jid} differ in scores")
+    return out
 
 
 def _one_per_seed(rs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -152,7 +176,12 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
             continue
         grouped.setdefault((row_label(r), r["task"]), []).append(r)
     rows: dict[str, Row] = {}
+    untrusted = _untrusted(results)
+    flags: dict[tuple[str, str], str] = {}
     for key, rs in list(grouped.items()):
+        reasons = [untrusted[id(r)] for r in rs if id(r) in untrusted]
+        if reasons:
+            flags[key] = reasons[0]
         grouped[key] = _one_per_seed(rs)
     for (label, task_name), rs in sorted(grouped.items()):
         task = registry.tasks.get(task_name).obj
@@ -171,6 +200,7 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
             curves=[r.get("selection", {}).get("curve", []) for r in rs],
             step_curves=[r.get("selection", {}).get("step_curve", []) for r in rs])
         cell = row.tasks[task_name]
+        cell.flag = flags.get((label, task_name))
         if all(k in cell.metrics for k in task.score_keys()):
             cell.superb = superb_score(task, {k: cell.metrics[k].mean for k in task.score_keys()})
     present = {t for (_, t) in grouped}
@@ -215,6 +245,8 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
                 if test is not None:
                     board.comparisons.append(Comparison(t, a, b, test))
     board.provenance = _provenance(results)
+    board.flagged = [f"{row_label(r)} / {r['task']} seed {r['seed']} ({r.get('job_id') or '?'}): {untrusted[id(r)]}"
+                     for r in results if id(r) in untrusted]
     board.transfers = transfers(grouped, registry)
     return board
 
@@ -276,6 +308,7 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                          "n_permutations": c.test.n_permutations} for c in board.comparisons],
         "provenance": board.provenance,
         "unknown_tasks": board.unknown_tasks,
+        **({"flagged": board.flagged} if board.flagged else {}),
         "transfers": [{"row": m.row, "train": m.train, "evals": m.evals, "languages": m.languages,
                        "cells": [{"train": t, "eval": e, **agg(a)} for (t, e), a in m.cells.items()]}
                       for m in board.transfers],
