@@ -157,3 +157,32 @@ def test_names_from_files_never_act_on_the_terminal(board: Path, name: str) -> N
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout + proc.stderr and "\x07" not in proc.stdout
     assert result_schema.printable(name) in proc.stdout  # shown, escaped: \x1b, and [bold] literally
+
+
+def test_bench_run_skips_a_bad_result_with_one_warning_and_writes_checksummed_results(tmp_path: Path) -> None:
+    from reliability_workspace import make_workspace
+
+    ws = make_workspace(tmp_path / "ws")
+    bad = ws.out / "mini-sent__forged__seed0__forged0000000000.json"
+    forged(main_score=float("nan"))(bad)
+    for attempt in ("first", "resume"):
+        proc = ws.bench(*ws.run_args("--seeds", "1"))
+        assert proc.returncode == 0, (attempt, proc.stderr)
+        warnings = [line for line in proc.stderr.splitlines() if "skipping" in line]
+        assert len(warnings) == 1 and str(bad) in warnings[0] and "finite number" in warnings[0], proc.stderr
+        assert "not as bench wrote it" not in proc.stdout and "internal error" not in proc.stderr
+    written = [json.loads(p.read_text(encoding="utf-8")) for p in ws.out.glob("mini-*__char__*.json")]
+    assert written and all(result_schema.integrity(r) == "verified" for r in written)
+
+
+def test_markdown_marks_flagged_cells_and_escapes_control_characters(board: Path) -> None:
+    data = good()
+    data["main_score"] = data["scores"]["accuracy"] = 99.9
+    assert data["job_id"] == "0d11b034e2aa2e0b"  # a doctored copy of a committed result, under another name
+    (board / "copy.json").write_text(json.dumps(data), encoding="utf-8")
+    evil = good() | {"upstream": "evil\x1b[2J", "job_id": "evil000000000000"}
+    (board / "evil.json").write_text(json.dumps(evil), encoding="utf-8")
+    proc = bench_report(board, "--format", "markdown")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "evil\\\\x1b\\[2J" in proc.stdout
+    assert " ⚠" in proc.stdout and "conflicting copies: 2 results of job 0d11b034e2aa2e0b" in proc.stdout

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from benchmark.engine.result_schema import printable
 from benchmark.report.leaderboard import Leaderboard, TaskCell
 
 
 def _md(text: str) -> str:
-    """Escape the characters that would break a Markdown table cell or start markup."""
+    """Escape the characters that would break a Markdown table cell or start markup; control characters (an
+    escape sequence in a name read from a file) show escaped, as they would otherwise act on a terminal."""
+    text = printable(text)
     for ch in ("\\", "|", "*", "_", "`", "<", ">", "[", "]"):
         text = text.replace(ch, "\\" + ch)
     return text
@@ -24,6 +27,8 @@ def _cell(c: TaskCell | None) -> str:
         text += f" ± {c.score.std:.1f}"
     if c.ci:
         text += f" [{c.ci[0]:.1f}, {c.ci[1]:.1f}]"
+    if c.flag:
+        text += " ⚠"
     return text
 
 
@@ -45,6 +50,9 @@ def render(board: Leaderboard) -> str:
         out.append("| human | " + " | ".join(_num(board.human.get(t)) for t in tasks) + " |")
     out += ["", "Scores in percent points: mean ± std over seeds [95% bootstrap CI over the evaluation examples]. "
             "A suite with a missing task shows —.", ""]
+    if board.flagged:
+        out += ["⚠ Not as bench wrote them; do not trust their scores:", ""]
+        out += [f"- {_md(f)}" for f in board.flagged] + [""]
     for m in board.transfers:
         out += ["", f"## Transfer: {_md(m.row)}", "", "| trained on ↓ · evaluated on → | "
                 + " | ".join(_md(e) + (f" ({m.languages[e]})" if m.languages.get(e) else "") for e in m.evals) + " |",
