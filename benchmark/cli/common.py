@@ -27,10 +27,13 @@ def plugins() -> Plugins:
 
 def warn_plugin_failures() -> None:
     from rich.console import Console
+    from rich.markup import escape
+
+    from benchmark.engine.result_schema import printable
 
     console = Console(stderr=True)
-    for line in plugins().failures:
-        console.print(f"[yellow]warning:[/] {line}", highlight=False, markup=True, soft_wrap=True)
+    for line in plugins().failures:  # a plugin's message may hold anything: shown, never acted on
+        console.print(f"[yellow]warning:[/] {escape(printable(line))}", highlight=False, markup=True, soft_wrap=True)
 
 
 def add_tasks_files(paths: tuple[Path, ...]) -> None:

@@ -14,6 +14,7 @@ from benchmark.cli.common import split, tasks_file_option, warn_plugin_failures
 from benchmark.cli.report import print_leaderboard
 from benchmark.cli.types import PathArg
 from benchmark.clitools import command_line
+from benchmark.engine.result_schema import printable
 
 
 def _seeds(_ctx: Any, _param: Any, value: str) -> list[int]:
@@ -227,8 +228,8 @@ class _Progress:
             p.advance(self.jobs)
             p.update(self.step, visible=False)
             job = info["job"]
-            p.console.print(f"  {job.upstream.text} · {job.task.name} · seed {job.seed}: FAILED: {info['reason']}",
-                            highlight=False, markup=False)
+            p.console.print(printable(f"  {job.upstream.text} · {job.task.name} · seed {job.seed}: FAILED: "
+                                      f"{info['reason']}"), highlight=False, markup=False)
         elif event == "job_done":
             self.done += 1
             p.advance(self.jobs)
@@ -237,4 +238,5 @@ class _Progress:
                 return
             r = info["result"]
             rel = "" if r.relative_to_human is None else f", {r.relative_to_human:.3f}× human"
-            p.console.print(f"  {r.upstream} · {r.task} · seed {r.seed}: {r.main_score:.2f}{rel}", highlight=False)
+            p.console.print(printable(f"  {r.upstream} · {r.task} · seed {r.seed}: {r.main_score:.2f}{rel}"),
+                            highlight=False, markup=False)
