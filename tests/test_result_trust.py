@@ -186,3 +186,9 @@ def test_markdown_marks_flagged_cells_and_escapes_control_characters(board: Path
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "evil\\\\x1b\\[2J" in proc.stdout
     assert " ⚠" in proc.stdout and "conflicting copies: 2 results of job 0d11b034e2aa2e0b" in proc.stdout
+
+
+def test_failure_records_that_are_not_regular_files_are_skipped(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "x__y__seed0__0000000000000000.failed.json")
+    (tmp_path / "z__y__seed0__0000000000000001.failed.json").write_text('{"reason": "boom"}', encoding="utf-8")
+    assert results.load_failures(tmp_path) == [{"reason": "boom"}]

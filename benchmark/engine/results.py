@@ -99,8 +99,11 @@ def load_failures(output: Path) -> list[dict[str, Any]]:
     out = []
     for path in sorted(output.glob(f"*{FAILED_SUFFIX}")) if output.is_dir() else []:
         try:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_RESULT_BYTES:  # a FIFO would block forever
+                continue
             out.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue
     return out
 
