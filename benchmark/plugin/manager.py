@@ -1,8 +1,8 @@
 """The plugin manager: builtin plugins are an import list, third-party ones come from the `bench` entry points.
 
-A third-party plugin that fails to import, or raises in one of its hooks, is reported as one line and
-skipped; it never takes `bench --help` down with it. `BENCH_DISABLE_PLUGIN_AUTOLOAD=1` turns entry points
-off, `BENCH_PLUGINS=pkg.mod,...` imports plugin modules by name (no installation needed), and
+A third-party plugin that fails to import (SystemExit included), hangs importing (BENCH_PLUGIN_IMPORT_TIMEOUT
+seconds, default 10), or raises in one of its hooks, is reported as one line and skipped; it never takes
+`bench --help` down with it. `BENCH_DISABLE_PLUGIN_AUTOLOAD=1` turns entry points off, `BENCH_PLUGINS=pkg.mod,...` imports plugin modules by name (no installation needed), and
 `BENCH_BLOCK_PLUGINS=a,b` skips the named ones, builtins included (as pytest's `-p no:NAME`).
 """
 
@@ -12,6 +12,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,13 +81,44 @@ def _blocked() -> set[str]:
     return {p.strip() for p in os.environ.get("BENCH_BLOCK_PLUGINS", "").split(",") if p.strip()}
 
 
+def _import_timeout() -> float:
+    try:
+        return float(os.environ.get("BENCH_PLUGIN_IMPORT_TIMEOUT", "10"))
+    except ValueError:
+        raise BenchError("BENCH_PLUGIN_IMPORT_TIMEOUT must be a number of seconds") from None
+
+
+def _load_in_thread(load: Callable[[], Any], timeout: float) -> Any:
+    """`load()` in a daemon thread, so a plugin that hangs at import is given up on after `timeout` seconds
+    (the thread is left behind; a daemon does not keep bench from exiting). Anything it raises, SystemExit
+    included, is re-raised here; TimeoutError when it did not finish."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["plugin"] = load()
+        except BaseException as err:  # (SystemExit from a plugin is its failure, not ours)
+            box["error"] = err
+
+    thread = threading.Thread(target=target, name="bench-plugin-import", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"did not finish importing in {timeout:g} s (BENCH_PLUGIN_IMPORT_TIMEOUT)")
+    if "error" in box:
+        raise box["error"]
+    return box["plugin"]
+
+
 def _register_contained(pm: pluggy.PluginManager, name: str, load: Any, origin: str, failures: list[str]) -> bool:
     """Import and register a plugin the user installed or named; a failure is one line in `failures`, never
-    an exception (a stranger's plugin must not take bench down)."""
+    an exception (a stranger's plugin must not take bench down): not even SystemExit, only KeyboardInterrupt."""
     try:
-        pm.register(load(), name=name)
+        pm.register(_load_in_thread(load, _import_timeout()), name=name)
         pm.check_pending()
-    except Exception as err:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # (sys.exit() in a plugin must not end bench, silently, with its code)
         failures.append(f"plugin '{name}' ({origin}) failed to load: {type(err).__name__}: {err}")
         if pm.has_plugin(name):
             pm.unregister(name=name)
@@ -202,7 +234,9 @@ def _run_hooks(pm: pluggy.PluginManager, registry: Registry, infos: dict[str, Pl
                 try:
                     call(register=getattr(registry, registrar)(name))
                     break
-                except Exception as err:
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as err:  # (a plugin's SystemExit too)
                     bad = culprit(pm, hook_name, err, name)
                     if bad not in infos or infos[bad].source == "builtin":
                         raise
@@ -265,7 +299,9 @@ def add_commands(pm: pluggy.PluginManager, cli: Any, failures: list[str]) -> Non
             try:
                 call(cli=cli)
                 break
-            except Exception as err:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:  # (a plugin's SystemExit too)
                 _undo(cli, before, keep_new=False)
                 bad = culprit(pm, "register_commands", err, name)
                 fail(f"plugin '{bad}' failed in register_commands: {type(err).__name__}: {err}")

@@ -63,11 +63,19 @@ def read_text(path: Path) -> str:
     """A file's text as UTF-8; anything else is one line naming the line and the byte."""
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # (a byte-order mark is not part of the first cell)
     except UnicodeDecodeError as err:
         line = err.object[: err.start].count(b"\n") + 1
         raise BenchError(f"{path}: line {line} is not UTF-8 text (byte 0x{err.object[err.start]:02x}); convert the "
                          "file with iconv -t UTF-8") from None
+
+
+def _json_problem(err: BaseException) -> str:
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    if isinstance(err, json.JSONDecodeError):
+        return f"{type(err).__name__}: {err}"
+    return f"a number too large: {str(err).split(':')[0]}"
 
 
 def columns(header: Sequence[str] | None, wanted: Sequence[Column], path: Path) -> list[int]:
@@ -181,7 +189,7 @@ class Csv(RowFormat):
 
     def rows(self, path: Path, header: bool) -> tuple[list[str] | None, Rows]:
         csv.field_size_limit(sys.maxsize)
-        reader = csv.reader(io.StringIO(read_text(path).removeprefix("\ufeff"), newline=""), strict=True)
+        reader = csv.reader(io.StringIO(read_text(path), newline=""), strict=True)
         rows: Rows = []
         line = 1
         try:
@@ -235,8 +243,8 @@ class Jsonl:
                 continue
             try:
                 out.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as err:
-                raise BenchError(f"{path}:{lineno}: bad JSONL row ({type(err).__name__}: {err})") from None
+            except (ValueError, RecursionError) as err:  # (bad JSON, an int of >4300 digits, nesting too deep)
+                raise BenchError(f"{path}:{lineno}: bad JSONL row ({_json_problem(err)})") from None
         return out
 
     def read(self, task: TaskSpec, source: LocalSource, path: Path) -> tuple[Examples, int]:
@@ -276,6 +284,8 @@ class Json:
             rows = json.loads(read_text(path))
         except json.JSONDecodeError as err:
             raise BenchError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
+        except (ValueError, RecursionError) as err:
+            raise BenchError(f"{path}: not valid JSON ({_json_problem(err)})") from None
         if not isinstance(rows, list):
             raise BenchError(f"{path}: expected a JSON array of records, got {type(rows).__name__}")
         return rows

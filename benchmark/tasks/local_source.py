@@ -32,19 +32,24 @@ def local_root(task: TaskSpec, data_dir: Path | None) -> Path | None:
     return task.origin_dir
 
 
-def split_file(src: LocalSource, root: Path, split: str) -> tuple[Path, str]:
-    """A split's file, and its path relative to the root (as messages show it)."""
+def split_file(task: TaskSpec, src: LocalSource, root: Path, split: str) -> tuple[Path, str]:
+    """A split's file, and its path relative to the root (as messages show it); a path that resolves outside the
+    root (through a symlink: the schema refuses absolute paths and '..') is an error before anything is read."""
     over = src.overrides.get(split)
     sub = over.dir if over is not None and over.dir is not None else src.dir
     shown = f"{sub}/{src.splits[split]}" if sub else src.splits[split]
-    return root / sub / src.splits[split], shown
+    path = root / sub / src.splits[split]
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise BenchError(f"task '{task.name}': {shown} resolves outside {root} (a symlink?); tasks read only files "
+                         "inside their data directory")
+    return path, shown
 
 
 def first_absent(task: TaskSpec, src: LocalSource, root: Path, tests: bool) -> tuple[str, str] | None:
     """(split, shown path) of the first file a job needs that is not there, or None."""
     for split in ("train", *task.evals, "select", *(task.tests if tests else ())):
         if split in src.splits:
-            path, shown = split_file(src, root, split)
+            path, shown = split_file(task, src, root, split)
             if not path.is_file():
                 return split, shown
     return None
@@ -71,7 +76,7 @@ def read_local(task: TaskSpec, src: LocalSource, root: Path, registry: Registry,
     for ours in src.splits:
         if ours in task.tests and ours not in tests:
             continue  # test splits are read only for --predict-test
-        path, _ = split_file(src, root, ours)
+        path, _ = split_file(task, src, root, ours)
         if not path.is_file():
             if ours in ("train", *task.evals, *tests):
                 raise BenchError(f"task '{task.name}': {path} not found")

@@ -6,13 +6,14 @@ code in task files: no `eval`, no templates, no custom YAML tags (yaml.safe_load
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from benchmark.errors import BenchError
+from benchmark.tasks.bounded_yaml import MAX_FILE_BYTES, load_yaml
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Column = str | int
@@ -93,6 +94,27 @@ class LocalSource(_Strict):
             raise ValueError(f"format {self.format} needs dir, inputs and label (columns)")
         return self
 
+    @model_validator(mode="after")
+    def _paths_inside(self) -> LocalSource:
+        # Files stay inside their root: a tasks file must not read /etc/passwd (nor print its first line in an
+        # error). This is the static half; local_source.inside() also resolves symlinks before a file is read.
+        root = "--data-dir" if self.base == "data-dir" else "the tasks file's folder"
+        named = [("dir", self.dir), *((f"overrides.{k}.dir", o.dir or "") for k, o in self.overrides.items()),
+                 *((f"splits.{k}", v.split("#", 1)[0]) for k, v in self.splits.items())]
+        for key, path in named:
+            if escapes(path):
+                raise ValueError(f"{key}: path '{path}' leaves {root} (absolute or '..'); give a path inside it")
+        return self
+
+
+def escapes(path: str) -> bool:
+    """Whether a relative path from a tasks file is absolute or climbs out of its root with '..'."""
+    posix, windows = PurePosixPath(path), PureWindowsPath(path)
+    return posix.is_absolute() or bool(windows.drive or windows.root) or ".." in (*posix.parts, *windows.parts)
+
+
+MAX_OPTIONS_CHARS = 65_536
+
 
 class RecipeSource(_Strict):
     """Data built offline by a registered dataset loader (register_datasets hook)."""
@@ -100,6 +122,14 @@ class RecipeSource(_Strict):
     name: str
     options: dict[str, Any] = {}
     splits: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _options_bounded(self) -> RecipeSource:
+        # Options are hashed into job ids and written into every result: a few KB is plenty.
+        size = len(json.dumps(self.options, default=str))
+        if size > MAX_OPTIONS_CHARS:
+            raise ValueError(f"options: {size} characters once written out, more than {MAX_OPTIONS_CHARS}")
+        return self
 
 
 class Sources(_Strict):
@@ -292,28 +322,12 @@ def parse_suite(name: str, body: Any, origin: str) -> SuiteSpec:
         raise BenchError(_one_line(err, f"{origin}: suite '{name}'")) from None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load that refuses a key repeated in one mapping (YAML would silently keep the last)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            line = key_node.start_mark.line + 1
-            raise BenchError(f"{loader.name}: line {line}: duplicate key '{key}'")
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_task_file(path: Path) -> tuple[list[TaskSpec], list[SuiteSpec]]:
     """Read and validate a tasks YAML file."""
     origin = str(path)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:  # (refused before it is read into memory)
+            raise BenchError(f"{path}: {path.stat().st_size} bytes, more than a tasks file may hold ({MAX_FILE_BYTES})")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BenchError(f"tasks file not found: {path}") from None
@@ -324,17 +338,7 @@ def load_task_file(path: Path) -> tuple[list[TaskSpec], list[SuiteSpec]]:
 
 def parse_task_text(text: str, origin: str, folder: Path | None = None) -> tuple[list[TaskSpec], list[SuiteSpec]]:
     """Validate a tasks file's text; `folder` is where its tasks' `base: tasks-file` data lives."""
-    loader = _UniqueKeyLoader(text)
-    loader.name = origin
-    try:
-        raw = loader.get_single_data()
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise BenchError(f"{origin}: invalid YAML: {where}{problem}") from None
-    finally:
-        loader.dispose()
+    raw = load_yaml(text, origin)
     if not isinstance(raw, dict):
         raise BenchError(f"{origin}: expected a mapping with 'schema', 'suites' and 'tasks' at the top")
     try:

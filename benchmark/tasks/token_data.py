@@ -128,7 +128,7 @@ def read_squad(task: TaskSpec, src: LocalSource, path: Path, text: str) -> Examp
     try:
         doc = json.loads(text)
         articles = doc["data"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (ValueError, RecursionError, KeyError, TypeError) as err:  # (ValueError: bad JSON, huge ints)
         raise BenchError(f"{path}: not SQuAD JSON ({type(err).__name__}: {err}); expected "
                          '{"data": [{"paragraphs": [{"context": ..., "qas": [...]}]}]}') from None
     rows, skipped = [], 0
