@@ -143,12 +143,16 @@ def test_size_limit_evicts_least_recently_used(tmp_path: Path) -> None:
     up = CharUpstream()
     one = features.extract(up, TEXTS, "mean", 32, FeatureCache(tmp_path / "probe"))
     size = one.path.stat().st_size + 400
-    cache = FeatureCache(tmp_path / "c", max_bytes=int(2.5 * size))
-    a = features.extract(up, TEXTS[:100] * 3, "mean", 32, cache)
+
+    def run() -> FeatureCache:  # a new cache object per run: entries a run has opened are pinned against eviction
+        return FeatureCache(tmp_path / "c", max_bytes=int(2.5 * size))
+
+    a = features.extract(up, TEXTS[:100] * 3, "mean", 32, run())
     time.sleep(0.05)
-    features.extract(up, TEXTS[::-1], "mean", 32, cache)
+    features.extract(up, TEXTS[::-1], "mean", 32, run())
     time.sleep(0.05)
     os.utime(a.path.parent / "meta.json")  # a is used again: b is now the oldest
+    cache = run()
     features.extract(up, TEXTS, "cls", 32, cache)
     assert cache.info().entries == 2 and a.path.exists()
 

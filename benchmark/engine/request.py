@@ -41,7 +41,8 @@ def default_cache_dir() -> Path:
 
 
 def cache_max_bytes() -> int | None:
-    """BENCH_CACHE_MAX_GB as bytes (least-recently-used entries are evicted beyond it), or None for no limit."""
+    """BENCH_CACHE_MAX_GB as bytes (least-recently-used entries are evicted beyond it, sparing those in use), or None
+    for no limit."""
     raw = os.environ.get("BENCH_CACHE_MAX_GB", "").strip()
     if not raw:
         return None
@@ -49,8 +50,9 @@ def cache_max_bytes() -> int | None:
         gb = float(raw)
     except ValueError:
         raise BenchError(f"BENCH_CACHE_MAX_GB={raw!r} is not a number of gigabytes") from None
-    if gb <= 0:
-        raise BenchError(f"BENCH_CACHE_MAX_GB={raw!r} must be positive")
+    if not math.isfinite(gb) or gb <= 0:  # nan and inf parse as floats but are no size (unset it for no limit)
+        raise BenchError(f"BENCH_CACHE_MAX_GB={raw!r} must be a positive, finite number of gigabytes (unset it for "
+                         "no limit)")
     return int(gb * 1e9)
 
 

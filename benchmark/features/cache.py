@@ -7,6 +7,10 @@ its final place and renamed into place only when complete, so a writer killed at
 reader trusts (the leftovers are removed by `clear` and by later writers). Writers of one key take a file
 lock, so two processes (or Ray workers) never compute the same entry twice or interleave their writes.
 
+Entries heal: `meta.json` records a checksum of every chunk of rows, checked (with finiteness) the first time a
+process reads the entry; an entry that is unreadable, foreign or edited is quarantined and recomputed, with one
+warning. Entries this process has opened are pinned: eviction spares them, so the size limit is best effort.
+
 Rows are written and read with pwrite / pread, never through a memory map, so the resident memory of a job
 does not grow with the size of the data: training streams chunks of rows from the file.
 """
@@ -30,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from benchmark.errors import BenchError
+from benchmark.features import integrity
+from benchmark.features.frames import FrameFeatures, FrameWriter
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -131,68 +137,6 @@ class Writer:
             self.fd = None
 
 
-class FrameWriter:
-    """Appends each example's (frames, layers, dim) block to `frames.bin`; `index.npy` records where each starts.
-
-    Frame-level tasks (CTC) need every frame, and the number of frames is known only once the upstream has run,
-    so blocks are appended in arrival order rather than written at precomputed offsets.
-    """
-
-    def __init__(self, directory: Path, n: int, dtype: np.dtype) -> None:
-        self.directory, self.n, self.dtype = directory, n, dtype
-        self.index = np.full((n, 2), -1, dtype=np.int64)  # (first row, number of frames) per example
-        self.rows = 0
-        self.written = 0
-        self.layers = self.dim = 0
-        self.file: Any = None
-
-    def write(self, indices: Sequence[int], blocks: Sequence[np.ndarray]) -> None:
-        """blocks[k]: (frames, layers, dim) of example indices[k]."""
-        if self.file is None:
-            self.file = (self.directory / "frames.bin").open("wb")
-            self.layers, self.dim = blocks[0].shape[1], blocks[0].shape[2]
-        for i, block in zip(indices, blocks, strict=True):
-            data = np.ascontiguousarray(block, dtype=self.dtype)
-            self.file.write(data.tobytes())
-            self.index[int(i)] = (self.rows, len(data))
-            self.rows += len(data)
-        self.written += len(indices)
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.flush()
-            os.fsync(self.file.fileno())
-            self.file.close()
-            self.file = None
-            np.save(self.directory / "index.npy", self.index)
-
-    def summary(self) -> dict[str, Any]:
-        return {"frames": True, "rows": self.rows, "layers": self.layers, "dim": self.dim}
-
-
-class FrameFeatures:
-    """Read access to a frame-level entry: each example's (frames, layers, dim) block, float32 out (pread)."""
-
-    def __init__(self, entry: Path, meta: dict[str, Any]) -> None:
-        self.path = entry / "frames.bin"
-        self.index = np.load(entry / "index.npy")
-        self.layers, self.dim = int(meta["layers"]), int(meta["dim"])
-        self.dtype = np.dtype(meta["dtype"])
-        self.row_bytes = self.layers * self.dim * self.dtype.itemsize
-        if self.path.stat().st_size != int(meta["rows"]) * self.row_bytes or (self.index[:, 0] < 0).any():
-            raise ValueError(f"{self.path}: truncated or incomplete frame features")
-        self.lengths = self.index[:, 1]
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def example(self, i: int) -> np.ndarray:
-        start, n = (int(v) for v in self.index[i])
-        with self.path.open("rb", buffering=0) as f:
-            buf = os.pread(f.fileno(), n * self.row_bytes, start * self.row_bytes)
-        return np.frombuffer(buf, dtype=self.dtype).reshape(n, self.layers, self.dim).astype(np.float32)
-
-
 @dataclass(frozen=True)
 class CacheInfo:
     root: Path
@@ -215,6 +159,9 @@ class FeatureCache:
         self.max_bytes = max_bytes
         self.enabled = enabled
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._pinned: set[str] = set()  # entry names opened by this process: eviction never removes them
+        self._verified: set[str] = set()  # entry names whose checksums this process has checked
+        self._bad: dict[str, str] = {}  # key -> why its entry was refused (reported when it is replaced)
 
     # -- lookup ------------------------------------------------------------------------------------------
     def _base(self) -> Path:
@@ -227,19 +174,33 @@ class FeatureCache:
     def path(self, key: str) -> Path:
         return self._base() / f"{key}-{self.dtype.name}"
 
+    def _refuse(self, key: str, entry: Path, err: Exception) -> None:
+        """Remember why an entry was refused; the writer that replaces it (under the key's lock) says so."""
+        if os.path.lexists(entry):
+            self._bad[key] = f"{type(err).__name__}: {err}" if isinstance(err, KeyError) else str(err)
+
+    def _opened(self, entry: Path, data: Path, offset: int, row_bytes: int, dtype: np.dtype,
+                meta: dict[str, Any]) -> None:
+        """Check an entry's rows once per process, then pin it and mark it used (LRU eviction reads the time)."""
+        if entry.name not in self._verified:
+            integrity.verify(data, offset, row_bytes, dtype, meta.get("checksum"))
+            self._verified.add(entry.name)
+        self._pinned.add(entry.name)
+        with contextlib.suppress(OSError):
+            os.utime(entry / "meta.json")
+
     def get(self, key: str) -> Features | None:
         entry = self.path(key)
         try:
             meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
             feats = Features(entry / "features.npy")
-        except (OSError, ValueError) as err:
-            if entry.exists():
-                log.warning("ignoring unreadable cache entry %s: %s", entry, err)
+            if meta.get("format") != FORMAT_VERSION or tuple(meta.get("shape", ())) != feats.shape:
+                raise integrity.CorruptEntry(f"not an entry of this format (format {meta.get('format')!r}, "
+                                             f"shape {meta.get('shape')!r})")
+            self._opened(entry, feats.path, feats.offset, feats.row_bytes, feats.dtype, meta)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            self._refuse(key, entry, err)
             return None
-        if meta.get("format") != FORMAT_VERSION or tuple(meta.get("shape", ())) != feats.shape:
-            return None
-        with contextlib.suppress(OSError):
-            os.utime(entry / "meta.json")  # least-recently-used eviction reads this time
         return feats
 
     @contextlib.contextmanager
@@ -262,30 +223,39 @@ class FeatureCache:
     @contextlib.contextmanager
     def create(self, key: str, n: int, meta: dict[str, Any]) -> Iterator[Writer]:
         """Write a new entry: yields a Writer; the entry appears (atomic rename) only if the block completes."""
-        with self._new_entry(key, lambda tmp: Writer(tmp / "features.npy", n, self.dtype),
-                             lambda tmp, w: {"shape": list(Features(tmp / "features.npy").shape)}, meta) as writer:
+        with self._new_entry(key, lambda tmp: Writer(tmp / "features.npy", n, self.dtype), self._describe_rows,
+                             meta) as writer:
             yield writer
 
     @contextlib.contextmanager
     def create_frames(self, key: str, n: int, meta: dict[str, Any]) -> Iterator[FrameWriter]:
         """Write a new frame-level entry (every example's (frames, layers, dim) block), atomically like create."""
-        with self._new_entry(key, lambda tmp: FrameWriter(tmp, n, self.dtype), lambda tmp, w: w.summary(),
+        with self._new_entry(key, lambda tmp: FrameWriter(tmp, n, self.dtype), self._describe_frames,
                              meta) as writer:
             yield writer
+
+    def _describe_rows(self, tmp: Path, _: Writer) -> dict[str, Any]:
+        f = Features(tmp / "features.npy")
+        return {"shape": list(f.shape), "checksum": integrity.scan(f.path, f.offset, f.row_bytes, f.dtype, CHUNK_BYTES)}
+
+    def _describe_frames(self, tmp: Path, w: FrameWriter) -> dict[str, Any]:
+        row_bytes = w.layers * w.dim * self.dtype.itemsize
+        return {**w.summary(), "index_crc32": integrity.file_crc(tmp / "index.npy"),
+                "checksum": integrity.scan(tmp / "frames.bin", 0, row_bytes, self.dtype, CHUNK_BYTES)}
 
     def get_frames(self, key: str) -> FrameFeatures | None:
         entry = self.path(key)
         try:
             meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
             if meta.get("format") != FORMAT_VERSION or not meta.get("frames"):
-                return None
+                raise integrity.CorruptEntry(f"not a frame entry of this format (format {meta.get('format')!r})")
+            if "index_crc32" in meta and integrity.file_crc(entry / "index.npy") != meta["index_crc32"]:
+                raise integrity.CorruptEntry("index.npy does not match its checksum (edited or damaged on disk)")
             feats = FrameFeatures(entry, meta)
-        except (OSError, ValueError, KeyError) as err:
-            if entry.exists():
-                log.warning("ignoring unreadable cache entry %s: %s", entry, err)
+            self._opened(entry, feats.path, 0, feats.row_bytes, feats.dtype, meta)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            self._refuse(key, entry, err)
             return None
-        with contextlib.suppress(OSError):
-            os.utime(entry / "meta.json")
         return feats
 
     @contextlib.contextmanager
@@ -297,7 +267,12 @@ class FeatureCache:
             raise BenchError(f"cannot use the feature cache at {self.root.parent}: {err.strerror or err} (set BENCH_CACHE to "
                              "a writable directory, or run with --no-cache)") from None
         for stale in base.glob(f"{_TMP_PREFIX}{key}-*"):  # a killed writer's leftovers (callers hold the key's lock)
-            shutil.rmtree(stale, ignore_errors=True)
+            integrity.remove(stale)
+        final = self.path(key)
+        if os.path.lexists(final):  # refused by get (callers hold the key's lock): corrupt or foreign, so replaced
+            log.warning("feature cache entry %s is corrupt (%s); removed it and recomputing it", final.name,
+                        self._bad.pop(key, "unreadable"))
+            integrity.quarantine(final)
         tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{key}-", dir=base))
         writer = make(tmp)
         try:
@@ -308,11 +283,12 @@ class FeatureCache:
             body = {**meta, "format": FORMAT_VERSION, **describe(tmp, writer), "dtype": self.dtype.name,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             (tmp / "meta.json").write_text(json.dumps(body, indent=1), encoding="utf-8")
-            final = self.path(key)
             try:
                 os.rename(tmp, final)
             except OSError:  # another writer finished first: its entry is as good as ours
                 shutil.rmtree(tmp, ignore_errors=True)
+            self._pinned.add(final.name)  # the job reads it next: eviction below must spare it
+            self._verified.add(final.name)
         except BaseException as err:
             with contextlib.suppress(OSError):
                 writer.close()
@@ -341,27 +317,33 @@ class FeatureCache:
         """Delete least-recently-used entries until the cache fits max_bytes."""
         if self.max_bytes is None or not self.enabled:
             return []
-        entries = sorted(self.entries(), key=lambda e: (e / "meta.json").stat().st_mtime)
-        total = sum(self._size(e) for e in entries)
+        stamped = []
+        for e in self.entries():
+            with contextlib.suppress(OSError):  # another process removed it meanwhile
+                stamped.append(((e / "meta.json").stat().st_mtime, e, self._size(e)))
+        stamped.sort(key=lambda t: t[0])
+        total = sum(size for _, _, size in stamped)
         removed = []
-        while entries and total > self.max_bytes:
-            victim = entries.pop(0)
-            total -= self._size(victim)
-            shutil.rmtree(victim, ignore_errors=True)
+        for _, victim, size in stamped:
+            if total <= self.max_bytes:
+                break
+            if victim.name in self._pinned:  # in use by a job of this process: the limit yields (best effort)
+                continue
+            total -= size
+            integrity.quarantine(victim)
             removed.append(victim)
         return removed
 
     def clear(self) -> int:
-        """Remove every entry and every leftover of an interrupted writer; returns the number removed."""
+        """Remove everything under the root (entries, interrupted writers' leftovers, anything else found there,
+        links as links: nothing outside the root); returns the number removed, lock files not counted."""
         if not self.root.is_dir():
             return 0
         n = 0
         for p in self.root.iterdir():
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-                n += 1
-            elif p.name.endswith(".lock"):
-                p.unlink(missing_ok=True)
+            lock = p.name.endswith(".lock") and p.is_file() and not p.is_symlink()
+            integrity.remove(p)
+            n += not lock
         return n
 
     def close(self) -> None:
