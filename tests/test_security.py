@@ -113,3 +113,22 @@ def test_a_task_file_cannot_name_code_to_import(registry) -> None:
     assert task.sources.recipe.name == "os.system"  # a name, not an import: the registry does not know it
     registry.tasks.add("t", task, "test")
     assert "task 't' uses unknown dataset loader 'os.system'" in registry.check()
+
+
+def test_auto_map_on_a_builtin_model_type_is_said_in_one_line(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    """transformers ignores auto_map when the model type is its own (here 'bert') and trust_remote_code is off:
+    the stock model loads and the model's code never runs. bench says so in one line instead of staying silent."""
+    model = _model(tiny_bert_dir, tmp_path / "model")
+    ran = tmp_path / "RAN"
+    config = json.loads((model / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "custom.CustomModel"}
+    (model / "config.json").write_text(json.dumps(config))
+    (model / "custom.py").write_text(f"import pathlib\npathlib.Path({str(ran)!r}).touch()\n")
+    ws = make_workspace(tmp_path / "ws")
+    r = ws.bench(*ws.run_args("--upstream", f"bert:{model}", "--tasks", "mini-sent", "--epochs", "2", "-q"))
+    assert r.returncode == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if "auto_map" in line]
+    assert said == [f"WARNING upstreams.hf_text: model '{model}' ships its own code (auto_map in config.json), but its model type "
+                    "'bert' is built into transformers: loading transformers' BertModel instead, without running "
+                    "that code; pass --trust-remote-code to use it"]
+    assert not ran.exists()

@@ -134,6 +134,12 @@ class HFTextUpstream(HFEncoder):
             if out_of_memory(err):
                 raise
             raise BenchError(f"cannot load text model '{name_or_path}': {_load_problem(err)}") from None
+        if getattr(self.config, "auto_map", None) and not trust_remote_code:
+            # A built-in model type with auto_map: transformers loads its own class and never imports the model's
+            # code; say so, rather than let the user believe their custom model ran.
+            log.warning("model '%s' ships its own code (auto_map in config.json), but its model type '%s' is built "
+                        "into transformers: loading transformers' %s instead, without running that code; pass "
+                        "--trust-remote-code to use it", name_or_path, self.config.model_type, type(model).__name__)
         if not getattr(self.tokenizer, "is_fast", False):
             raise BenchError(f"model '{name_or_path}' has no fast tokenizer; bench needs one for token offsets")
         # A checkpoint saved with an MLM head has no pooler: bench never reads the pooler, so only other
