@@ -76,7 +76,7 @@ def test_bench_list_shows_the_upstream_and_the_task(venv: dict[str, Any]) -> Non
     assert re.search(r"^example-questions\s+\[example\] .*\(example\)$", tasks, re.M), tasks
     assert re.search(r"^example-multilabel\s+\[-\] .*\(example\)$", tasks, re.M), tasks
     heads = _run([venv["bench"], "list", "heads"], venv["env"], venv["tmp"]).stdout
-    assert re.search(r"^multi-label\s+a sigmoid per label .*\(example\)$", heads, re.M), heads
+    assert re.search(r"^multi-label\s+\[pooled -> labels\] a sigmoid per label .*\(example\)$", heads, re.M), heads
 
 
 def test_bench_run_scores_hashbow_above_chance(run_output: Path) -> None:
