@@ -145,5 +145,8 @@ class Result:
     transfer: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per other task the model was evaluated on zero-shot (--eval-on): its scores, main score, human-relative
     score, language, data revision, sizes, and per-example predictions and targets."""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    """Digests of what produced the result (upstream fingerprint, task definition, data revision; see
+    benchmark.engine.inputs): a rerun redoes the job when one of them changed."""
     finished_at: str | None = None
     schema: int = 1

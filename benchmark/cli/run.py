@@ -223,6 +223,10 @@ class _Progress:
             job = info["job"]
             p.update(self.step, description=f"{job.upstream.text} · {job.task.name} · seed {job.seed} · "
                      f"epoch (select score {info['score']:.1f})", total=info["epochs"], completed=info["epoch"])
+        elif event == "job_waiting":  # another run sharing the output holds the job's claim
+            job = info["job"]
+            p.update(self.step, description=f"{job.upstream.text} · {job.task.name} · seed {job.seed} · waiting "
+                     "for the other bench run on it", total=None, completed=0, visible=True)
         elif event == "job_failed":
             self.failed.append((info["job"], info["reason"]))
             p.advance(self.jobs)
@@ -238,5 +242,6 @@ class _Progress:
                 return
             r = info["result"]
             rel = "" if r.relative_to_human is None else f", {r.relative_to_human:.3f}× human"
+            rel += " (finished by another run sharing the output)" if info.get("elsewhere") else ""
             p.console.print(printable(f"  {r.upstream} · {r.task} · seed {r.seed}: {r.main_score:.2f}{rel}"),
                             highlight=False, markup=False)

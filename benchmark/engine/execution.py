@@ -4,6 +4,7 @@ every Ray worker call `execute`."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 import platform
@@ -133,40 +134,70 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
                 emit("load_data", task=task.name)
                 data_cache[task.name] = load_data(task, plan_.data_dir, registry, plan_.cache_dir,
                                                   tests=bool(job.hparams.get("predict_test")) and task is job.task)
-    try:
-        for jobs in by_upstream.values():
-            spec = jobs[0].upstream
+    from benchmark.engine.claims import Claims
+    from benchmark.engine.inputs import Digests
 
-            def load(spec: UpstreamSpec = spec) -> Any:
-                emit("load_upstream", upstream=spec.text)
-                plugin = registry.upstreams.get(spec.name).plugin
-                try:
-                    built = build_upstream(spec, registry, trust_remote_code=trust_remote_code)
-                except (BenchError, JobFailed):
-                    raise
-                except Exception as err:  # a plugin's factory: its jobs fail, the others go on
-                    if out_of_memory(err):
-                        raise JobFailed(f"out of memory loading upstream '{spec.text}'") from None
-                    raise JobFailed(f"upstream '{spec.text}' (plugin '{plugin}') failed to load: "
-                                    f"{type(err).__name__}: {err}") from None
-                check_built(built, spec, plugin)
-                return built.to(dev)
+    digests = Digests(registry, plan_.data_dir)
+    claims = Claims(plan_.output)
+    planned = {job.job_id: _stamp(job.path) for job in plan_.todo}
+    deferred: list[Job] = []
 
-            t0 = time.perf_counter()
-            if all(j.hparams["mode"] == "frozen" for j in jobs):
-                # Loaded only if some split's features are not cached yet.
-                upstream: Any = LazyUpstream(spec, registry, load, plan_.cache_dir)
-            else:
-                try:
-                    upstream = load()
-                except JobFailed as err:
-                    for job in jobs:
-                        record_failure(job, str(err), env)
-                        emit("job_failed", job=job, reason=str(err))
+    def finished_elsewhere(job: Job) -> Result | None:
+        """The job's result when another run sharing the output finished it since this run was planned."""
+        from benchmark.engine.inputs import changes
+
+        if _stamp(job.path) == planned[job.job_id]:
+            return None  # the file this run was planned with (none, a stale one, or one --overwrite replaces)
+        data, _ = results_mod.read_result(job.path)
+        if data is None or not isinstance(data.get("inputs"), dict) or changes(data["inputs"], digests.of(job), job):
+            return None  # absent, unreadable, stale, or older than recorded inputs: this run's to do
+        return results_mod.result_from_dict(data)
+
+    def run_group(jobs: list[Job], wait: bool) -> None:
+        spec = jobs[0].upstream
+
+        def load(spec: UpstreamSpec = spec) -> Any:
+            emit("load_upstream", upstream=spec.text)
+            plugin = registry.upstreams.get(spec.name).plugin
+            try:
+                built = build_upstream(spec, registry, trust_remote_code=trust_remote_code)
+            except (BenchError, JobFailed):
+                raise
+            except Exception as err:  # a plugin's factory: its jobs fail, the others go on
+                if out_of_memory(err):
+                    raise JobFailed(f"out of memory loading upstream '{spec.text}'") from None
+                raise JobFailed(f"upstream '{spec.text}' (plugin '{plugin}') failed to load: "
+                                f"{type(err).__name__}: {err}") from None
+            check_built(built, spec, plugin)
+            return built.to(dev)
+
+        t0 = time.perf_counter()
+        if all(j.hparams["mode"] == "frozen" for j in jobs):
+            # Loaded only if some split's features are not cached yet.
+            upstream: Any = LazyUpstream(spec, registry, load, plan_.cache_dir)
+        else:
+            try:
+                upstream = load()
+            except JobFailed as err:
+                for job in jobs:
+                    record_failure(job, str(err), env)
+                    emit("job_failed", job=job, reason=str(err))
+                return
+        load_s = time.perf_counter() - t0
+        pristine = True
+        for job in jobs:
+            if wait:
+                emit("job_waiting", job=job)
+                claims.wait(job)
+            elif not claims.try_claim(job):  # another run is on it: after this run's other jobs
+                deferred.append(job)
+                continue
+            try:
+                other = finished_elsewhere(job)
+                if other is not None:
+                    emit("job_done", job=job, result=other, elsewhere=True)
+                    out.append(other)
                     continue
-            load_s = time.perf_counter() - t0
-            pristine = True
-            for job in jobs:
                 emit("job_start", job=job)
                 try:
                     if job.hparams["mode"] == "finetune" and not pristine:
@@ -181,13 +212,35 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
                     pristine = False  # a failed fine-tuning run may have changed the weights
                     continue
                 result.durations["load_upstream"] = round(load_s, 3)
-                results_mod.save(plan_.output, result)
+                result = dataclasses.replace(result, inputs=digests.of(job, result.upstream_info.get("fingerprint")))
+                results_mod.save(plan_.output, result, keep_old=job.job_id in plan_.redo)
                 emit("job_done", job=job, result=result)
                 out.append(result)
-            del upstream
+            finally:
+                claims.release(job)
+        del upstream
+
+    try:
+        for jobs in by_upstream.values():
+            run_group(jobs, wait=False)
+        waiting: dict[str, list[Job]] = {}
+        for job in deferred:
+            waiting.setdefault(job.upstream.text, []).append(job)
+        for jobs in waiting.values():
+            run_group(jobs, wait=True)
     finally:
+        claims.close()
         cache.close()
     return out
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Which file is at `path` (inode, size, modification time), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class LocalExecutor:

@@ -258,9 +258,13 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
                 return {"error": f"cannot start on the worker (pid {worker['pid']}): {p.offline_message}",
                         "worker": {**worker, "finished": time.time()}}
             if not p.todo:  # finished meanwhile by another run sharing the output directory
-                import json
+                from benchmark.engine.results import read_result
 
-                return {"result": json.loads(job.path.read_text(encoding="utf-8")), "worker": worker}
+                data, why = read_result(job.path)
+                if data is None:  # replaced by something else since the plan: said, never trusted
+                    return {"error": f"the result file {job.path} changed while the job was planned: {why}; rerun",
+                            "worker": {**worker, "finished": time.time()}}
+                return {"result": data, "worker": worker}
             ran = execution.execute(p, registry, device=request.device, trust_remote_code=request.trust_remote_code,
                                  command=request.command)
             if not ran:  # the job failed; execute wrote its record

@@ -41,6 +41,7 @@ class ResultFile(BaseModel):
     layer_weights: list[Score] | None = None
     environment: dict[str, Any] = {}
     transfer: dict[str, dict[str, Any]] = {}
+    inputs: dict[str, Any] = {}
     finished_at: StrictStr | None = None
     schema_: StrictInt = Field(default=1, alias="schema")
     checksum: StrictStr | None = None

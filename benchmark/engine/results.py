@@ -68,8 +68,45 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def save(output: Path, result: Result) -> Path:
+STALE_DIR = ".stale"
+
+
+def stale_dir(output: Path) -> Path:
+    """Where the result files of redone jobs are kept (a subfolder: no report reads it as current results)."""
+    return output / STALE_DIR
+
+
+def keep_aside(path: Path) -> Path | None:
+    """Keep the file at `path` in the output's stale folder (linked, or copied) before a new result replaces it,
+    so that `path` is never absent; the kept name adds the time it was set aside."""
+    import datetime
+    import shutil
+
+    if not path.exists() and not path.is_symlink():
+        return None
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = stale_dir(path.parent) / f"{path.name[: -len(RESULT_SUFFIX)]}.{stamp}{RESULT_SUFFIX}"
+    try:
+        target.parent.mkdir(exist_ok=True)
+        if path.is_symlink() or not path.is_file():  # not a regular file: moved as it is (a link stays a link)
+            os.replace(path, target)
+        else:
+            try:
+                os.link(path, target)
+            except OSError:  # a filesystem without hard links
+                shutil.copy2(path, target)
+    except OSError as err:
+        raise BenchError(f"cannot keep the old result {path} aside in {target.parent}: {err.strerror or err}; "
+                         "nothing was replaced") from None
+    return target
+
+
+def save(output: Path, result: Result, *, keep_old: bool = False) -> Path:
+    """Write the result file atomically. keep_old: a file already at its path is kept aside first (a stale or
+    unreadable result being redone), never silently overwritten."""
     path = result_path(output, result.task, result.upstream, result.seed, result.job_id)
+    if keep_old:
+        keep_aside(path)
     # Serialise first: a result that cannot be written as JSON never touches the file.
     body = dataclasses.asdict(result)
     # Canonical JSON keeps tuples as lists: the checksum is of what a reader will json.load back.

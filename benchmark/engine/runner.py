@@ -129,6 +129,9 @@ class Plan:
     """Unfinished jobs set aside because they need a network this run may not use (not in `todo`)."""
     offline_message: str = ""
     """One line: what those jobs lack and the `bench prefetch` command that fetches it."""
+    redo: dict[str, str] = field(default_factory=dict)
+    """Jobs in `todo` whose result file is there but cannot stand (job id -> why, one clause): it fails the result
+    schema, or the job's inputs changed since it ran. The old file is kept aside when the new result is saved."""
 
     def check(self) -> None:
         """Raise the one-line BenchError when the plan cannot start: inputs missing, or every unfinished job
@@ -234,14 +237,50 @@ def plan_request(registry: Registry, request: RunRequest) -> Plan:
                 jid = results_mod.job_id(identity)
                 path = results_mod.result_path(output, task.name, spec.text, seed, jid)
                 jobs.append(Job(spec, task, seed, job_hp, jid, path, source, others))
-    done = [] if overwrite else [j for j in jobs if j.path.is_file()]
+    done, redo = ([], {}) if overwrite else finished(jobs, registry, data_dir)
     unfinished = [j for j in jobs if j not in done]
     set_aside = [j for j in unfinished
                  if any(lacks[k] for k in (j.upstream.text, j.task.name, *(t.name for t in j.transfer)))]
     todo = [j for j in unfinished if j not in set_aside]
     suites = {name: list(registry.suites.get(name).obj.tasks) for name in tasks if name in registry.suites}
     message = offline_message(set_aside, len(unfinished), lacks, offline_flag, suites) if set_aside else ""
-    return Plan(jobs, todo, done, output, data_dir, cache, problems, request, set_aside, message)
+    return Plan(jobs, todo, done, output, data_dir, cache, problems, request, set_aside, message,
+                {j.job_id: redo[j.job_id] for j in todo if j.job_id in redo})
+
+
+def finished(jobs: Sequence[Job], registry: Registry, data_dir: Path | None) -> tuple[list[Job], dict[str, str]]:
+    """The jobs whose result file holds a result bench can trust for what the job reads now; and for the others
+    that have a file there, why it is redone (job id -> reason): the file fails the result schema, or the job's
+    inputs changed since it ran (benchmark.engine.inputs)."""
+    from benchmark.engine.inputs import Digests, changes
+
+    digests = Digests(registry, data_dir)
+    done: list[Job] = []
+    redo: dict[str, str] = {}
+    for job in jobs:
+        if not job.path.is_file():
+            continue
+        data, why = results_mod.read_result(job.path)
+        if data is None:
+            redo[job.job_id] = f"its result file fails the result schema ({why})"
+            continue
+        changed = changes(data.get("inputs"), digests.of(job), job) if isinstance(data.get("inputs"), dict) else []
+        if changed:
+            redo[job.job_id] = f"{' and '.join(changed)} changed since it ran"
+            continue
+        done.append(job)
+    return done, redo
+
+
+def redo_message(plan_: Plan) -> str:
+    """One line on the finished jobs a run redoes and where their old results are kept; '' when none."""
+    if not plan_.redo:
+        return ""
+    n = len(plan_.redo)
+    reasons = list(dict.fromkeys(plan_.redo.values()))
+    shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+    return (f"{n} finished job{'s are' if n != 1 else ' is'} redone: {shown}; the old result "
+            f"file{'s are' if n != 1 else ' is'} kept in {results_mod.stale_dir(plan_.output)}")
 
 
 def offline_message(set_aside: Sequence[Job], n_unfinished: int, lacks: dict[str, list[Any]],
@@ -344,6 +383,8 @@ def prepare(request: RunRequest, plugins: Plugins | None = None) -> Launch:
     executor = registry.executors.get(request.executor).obj
     plan = plan_request(registry, request)
     plan.check()
+    if plan.redo:
+        log.warning("%s", redo_message(plan))
     if plan.todo:
         check_writable(request.output)  # the one place: before any job, wherever the jobs then run
     return Launch(request, registry, plan, executor)

@@ -187,6 +187,14 @@ def upstream_info(upstream: Any) -> dict[str, Any]:
     return info
 
 
+def announced_fingerprint(spec: UpstreamSpec, registry: Registry) -> str | None:
+    """The fingerprint the upstream will have, from its factory without loading the model (None when the factory
+    cannot tell: `factory.fingerprint(arg, scopes, seed)` is optional)."""
+    factory = registry.upstreams.get(spec.name).obj
+    scopes = tuple(MODIFIERS[m] for m in spec.modifiers)
+    return factory.fingerprint(spec.arg, scopes, VARIANT_SEED) if isinstance(factory, TellsFingerprint) else None
+
+
 class LazyUpstream:
     """Stands in for a frozen upstream until something needs the model itself.
 
@@ -201,10 +209,7 @@ class LazyUpstream:
         from pathlib import Path
 
         self._spec, self._load, self._model = spec, load, None
-        factory = registry.upstreams.get(spec.name).obj
-        scopes = tuple(MODIFIERS[m] for m in spec.modifiers)
-        self._fingerprint = (factory.fingerprint(spec.arg, scopes, VARIANT_SEED)
-                             if isinstance(factory, TellsFingerprint) else None)
+        self._fingerprint = announced_fingerprint(spec, registry)
         key = hashlib.sha256((self._fingerprint or spec.text).encode()).hexdigest()[:24]
         self._info_path = Path(cache_dir) / "upstreams" / f"{key}.json"
 

@@ -21,7 +21,7 @@ from benchmark.plugin.hub import hub_reachable
 from benchmark.plugin.needs import Missing, Need
 from benchmark.plugin.registry import Registry
 from benchmark.tasks import targets
-from benchmark.tasks.local_source import first_absent, local_root, read_local
+from benchmark.tasks.local_source import first_absent, local_revision, local_root, read_local
 from benchmark.tasks.schema import CORPUS_LAYOUTS, HubSource, TaskSpec
 from benchmark.tasks.targets import convert_target, index_value, standard_target  # noqa: F401  (their home was here)
 from benchmark.types import Examples, TaskData, Unlabeled
@@ -235,7 +235,7 @@ def _load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: 
         loader = registry.datasets.get(recipe.name).obj
         built = loader(task=task, options=dict(recipe.options), cache_dir=cache_dir)
         raw = {ours: built[theirs] for ours, theirs in (recipe.splits or {s: s for s in built}).items()}
-        revision = getattr(loader, "revision", lambda opts: recipe.name)(recipe.options)
+        revision = _recipe_revision(task, registry)
     else:
         assert task.sources.hub is not None
         raw, unlabeled, revision = _load_hub(task, task.sources.hub, want, head.hub_examples if head else None)
@@ -256,6 +256,38 @@ def _load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: 
         notes.append(f"model selection on a held-out {len(select)} examples of train (seed {HOLDOUT_SEED})")
     return TaskData(train=train, select=select, evals={e: raw[e] for e in task.evals}, revision=revision,
                     notes=tuple(notes), tests=unlabeled)
+
+
+def revision(task: TaskSpec, data_dir: Path | None, registry: Registry, tests: bool = False) -> str:
+    """The data revision a job of `task` records (`TaskData.revision`), found without loading the data: the digest
+    of the local files (a corpus layout's listing), the recipe's revision, or the Hub revision. What a rerun
+    compares with the revision its result recorded (benchmark.engine.inputs)."""
+    kind = choose_source(task, data_dir)
+    if kind == "recipe":
+        return _recipe_revision(task, registry)
+    if kind == "hub":
+        assert task.sources.hub is not None
+        return _hub_revision(task.sources.hub)
+    src, root = task.sources.local, local_root(task, data_dir)
+    assert src is not None
+    if root is None or not root.is_dir():
+        raise BenchError(f"task '{task.name}': data directory not found: {root}")
+    if src.format in CORPUS_LAYOUTS:
+        from benchmark.tasks.corpus import load_layout
+
+        return load_layout(task, src, root)[1]  # file names, sizes and times: a listing, no audio or pixels
+    return local_revision(task, src, root, tuple(task.tests) if tests else ())
+
+
+def _recipe_revision(task: TaskSpec, registry: Registry) -> str:
+    recipe = task.sources.recipe
+    assert recipe is not None
+    loader = registry.datasets.get(recipe.name).obj
+    return str(getattr(loader, "revision", lambda opts: recipe.name)(recipe.options))
+
+
+def _hub_revision(hub: HubSource) -> str:
+    return f"hub:{hub.path}/{hub.name}@{hub.revision}"
 
 
 def holdout(examples: Examples, fraction: float, cap: int) -> tuple[Examples, Examples]:
@@ -340,7 +372,7 @@ def _load_hub(task: TaskSpec, hub: HubSource, tests: tuple[str, ...] = (),
         cols = [_hub_column(task, hub, split, c, theirs) for c in hub.inputs]
         inputs = [row[0] if len(row) == 1 else tuple(row) for row in zip(*cols)]
         unlabeled[ours] = Unlabeled(tuple(index_value(i) for i in split[hub.index]), tuple(inputs))
-    return out, unlabeled, f"hub:{hub.path}/{hub.name}@{hub.revision}"
+    return out, unlabeled, _hub_revision(hub)
 
 
 def _hub_column(task: TaskSpec, hub: HubSource, split: Any, column: str, name: str) -> Any:

@@ -72,7 +72,6 @@ def read_local(task: TaskSpec, src: LocalSource, root: Path, registry: Registry,
     fmt = registry.formats.get(src.format).obj
     out: dict[str, Examples] = {}
     unlabeled: dict[str, Unlabeled] = {}
-    digest = hashlib.sha256()
     for ours in src.splits:
         if ours in task.tests and ours not in tests:
             continue  # test splits are read only for --predict-test
@@ -92,5 +91,17 @@ def read_local(task: TaskSpec, src: LocalSource, root: Path, registry: Registry,
             if skipped:
                 log.warning("%s: skipped %d malformed rows", path, skipped)
             out[ours] = examples
-        digest.update(path.read_bytes())
-    return out, unlabeled, f"local:{src.format}:{digest.hexdigest()[:16]}"
+    return out, unlabeled, local_revision(task, src, root, tests)
+
+
+def local_revision(task: TaskSpec, src: LocalSource, root: Path, tests: tuple[str, ...] = ()) -> str:
+    """The revision `read_local` records: a digest of the bytes of every split file it reads (test splits only
+    those named in `tests`), computed without parsing them, so a rerun can tell whether the data changed."""
+    digest = hashlib.sha256()
+    for ours in src.splits:
+        if ours in task.tests and ours not in tests:
+            continue
+        path, _ = split_file(task, src, root, ours)
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return f"local:{src.format}:{digest.hexdigest()[:16]}"
