@@ -190,6 +190,7 @@ def test_sys_exit_at_a_plugins_import_is_one_line_and_every_command_works(tmp_pa
     (tmp_path / "exit_plugin.py").write_text("import sys\nsys.exit(3)\n")
     r = _bench(tmp_path, "exit_plugin", "--help")
     assert r.returncode == 0 and "Usage: bench" in r.stdout
+    assert r.stderr.strip() == "warning: plugin 'exit_plugin' (BENCH_PLUGINS) failed to load: SystemExit: 3"
     r = _bench(tmp_path, "exit_plugin", "list", "upstreams")
     assert r.returncode == 0 and "minilm" in r.stdout
     assert r.stderr.strip() == "warning: plugin 'exit_plugin' (BENCH_PLUGINS) failed to load: SystemExit: 3"
@@ -242,7 +243,20 @@ def test_a_plugin_command_named_run_does_not_replace_bench_run(tmp_path: Path) -
         "    @cli.command('run')\n    def fake():\n        click.echo('FAKE RUN')\n")
     r = _bench(tmp_path, "run_plugin", "run", "--help")
     assert r.returncode == 0 and "Train heads for every" in r.stdout and "FAKE" not in r.stdout
-    r = _bench(tmp_path, "run_plugin", "list", "executors")  # (--help exits before the warnings are printed)
+    assert "command 'bench run' is already there" in r.stderr  # said on --help too
+    r = _bench(tmp_path, "run_plugin", "list", "executors")
     assert r.returncode == 0 and "local" in r.stdout
     assert r.stderr.strip() == ("warning: plugin 'run_plugin' failed in register_commands: command 'bench run' is "
                                 "already there (from bench itself); the plugin's was not added")
+
+
+@pytest.mark.parametrize("split", ["/mnt/corpus#train", "../corpus#train", "sub/../../x#test"])
+def test_corpus_layout_splits_cannot_leave_the_data_dir(split: str) -> None:
+    """Corpus folders may be symlinks to where a corpus lives (shared storage); the tasks file's own paths cannot
+    climb out, which is what a hostile tasks file could use."""
+    from pydantic import ValidationError
+
+    from benchmark.tasks.schema import LocalSource
+
+    with pytest.raises(ValidationError, match=r"splits\.train: path '.*' leaves --data-dir \(absolute or '\.\.'\)"):
+        LocalSource(format="speech-commands", splits={"train": split})

@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     try:
         _add_plugin_commands()
+        warn_plugin_failures()  # before any command runs, `bench --help` included
         # The arguments travel as the context's obj: results record the command that produced them.
         cli.main(args=args, prog_name="bench", standalone_mode=False, obj=Invocation(tuple(args)))
     except BenchError as err:

@@ -32,8 +32,12 @@ def warn_plugin_failures() -> None:
     from benchmark.engine.result_schema import printable
 
     console = Console(stderr=True)
-    for line in plugins().failures:  # a plugin's message may hold anything: shown, never acted on
+    loaded = plugins()
+    # main() shows them before any command; a command calling this again shows only failures added since
+    # (a --tasks-file's plugin data, say).
+    for line in loaded.failures[loaded.shown:]:  # a plugin's message may hold anything: shown, never acted on
         console.print(f"[yellow]warning:[/] {escape(printable(line))}", highlight=False, markup=True, soft_wrap=True)
+    loaded.shown = len(loaded.failures)
 
 
 def add_tasks_files(paths: tuple[Path, ...]) -> None:

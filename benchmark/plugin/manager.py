@@ -75,6 +75,8 @@ class Plugins:
     registry: Registry
     infos: dict[str, PluginInfo]
     failures: list[str]
+    shown: int = 0
+    """How many of `failures` the CLI has printed (each is shown once per process, before any command runs)."""
 
 
 def _blocked() -> set[str]:
