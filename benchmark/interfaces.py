@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from benchmark.engine.runner import Plan
     from benchmark.plugin.needs import Need
     from benchmark.plugin.registry import Registry
     from benchmark.tasks.formats import DataFormat
@@ -77,13 +76,25 @@ class LoaderNeeds(Protocol):
 
 # -- executors -------------------------------------------------------------------------------------------------
 
+class ExecutorPlan(Protocol):
+    """What an executor reads of a plan (`benchmark.engine.runner.Plan`): the jobs to run, where results go, the
+    request the plan was made from, and `check()` (the one-line refusal when it cannot start). A Protocol, so this
+    module of public interfaces depends on no engine module."""
+
+    todo: list[Any]
+    output: Path
+    request: Any
+
+    def check(self) -> None: ...
+
+
 class Executor(Protocol):
     """Where jobs run. `plan.request` is the RunRequest the plan was made from: a remote worker re-plans its
     share with `runner.plan_request(registry, plan.request.only(...))` (same job ids, same file names)."""
 
     description: str
 
-    def run(self, plan: Plan, registry: Registry, *, device: str, trust_remote_code: bool, progress: Progress | None,
+    def run(self, plan: ExecutorPlan, registry: Registry, *, device: str, trust_remote_code: bool, progress: Progress | None,
             command: str | None) -> list[Result]:
         """Run plan.todo; return their Results (and call progress(event, ...) as execution.execute does)."""
         ...

@@ -1,6 +1,6 @@
-"""The layout's promises, checked on the source: no import cycles (function-level imports included), no module
-over 400 lines, builtin plugins never import the CLI, the core imports no builtin plugin module, and the engine
-never branches on a head's name (heads are registered trainers)."""
+"""The layout's promises, checked on the source: no import cycles (function-level and type-only imports
+included), no module over 400 lines, builtin plugins never import the CLI, the core imports no builtin plugin
+module, and the engine never branches on a head's name (heads are registered trainers)."""
 
 from __future__ import annotations
 
@@ -32,13 +32,14 @@ def _resolve(name: str) -> str | None:
     return name or None
 
 
-def imports(module: str) -> set[str]:
-    """Every project module `module` imports when it runs, at module level or inside functions (an import made
-    only for type checkers, under `if TYPE_CHECKING:`, never runs and is left out)."""
+def imports(module: str, type_only: bool = True) -> set[str]:
+    """Every project module `module` imports, at module level or inside functions, and with `type_only` also the
+    imports made only for type checkers (under `if TYPE_CHECKING:`): a cycle through those never fails at run
+    time, but it still ties the layers together, and a type checker follows it."""
     out: set[str] = set()
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if not type_only and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             node.body = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -19,7 +19,7 @@ from benchmark.plugin.specs import LazyUpstream, UpstreamSpec, build_upstream, c
 from benchmark.tasks.data import load as load_data
 
 if TYPE_CHECKING:
-    from benchmark.engine.runner import Job, Plan, Progress
+    from benchmark.engine.plan import Job, Plan, Progress
     from benchmark.plugin.registry import Registry
     from benchmark.types import Result
 

@@ -9,8 +9,8 @@ are shared by all of its tasks and seeds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from benchmark.engine.execution import (  # noqa: F401  (re-exported: their home
     record_failure,
     resolve_device,
 )
+from benchmark.engine.plan import Job, Plan, Progress, problems_message  # noqa: F401  (their home was here)
 from benchmark.engine.request import (  # noqa: F401  (re-exported: their home was here)
     COMMON_DEFAULTS,
     MAX_SEED,
@@ -37,7 +38,6 @@ from benchmark.heads.protocol import declared, kind_of
 from benchmark.plugin.needs import Missing, Need
 from benchmark.plugin.registry import Registry, expand_tasks  # noqa: F401  (expand_tasks: its home was here)
 from benchmark.plugin.specs import (
-    UpstreamSpec,
     check_upstream_spec,
     expand_upstream,
 )
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from benchmark.types import Result
 
 log = logging.getLogger(__name__)
-Progress = Callable[..., None]
 cache_max_bytes = request_mod.cache_max_bytes  # re-exported (its home is benchmark.engine.request)
 
 # Options added after results were published: left out of job ids while at their default, so older result
@@ -82,19 +81,6 @@ def task_hparams(hp: dict[str, Any], task: TaskSpec, explicit: Collection[str],
         raise BenchError(f"upstream '{upstream[0]}': hparams.{hp['mode']}: {err}") from None
 
 
-@dataclass(frozen=True)
-class Job:
-    upstream: UpstreamSpec
-    task: TaskSpec
-    seed: int
-    hparams: dict[str, Any]
-    job_id: str
-    path: Path
-    source: str
-    transfer: tuple[TaskSpec, ...] = ()
-    """Other tasks (same head and label space) the trained model is also evaluated on, zero-shot (--eval-on)."""
-
-
 def check_transfer(train: TaskSpec, other: TaskSpec, registry: Registry) -> None:
     """A model trained on `train` can answer `other` only with the same input kind, head and label space."""
     why = None
@@ -111,41 +97,6 @@ def check_transfer(train: TaskSpec, other: TaskSpec, registry: Registry) -> None
     if why:
         raise BenchError(f"cannot evaluate a model trained on '{train.name}' on '{other.name}': {why}; --eval-on "
                          "needs tasks with the same head and label space")
-
-
-@dataclass
-class Plan:
-    jobs: list[Job]
-    todo: list[Job]
-    done: list[Job]
-    output: Path
-    data_dir: Path | None
-    cache_dir: Path
-    problems: list[Missing] = field(default_factory=list)
-    request: RunRequest = field(default_factory=RunRequest)
-    """The request the plan was made from: an executor re-plans any subset of the jobs from it
-    (`request.only(...)`, `plan_request`)."""
-    offline: list[Job] = field(default_factory=list)
-    """Unfinished jobs set aside because they need a network this run may not use (not in `todo`)."""
-    offline_message: str = ""
-    """One line: what those jobs lack and the `bench prefetch` command that fetches it."""
-    redo: dict[str, str] = field(default_factory=dict)
-    """Jobs in `todo` whose result file is there but cannot stand (job id -> why, one clause): it fails the result
-    schema, or the job's inputs changed since it ran. The old file is kept aside when the new result is saved."""
-
-    def check(self) -> None:
-        """Raise the one-line BenchError when the plan cannot start: inputs missing, or every unfinished job
-        needs a network it may not use."""
-        if self.problems:
-            raise BenchError(problems_message(self.problems))
-        if self.offline and not self.todo:
-            raise BenchError(f"cannot start: {self.offline_message}")
-
-    def feature_cache(self) -> Any:
-        from benchmark.features.cache import FeatureCache
-
-        return FeatureCache(self.cache_dir, dtype=self.request.cache_dtype, max_bytes=self.request.cache_max_bytes,
-                            enabled=self.request.use_cache)
 
 
 def plan(registry: Registry, upstreams: Sequence[str], tasks: Sequence[str], seeds: Sequence[int],
@@ -321,20 +272,6 @@ def _identity_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
     """Hyper-parameters as hashed into job ids; options added later are left out while at their default, so
     the ids of jobs from before they existed stay the same (their result files are still found)."""
     return {k: v for k, v in hparams.items() if not (k in _LATE_DEFAULTS and v == _LATE_DEFAULTS[k])}
-
-
-def problems_message(problems: Sequence[Missing]) -> str:
-    """All missing inputs in one line; problems that share what is missing and its fix are merged."""
-    grouped: dict[tuple[str, str], list[Missing]] = {}
-    for p in problems:
-        grouped.setdefault((p.what, p.how), []).append(p)
-    parts = []
-    for (what, how), items in grouped.items():
-        tasks = [p.task for p in items if p.task]
-        files = ", ".join(dict.fromkeys(p.files for p in items if p.files))
-        subject = f"{what} for {', '.join(tasks)}" if tasks else what
-        parts.append(f"missing {subject} ({how.replace('{files}', files)})" if how else f"missing {subject}")
-    return "cannot start: " + "; ".join(parts)
 
 
 # -- from a request to running jobs: the one path `bench run` and `benchmark.run(...)` share ----------------

@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from benchmark.errors import PluginError
 
 if TYPE_CHECKING:  # the protocol is read by `bench list`, which must not import torch
-    from benchmark.heads.training import Fitted
-    from benchmark.plugin.registry import Registry
     from benchmark.tasks.schema import TaskSpec
     from benchmark.types import Examples
 
@@ -41,12 +39,33 @@ frame ("frames": `benchmark.heads.sequence`), a vector per word ("words": `bench
 windows ("spans": `benchmark.heads.spans`), or no upstream features at all ("nothing")."""
 
 
+class Registrations(Protocol):
+    """The registry as head kinds use it (`benchmark.plugin.registry.Registry`): its tables, by name (`downstreams`
+    holds the head kinds, `metrics` the metrics). A Protocol, so that the registry may ask head kinds to validate
+    tasks without the two modules importing each other."""
+
+    downstreams: Any
+    metrics: Any
+
+
+class FitResult(Protocol):
+    """What `HeadRun.fit` returns and the job records (`benchmark.heads.training.Fitted` is the builtin one)."""
+
+    featurizer: Any
+    """The layer weighting (its `layer_weights()` are recorded), or None for a head that reads no features."""
+    best_epoch: int
+    select_score: float
+    epochs_run: int
+    curve: list[dict[str, float]]
+    """Per epoch: mean training loss, loss on the model-selection split (dev_loss) and its score."""
+
+
 @dataclass(frozen=True)
 class HeadJob:
     """What a head kind is given for one job (`HeadKind.start`)."""
 
     task: TaskSpec
-    registry: Registry
+    registry: Registrations
     hp: dict[str, Any]
     """The job's hyper-parameters; grid axes (lr, head_lr, hidden, weight_decay, dropout, batch_size) may still be
     lists: `HeadRun.fit` gets one grid point's values."""
@@ -85,7 +104,7 @@ class HeadRun(Protocol):
         """Frozen mode only, before the first grid point: extract (or plan) the training and model-selection
         features that every grid point reads. The job records the time as durations["extract"]."""
 
-    def fit(self, index: int, hp: dict[str, Any]) -> Fitted:
+    def fit(self, index: int, hp: dict[str, Any]) -> FitResult:
         """Train grid point `index` (hp: the job's hyper-parameters with this point's values; hp["mode"] is
         "frozen" or "finetune") with the job's seed, and keep its best epoch. The `Fitted` carries what the job
         records: best_epoch, select_score (the model-selection score; the job picks the grid point by it, in the
@@ -193,7 +212,7 @@ def is_head_kind(obj: Any) -> bool:
     return callable(getattr(obj, "start", None)) and hasattr(obj, "consumes")
 
 
-def kind_of(registry: Registry, name: str) -> HeadKind:
+def kind_of(registry: Registrations, name: str) -> HeadKind:
     """The head kind registered as `name`. An old-style head object is wrapped by the first registered kind (by
     name) whose `adopts(obj)` is true, as `kind.with_head(obj)`. Raises PluginError (one line) for a kind that
     lacks part of the protocol, or an object no kind adopts."""
@@ -217,13 +236,13 @@ def kind_of(registry: Registry, name: str) -> HeadKind:
                       "loss and predict)")
 
 
-def declared(registry: Registry, name: str) -> tuple[str, str]:
+def declared(registry: Registrations, name: str) -> tuple[str, str]:
     """(consumes, target) of a head: what --eval-on compares."""
     kind = kind_of(registry, name)
     return kind.consumes, kind.target
 
 
-def head_problems(registry: Registry, task: TaskSpec) -> Sequence[str]:
+def head_problems(registry: Registrations, task: TaskSpec) -> Sequence[str]:
     """The head's problems with `task` (its `validate`), or why the head cannot be used at all."""
     try:
         return kind_of(registry, task.head).validate(task)
