@@ -36,13 +36,71 @@ def test_second_request_is_a_cache_hit_and_keys_follow_what_matters(tmp_path: Pa
     assert _calls(calls) == 300  # no forward pass
     assert events[-1][1]["cached"] is True
     assert np.array_equal(first.read(0, 300), again.read(0, 300))
-    # a changed model, data, order, pooling or compute dtype is another entry
+    # a changed model, data, order, pooling or compute dtype is another entry; only inputs no entry of the same
+    # model, pooling and compute dtype holds run through the upstream (benchmark.features.reuse)
     features.extract(CharUpstream(dim=8, layers=3, calls=calls), TEXTS, "mean", 32, cache)
+    assert _calls(calls) == 600
     features.extract(up, TEXTS[:-1] + ["changed"], "mean", 32, cache)
+    assert _calls(calls) == 601  # one new input
     features.extract(up, TEXTS[::-1], "mean", 32, cache)
+    assert _calls(calls) == 601  # every row reused
     features.extract(up, TEXTS, "cls", 32, cache)
     features.extract(up, TEXTS, "mean", 32, cache, dtype="bfloat16")
-    assert cache.info().entries == 6 and _calls(calls) == 6 * 300
+    assert cache.info().entries == 6 and _calls(calls) == 1201
+
+
+def test_an_input_is_encoded_once_whatever_task_split_or_order_it_comes_in(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    up = CharUpstream(calls=calls)
+    cache = FeatureCache(tmp_path / "c")
+    a = features.extract(up, TEXTS[:200], "mean", 32, cache, label="train")
+    assert _calls(calls) == 200
+    split = TEXTS[250:] + TEXTS[100:200] + TEXTS[250:260] + TEXTS[50:60]  # other order, shared inputs, repeats
+    events = []
+    b = features.extract(up, split, "mean", 32, cache, label="dev", progress=lambda *x, **k: events.append(k))
+    assert _calls(calls) == 250  # only the 50 inputs of TEXTS[250:] ran, each once although 10 of them repeat
+    assert events[-1] == {"done": 50, "total": 50, "label": "dev"}
+    rows_a, rows_b = a.read(0, 200), b.read(0, len(split))
+    assert np.array_equal(rows_b[50:150], rows_a[100:200]) and np.array_equal(rows_b[160:], rows_a[50:60])
+    assert np.array_equal(rows_b[150:160], rows_b[:10])  # a repeated input: the same row
+    direct = np.concatenate([p for _, p in features.iter_pooled(up, split, "mean", 400, bucketed=False)])
+    assert np.allclose(rows_b, direct, atol=1e-6)
+    meta = json.loads((b.path.parent / "meta.json").read_text())
+    assert (meta["computed"], meta["reused"]) == (50, 110)  # 170 rows: 110 copied, 60 from 50 computed inputs
+
+
+def test_rows_of_an_entry_whose_row_index_is_damaged_are_not_reused(tmp_path: Path, caplog) -> None:
+    calls = tmp_path / "calls"
+    up = CharUpstream(calls=calls)
+    cache = FeatureCache(tmp_path / "c")
+    a = features.extract(up, TEXTS[:100], "mean", 32, cache)
+    index = a.path.parent / "rows.idx"
+    index.write_bytes(b"\0" * index.stat().st_size)
+    features.extract(up, TEXTS[:100][::-1], "mean", 32, FeatureCache(tmp_path / "c"))
+    assert _calls(calls) == 200
+    assert "rows.idx does not match its checksum; its rows are not reused" in caplog.text
+
+
+def test_nothing_to_compute_never_loads_the_upstream(tmp_path: Path) -> None:
+    cache = FeatureCache(tmp_path / "c")
+    up = CharUpstream()
+    features.extract(up, TEXTS, "mean", 32, cache)
+
+    class Unloaded:
+        fingerprint = up.fingerprint
+
+        def __getattr__(self, name: str):
+            raise AssertionError(f"the upstream was used ({name})")
+
+    feats = features.extract(Unloaded(), TEXTS[10:20] + TEXTS[:5], "mean", 32, cache)
+    assert feats.shape == (15, 3, 8)
+
+
+def test_no_cache_reuses_no_rows_of_the_cache(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    features.extract(CharUpstream(calls=calls), TEXTS, "mean", 32, FeatureCache(tmp_path / "c"))
+    features.extract(CharUpstream(calls=calls), TEXTS[::-1], "mean", 32, FeatureCache(tmp_path / "c", enabled=False))
+    assert _calls(calls) == 600
 
 
 def test_rows_match_a_direct_computation_in_any_batching(tmp_path: Path) -> None:

@@ -221,10 +221,17 @@ class FeatureCache:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     @contextlib.contextmanager
-    def create(self, key: str, n: int, meta: dict[str, Any]) -> Iterator[Writer]:
-        """Write a new entry: yields a Writer; the entry appears (atomic rename) only if the block completes."""
-        with self._new_entry(key, lambda tmp: Writer(tmp / "features.npy", n, self.dtype), self._describe_rows,
-                             meta) as writer:
+    def create(self, key: str, n: int, meta: dict[str, Any], digests: np.ndarray | None = None) -> Iterator[Writer]:
+        """Write a new entry: yields a Writer; the entry appears (atomic rename) only if the block completes.
+        digests: each row's input digest (benchmark.features.reuse), so later entries can reuse its rows."""
+        from benchmark.features import reuse
+
+        def make(tmp: Path) -> Writer:
+            if digests is not None:
+                meta["rows_crc32"] = reuse.write_rows_index(tmp, digests)
+            return Writer(tmp / "features.npy", n, self.dtype)
+
+        with self._new_entry(key, make, self._describe_rows, meta) as writer:
             yield writer
 
     @contextlib.contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from benchmark.heads.featurizer import pool_layers
 from benchmark.plugin.specs import check_hidden
 
 Progress = Callable[..., None]
+log = logging.getLogger(__name__)
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -159,11 +161,55 @@ def entry(upstream: Any, inputs: Sequence[Any], pooling: str, dtype: str, label:
 
 def extract(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, cache: FeatureCache, *,
             dtype: str = "float32", progress: Progress = _noop, label: str = "") -> Features:
-    """The split's pooled features from the cache, computing (and caching) them on a miss."""
+    """The split's pooled features from the cache; on a miss the entry is assembled from the rows other entries
+    hold for the same inputs, and only the inputs no entry holds run through the upstream, each once
+    (benchmark.features.reuse)."""
     key, meta = entry(upstream, inputs, pooling, dtype, label)
-    return cached_extract(cache.get, cache.create, key, cache, len(inputs), meta,
-                          lambda: iter_pooled(upstream, inputs, pooling, batch_size, dtype),
-                          lambda rows, idx: _check_finite(rows, idx, label), progress, label)
+    found = cache.get(key)
+    if found is None:
+        with cache.lock(key):
+            found = cache.get(key)
+            if found is None:
+                _assemble(upstream, inputs, pooling, batch_size, cache, key, meta, dtype, progress, label)
+                found = cache.get(key)
+                if found is None:
+                    raise RuntimeError(f"feature cache entry {key} vanished right after it was written")
+                return found
+    progress("extract", done=len(inputs), total=len(inputs), label=label, cached=True)
+    return found
+
+
+def _assemble(upstream: Any, inputs: Sequence[Any], pooling: str, batch_size: int, cache: FeatureCache, key: str,
+              meta: dict[str, Any], dtype: str, progress: Progress, label: str) -> None:
+    """Write the entry `key`: rows other entries hold are copied, the other distinct inputs are computed."""
+    from benchmark.features import reuse
+
+    digests = reuse.example_digests(inputs)
+    same: dict[bytes, list[int]] = {}  # each distinct input -> every position it holds in the split
+    for i, d in enumerate(digests):
+        same.setdefault(bytes(d), []).append(i)
+    have = reuse.donors(cache, meta, digests)
+    positions: dict[str, list[tuple[int, int]]] = {}
+    for b, ours in same.items():
+        if b in have:
+            donor, row = have[b]
+            positions.setdefault(donor, []).extend((row, i) for i in ours)
+    with cache.create(key, len(inputs), meta, digests=digests) as writer:
+        copied = reuse.copy_rows(cache, writer, positions)  # leaves in `positions` the donors that failed
+        todo = [ours[0] for b, ours in same.items() if b not in have or have[b][0] in positions]
+        meta.update(computed=len(todo), reused=copied)
+        done = 0
+        if todo:  # nothing to compute: the upstream is not even loaded (a LazyUpstream stays unloaded)
+            for idx, rows in iter_pooled(upstream, [inputs[t] for t in todo], pooling, batch_size, dtype):
+                firsts = [todo[j] for j in idx]
+                _check_finite(rows, firsts, label)
+                where = [same[bytes(digests[f])] for f in firsts]
+                writer.write([i for w in where for i in w], np.repeat(rows, [len(w) for w in where], axis=0))
+                done += len(idx)
+                progress("extract", done=done, total=len(todo), label=label)
+    if copied:
+        log.info("%s: %d of %d rows reused from other cache entries, %d inputs computed", label or key, copied,
+                 len(inputs), len(todo))
 
 
 class ArrayFeatures:
