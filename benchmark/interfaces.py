@@ -13,28 +13,21 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from benchmark.types import UpstreamFactory
+
 if TYPE_CHECKING:
     from benchmark.plugin.needs import Need
     from benchmark.plugin.registry import Registry
     from benchmark.tasks.formats import DataFormat
     from benchmark.tasks.schema import SuiteSpec, TaskSpec
-    from benchmark.types import Result, Upstream
+    from benchmark.types import Result
 
 Progress = Callable[..., None]
 """progress(event, **info): the runner's events ("load_upstream", "extract", "epoch", "job_done", ...)."""
 
 
 # -- upstream factories ----------------------------------------------------------------------------------------
-
-class UpstreamFactory(Protocol):
-    """Builds an upstream: factory(arg, *, name, trust_remote_code=False[, modifiers=(...)]) -> Upstream.
-
-    `arg` is what the user wrote after 'NAME:' (or None), `name` the whole spec. A factory whose signature has a
-    `modifiers` parameter receives the spec's modifiers (("rand",) for NAME+rand). Optional extras, each its
-    own Protocol below: `missing`, `needs`, `fingerprint`, `hparams`.
-    """
-
-    def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Upstream: ...
+# UpstreamFactory itself lives in benchmark.types (beside Upstream) and is re-exported here.
 
 
 @runtime_checkable

@@ -6,7 +6,7 @@ CLI does for `--help`) stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -61,8 +61,17 @@ class Upstream(Protocol):
     def reinitialize(self, scope: Literal["all", "embeddings"], seed: int) -> None: ...
 
 
-UpstreamFactory = Callable[..., Upstream]
-"""factory(arg: str | None, *, trust_remote_code: bool = False) -> Upstream; arg is what follows 'name:'."""
+class UpstreamFactory(Protocol):
+    """Builds an upstream: factory(arg, *, name, trust_remote_code=False[, modifiers=(...)]) -> Upstream.
+
+    The core calls it as `factory(spec.arg, name=spec.text, trust_remote_code=...)` (benchmark.plugin.specs
+    .build_upstream). `arg` is what the user wrote after 'NAME:' (or None); `name` is the whole spec
+    (`myenc:x+rand`), which the upstream reports as its own `name`. A factory whose signature has a `modifiers`
+    parameter also receives the spec's modifiers (("rand",) for NAME+rand). Optional extras, each a Protocol in
+    benchmark.interfaces: `missing`, `needs`, `fingerprint`, `hparams`.
+    """
+
+    def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Upstream: ...
 
 
 @dataclass(frozen=True)

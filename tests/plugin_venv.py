@@ -45,8 +45,32 @@ def build_isolation_flags() -> list[str]:
 def make_plugin_venv(tmp: Path, packages: Sequence[Path]) -> dict[str, Any]:
     """A venv under `tmp` with bench and copies of `packages` installed; returns its python, bench, env and the
     copies ({"packages": {directory name: copy}})."""
+    venv = fresh_venv(tmp)
+    python, env = venv["python"], venv["env"]
+    copies = copy_packages(tmp, packages)
+    run([python, "-m", "pip", "install", "-q", "--no-deps", *build_isolation_flags(), ROOT, *copies.values()], env, tmp)
+    assert venv["bench"].is_file(), "pip did not install the bench command into the venv"
+    return {**venv, "packages": copies}
+
+
+def copy_packages(tmp: Path, packages: Sequence[Path]) -> dict[str, Path]:
+    """Copies of `packages` under `tmp` (as from a download: nothing is written into the repository)."""
+    copies = {}
+    for package in packages:
+        copies[package.name] = tmp / package.name
+        shutil.copytree(package, copies[package.name], ignore=shutil.ignore_patterns(
+            "__pycache__", ".pytest_cache", "build", "dist", "*.egg-info"))
+    return copies
+
+
+def fresh_venv(tmp: Path, *, own_pip: bool = True) -> dict[str, Any]:
+    """An empty venv under `tmp` that sees this environment's packages; returns its python, bench (not installed
+    yet), env and tmp. own_pip=False leaves out the venv's own pip and (old, bundled) setuptools, so that pip,
+    run from this environment, resolves dependencies against this environment's packages alone (torch requires a
+    newer setuptools than the venv would bundle)."""
     venv_dir = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv_dir)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", *([] if own_pip else ["--without-pip"]),
+                    str(venv_dir)], check=True, timeout=300)
     bindir = venv_dir / "bin"
     python = bindir / "python"
     if sys.prefix != sys.base_prefix:
@@ -62,14 +86,7 @@ def make_plugin_venv(tmp: Path, packages: Sequence[Path]) -> dict[str, Any]:
                         "BENCH_PLUGINS")}
     env.update(VIRTUAL_ENV=str(venv_dir), PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
                BENCH_CACHE=str(default_cache_dir()), HF_HUB_OFFLINE="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    copies = {}
-    for package in packages:
-        copies[package.name] = tmp / package.name
-        shutil.copytree(package, copies[package.name], ignore=shutil.ignore_patterns(
-            "__pycache__", ".pytest_cache", "build", "dist", "*.egg-info"))
-    run([python, "-m", "pip", "install", "-q", "--no-deps", *build_isolation_flags(), ROOT, *copies.values()], env, tmp)
-    assert (bindir / "bench").is_file(), "pip did not install the bench command into the venv"
-    return {"python": python, "bench": bindir / "bench", "env": env, "tmp": tmp, "packages": copies}
+    return {"python": python, "bench": bindir / "bench", "env": env, "tmp": tmp}
 
 
 def import_from_source(src: Path, module: str) -> Iterator[Any]:

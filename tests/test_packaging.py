@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_wheel_ships_tasks_yaml_and_the_plugin_packages(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
                     str(ROOT)], check=True, capture_output=True, timeout=300)
-    [wheel] = tmp_path.glob("bench-*.whl")
+    [wheel] = tmp_path.glob("encoder_bench-*.whl")  # the distribution is encoder-bench
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "benchmark/tasks.yaml" in names
     assert zipfile.ZipFile(wheel).read("benchmark/tasks.yaml") == (ROOT / "tasks.yaml").read_bytes()

@@ -39,7 +39,7 @@ def ray_module():
     except ImportError:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail("Ray is not installed in CI: pip install -e '.[test]' installs it")
-        pytest.skip("Ray is not installed (pip install 'bench[ray]')")
+        pytest.skip("Ray is not installed (pip install 'encoder-bench[ray]')")
     return ray
 
 
@@ -163,7 +163,7 @@ def test_cli_run_starts_and_stops_its_own_ray(ray_module, tiny_bert_dir: Path, g
 def test_missing_ray_says_how_to_install_it(monkeypatch, registry, tmp_path: Path, glue_dir: Path) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     plan = runner.plan(registry, ["minilm"], ["sst2"], [0], runner.resolve_hparams("frozen", {}), tmp_path, glue_dir)
-    with pytest.raises(BenchError, match=r"^the ray executor needs Ray: pip install 'bench\[ray\]'$"):
+    with pytest.raises(BenchError, match=r"^the ray executor needs Ray: pip install 'encoder-bench\[ray\]'$"):
         rx.RayExecutor().run(plan, registry)
 
 

@@ -4,6 +4,7 @@ scaffold installed with pip like a stranger's package, passing its own tests and
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tomllib
@@ -12,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_venv import import_from_source, make_plugin_venv
+from plugin_venv import ROOT, build_isolation_flags, copy_packages, fresh_venv, import_from_source
 from plugin_venv import run as run_cmd
 from test_cli import bench
 
 from benchmark.errors import BenchError
 from benchmark.plugin.scaffold import create, plugin_names, render, render_files
+from benchmark.version import __version__
 
 FILES = [".gitignore", "README.md", "pyproject.toml", "src/bench_{m}/__init__.py", "src/bench_{m}/charnames.py",
          "src/bench_{m}/encoder.py", "src/bench_{m}/tasks.yaml", "tests/test_plugin.py"]
@@ -109,7 +111,7 @@ def test_rendered_files_are_complete_and_valid() -> None:
     assert project["project"]["name"] == "bench-my-enc" and project["project"]["dynamic"] == ["version"]
     assert project["tool"]["hatch"]["version"] == {"path": "src/bench_my_enc/__init__.py"}
     assert project["project"]["entry-points"]["bench"] == {"my-enc": "bench_my_enc"}
-    assert project["project"]["dependencies"] == ["bench>=0.1.0"]
+    assert project["project"]["dependencies"] == ["encoder-bench>=0.1.0"]  # not `bench`: another project on PyPI
     assert project["project"]["optional-dependencies"]["test"] == ["pytest>=8"]
     assert project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/bench_my_enc"]
     assert "replace it with your model" in files["src/bench_my_enc/encoder.py"].lower()
@@ -169,8 +171,26 @@ def test_generated_task_file_validates_and_registers(generated: Any) -> None:
 def test_scaffold_installs_passes_its_own_tests_and_runs(tmp_path: Path) -> None:
     r = bench("new-plugin", "scaffolded", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    venv = make_plugin_venv(tmp_path / "venv-root", [tmp_path / "bench-scaffolded"])
-    package, env, cwd = venv["packages"]["bench-scaffolded"], venv["env"], venv["tmp"]
+    # As a stranger installs a published plugin: bench's wheel lies in a package index of its own (a folder), and
+    # pip installs only the plugin, pulling bench through the plugin's dependency on the encoder-bench
+    # distribution (a dependency on `bench` would find nothing there: on PyPI it is another project).
+    venv = fresh_venv(tmp_path / "venv-root", own_pip=False)
+    env, cwd = venv["env"], venv["tmp"]
+    package = copy_packages(cwd, [tmp_path / "bench-scaffolded"])["bench-scaffolded"]
+    index = cwd / "index"
+    run_cmd([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *build_isolation_flags(), "-w", index, ROOT],
+            env, cwd)
+    assert [w.name for w in index.iterdir()] == [f"encoder_bench-{__version__}-py3-none-any.whl"]
+    run_cmd([venv["python"], "-m", "pip", "install", "-q", "--no-index", "--find-links", index,
+             *build_isolation_flags(), package], env, cwd)
+    shown = run_cmd([venv["python"], "-m", "pip", "show", "encoder-bench", "bench-scaffolded"], env, cwd).stdout
+    fields = [dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+              for block in shown.split("\n---\n")]
+    assert [(f["Name"], f["Version"], f["Location"]) for f in fields] == [
+        ("encoder-bench", __version__, str(_purelib(venv["python"]))), ("bench-scaffolded", "0.1.0",
+                                                                           str(_purelib(venv["python"])))]
+    assert fields[1]["Requires"] == "encoder-bench"
+    assert venv["bench"].is_file(), "the encoder-bench wheel did not install the bench command"
 
     proc = run_cmd([venv["python"], "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], env, package)
     summary = proc.stdout.strip().splitlines()[-1]
@@ -196,3 +216,8 @@ def test_scaffold_installs_passes_its_own_tests_and_runs(tmp_path: Path) -> None
     assert 40.0 < accuracy <= 100.0, f"accuracy {accuracy}: chance is 20% on five balanced classes"
     assert result["main_score"] == accuracy
     assert result["task_info"]["data_revision"].startswith("unicode-") and len(result["layer_weights"]) == 3
+
+
+def _purelib(python: Path) -> Path:
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return Path(run_cmd([python, "-c", code], {**os.environ}, Path.cwd()).stdout.strip())

@@ -1,5 +1,5 @@
 """Where jobs run. Builtin plugin: `local` (this process, the default) and `ray` (a Ray cluster or a local Ray
-instance; `pip install 'bench[ray]'`).
+instance; `pip install 'encoder-bench[ray]'`).
 
 An executor takes a plan and runs its unfinished jobs; every executor writes the same result files (one per
 job, named by job id) and uses the same feature cache, so resume and caching behave the same wherever jobs
@@ -25,7 +25,8 @@ __all__ = ["Executor", "LocalExecutor", "RayExecutorFactory"]  # Executor's home
 class RayExecutorFactory:
     """Imports the Ray executor only when it is used: `bench --help` must not import ray."""
 
-    description = "fan jobs out over Ray workers (RAY_ADDRESS, or a local Ray instance); pip install 'bench[ray]'"
+    description = ("fan jobs out over Ray workers (RAY_ADDRESS, or a local Ray instance); "
+                   "pip install 'encoder-bench[ray]'")
 
     def run(self, plan: Plan, registry: Registry, *, device: str = "cpu", trust_remote_code: bool = False,
             progress: Progress | None = None, command: str | None = None) -> list[Result]:

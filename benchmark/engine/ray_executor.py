@@ -34,7 +34,7 @@ from benchmark.errors import BenchError
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "the ray executor needs Ray: pip install 'bench[ray]'"
+INSTALL_HINT = "the ray executor needs Ray: pip install 'encoder-bench[ray]'"
 # Passed on to the workers (a cluster's processes do not inherit the driver's environment).
 FORWARD_ENV = ("BENCH_CACHE", "BENCH_OFFLINE", "BENCH_DISABLE_PLUGIN_AUTOLOAD", "BENCH_BLOCK_PLUGINS", "BENCH_PLUGINS",
                "HF_HOME",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
-from benchmark.version import __version__
+from benchmark.version import DISTRIBUTION, __version__
 
 TEMPLATE = ("assets", "plugin-template")
 MAX_NAME = 40
@@ -41,10 +41,11 @@ class PluginNames:
     module: str  # the import package under src/
     task: str  # the task and the dataset loader its recipe names
     bench_version: str  # the lowest bench the scaffold is known to work with
+    bench_dist: str = DISTRIBUTION  # bench's own distribution, what the plugin depends on (not `bench` on PyPI)
 
     def placeholders(self) -> dict[str, str]:
         return {"name": self.name, "dist": self.dist, "module": self.module, "task": self.task,
-                "bench_version": self.bench_version}
+                "bench_version": self.bench_version, "bench_dist": self.bench_dist}
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ CORPUS_DIRS = {"Bach": "bach", "Palestrina": "palestrina", "Monteverdi": "montev
 DEFAULT_PIECES = {"Bach": 240, "Palestrina": 80, "Monteverdi": 1000}
 NOTE_FORMATS = (".mxl", ".xml", ".musicxml", ".krn")
 EVENTS = 62
-INSTALL = "the music21 package (pip install 'bench[cross-discipline]', or pip install music21==10.5.1)"
+INSTALL = "the music21 package (pip install 'encoder-bench[cross-discipline]', or pip install music21==10.5.1)"
 DEFAULTS: dict[str, Any] = {"train": 400, "select": 200, "test": 400, "seed": 0, "pieces_per_composer": None}
 DIGEST = "29c1f48761ed6e4f"
 """sha256 (first 16 hex digits) of the splits at the default options, as music21 10.5.1 parses its corpus."""
