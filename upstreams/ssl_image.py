@@ -92,7 +92,7 @@ class Augment:
     with p 0.8, random grayscale with p 0.2, Gaussian blur with p 0.5), computed for the whole batch at once with
     per-image parameters (torchvision's transforms draw one set of parameters per call, so they would run image
     by image: on 8 px digits that loop adds a quarter to each training step, batched it is ~6 %,
-    benchmarks/p6_augment.py). Crop, resize and flip are one bilinear
+    benchmarks/pa_augment.py). Crop, resize and flip are one bilinear
     resampling; jitter applies brightness, contrast, saturation, hue in that order; hue is a rotation of the
     YIQ chroma plane. All randomness comes from the generator passed in.
     """

@@ -1,8 +1,8 @@
-"""P6: bench's batched SimCLR/BYOL augmentations ÷ torchvision's transforms v2 applied image by image (what a
+"""PA: bench's batched SimCLR/BYOL augmentations ÷ torchvision's transforms v2 applied image by image (what a
 per-image pipeline costs), on the same digits batch at the same settings; and both ÷ one training step of the
 ResNet-18 they feed. Prints medians of 5 runs.
 
-    python benchmarks/p6_augment.py
+    python benchmarks/pa_augment.py
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
 
     a, b, s = median_time(run_batched), median_time(run_per_image), median_time(run_step)
     print(f"two views of 256 digits: batched {a * 1000:.1f} ms, torchvision per image {b * 1000:.1f} ms")
-    print(f"P6 batched ÷ per-image: {a / b:.3f}")
+    print(f"PA batched ÷ per-image: {a / b:.3f}")
     print(f"augmentation share of a training step (forward + backward of 512 views): batched {a / s:.3f}, "
           f"per image {b / s:.3f}")
 
