@@ -21,7 +21,8 @@ from benchmark.report import markdown as markdown_report
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / ".pytest-artifacts"
+# screenshots CI keeps: $BENCH_ARTIFACTS (.ci/run sets it), else .pytest-artifacts
+ARTIFACTS = Path(os.environ.get("BENCH_ARTIFACTS") or Path(__file__).resolve().parent.parent / ".pytest-artifacts")
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +158,7 @@ def test_report_in_a_real_browser(browser, page_file: Path, results_dir: Path, r
     # the modality filter keeps this modality's rows
     page.select_option("#filter-modality", "text")
     assert suite_table.locator("tbody tr:not(.hidden)").count() == len(board.rows)
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert (ARTIFACTS / "report.png").stat().st_size > 20_000
     # printable: the print stylesheet lays it out as a PDF

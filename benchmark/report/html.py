@@ -95,11 +95,12 @@ def _suite_section(board: Leaderboard, suite: str, view: int) -> str:
             f'<p class="note">{escape(info["description"])}</p>{citation}<div class="top"><div class="scroll">'
             f'<table class="sortable"><thead><tr><th>upstream</th><th class="num">{escape(suite)}</th>'
             f'{"<th class=num>×human</th>" if human else ""}{superb_head}{head}</tr></thead><tbody>{"".join(body)}</tbody>'
-            f'<tfoot>{refs}</tfoot></table>'
-            f'<p class="note">Cells: mean ±std over seeds, [95% bootstrap CI over the evaluation examples], '
-            f'score / human. Suite score: macro average of its tasks, only when every task has a result.</p></div>'
+            f'<tfoot>{refs}</tfoot></table></div>'
             f'<figure>{views.suite_chart(board, suite)}<figcaption>Bars: task scores (mean over seeds) per upstream; '
-            f'dashed line: human.</figcaption></figure></div>{_metric_tables(board, tasks)}'
+            f'dashed line: human.</figcaption></figure></div>'
+            f'<p class="note">Cells: mean ±std over seeds, [95% bootstrap CI over the evaluation examples], '
+            f'score / human. Suite score: macro average of its tasks, only when every task has a result.</p>'
+            f'{_metric_tables(board, tasks)}'
             f'{_reference_notes(board, tasks)}{_layer_chart(board, suite, tasks)}{_curves(board, tasks)}'
             f'{loss_curves(board, tasks)}</section>')
 
