@@ -185,3 +185,38 @@ def test_published_report_in_headless_chromium(published, tmp_path: Path) -> Non
     right = image.crop((700, 0, 1400, 2000))
     inked = sum(n for n, c in right.getcolors(maxcolors=1 << 20) if c != (255, 255, 255))
     assert inked > 0.02 * 700 * 2000  # the right half of a 1400 px window holds content, not white
+
+
+def test_views_switch_without_script_and_fit_wide_and_narrow_windows(published, tmp_path: Path) -> None:
+    """In Chromium with JavaScript off: the tabs switch views; at 1400 px a view's chart sits beside its table; at
+    420 px no view widens the page (wide tables scroll by themselves)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
+        pytest.skip("Debian chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    _, board, text = published
+    page_file = tmp_path / "leaderboard.html"
+    page_file.write_text(text, encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for width in (1400, 420):
+                context = browser.new_context(viewport={"width": width, "height": 900}, java_script_enabled=False)
+                page = context.new_page()
+                page.goto(page_file.as_uri())
+                assert page.locator("#overview").is_visible()
+                for i, suite in enumerate(board.suites, start=1):
+                    page.locator(f'nav.tabs label[for="tab-{i}"]').click()
+                    view = page.locator(f"section#suite-{suite}")
+                    assert view.is_visible() and not page.locator("#overview").is_visible(), suite
+                    assert page.locator("section.view:visible").count() == 1
+                    assert page.evaluate("document.documentElement.scrollWidth") == width, (suite, width)
+                    if width == 1400:
+                        table = view.locator(".top > .scroll").bounding_box()
+                        chart = view.locator(".top > figure").bounding_box()
+                        assert chart["x"] >= table["x"] + table["width"], suite  # side by side, not below
+                context.close()
+        finally:
+            browser.close()
