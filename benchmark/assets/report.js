@@ -1,5 +1,5 @@
 "use strict";
-// bench report: sortable tables, suite / modality filters, and the paired-test picker. Reads data only through
+// bench report: sortable tables, the modality filter, and the paired-test picker. Reads data only through
 // JSON.parse and writes only through textContent, so no name in a result can become markup.
 (function () {
   var data = JSON.parse(document.getElementById("bench-data").textContent);
@@ -35,23 +35,15 @@
     });
   });
 
+  // The benchmark views switch by CSS alone (radio tabs); the modality filter hides other modalities' rows.
   function applyFilters() {
-    var suite = document.getElementById("filter-suite").value;
     var modality = document.getElementById("filter-modality").value;
-    Array.prototype.forEach.call(document.querySelectorAll("section.suite"), function (s) {
-      s.classList.toggle("hidden", suite !== "" && s.getAttribute("data-suite") !== suite);
-    });
-    Array.prototype.forEach.call(document.querySelectorAll("#overview-table [data-suite]"), function (c) {
-      c.classList.toggle("hidden", suite !== "" && c.getAttribute("data-suite") !== suite);
-    });
     Array.prototype.forEach.call(document.querySelectorAll("tr[data-modality]"), function (r) {
       r.classList.toggle("hidden", modality !== "" && r.getAttribute("data-modality") !== modality);
     });
   }
-  ["filter-suite", "filter-modality"].forEach(function (id) {
-    var el = document.getElementById(id);
-    if (el) { el.addEventListener("change", applyFilters); }
-  });
+  var modalitySel = document.getElementById("filter-modality");
+  if (modalitySel) { modalitySel.addEventListener("change", applyFilters); }
 
   // Paired-test picker: choose a task and two upstreams, see A - B and the p-value.
   var taskSel = document.getElementById("cmp-task");

@@ -16,8 +16,9 @@ import json
 from html import escape
 from typing import Any
 
+from benchmark.report import html_views as views
 from benchmark.report import svg
-from benchmark.report.html_training import loss_curves, pretraining
+from benchmark.report.html_training import band_curve, loss_curves, pretraining, seed_chart, seeds_with
 from benchmark.report.leaderboard import Leaderboard, Row, TaskCell, to_json
 
 
@@ -60,86 +61,57 @@ def _row_attrs(row: Row) -> str:
     return f' data-modality="{escape(row.modality)}" data-row="{escape(row.label)}"'
 
 
-def _overview(board: Leaderboard) -> str:
-    head = ['<th>upstream</th><th>modality</th><th>mode</th><th class="num">params</th>']
-    superb = {s for s in board.suites if any(s in row.superb for row in board.rows)}
-    for s in board.suites:
-        head.append(f'<th class="num" data-suite="{escape(s)}">{escape(s)}</th>'
-                    f'<th class="num" data-suite="{escape(s)}">×human</th>')
-        if s in superb:
-            head.append(f'<th class="num" data-suite="{escape(s)}" title="FBANK 0, state of the art 1000">SUPERB</th>')
-    body = []
-    for row in board.rows:
-        cells = [f'<th scope="row">{escape(row.label)}</th><td>{escape(row.modality)}</td><td>{escape(row.mode)}</td>',
-                 f'<td class="num"{_sort_attr(row.n_parameters)}>{_params(row.n_parameters)}</td>']
-        for s in board.suites:
-            value, rel = row.suites.get(s, (None, None))
-            title = "" if value is not None else ' title="not every task of the suite has a result"'
-            cells.append(f'<td class="num" data-suite="{escape(s)}"{_sort_attr(value)}{title}>{_num(value)}</td>'
-                         f'<td class="num" data-suite="{escape(s)}"{_sort_attr(rel)}>{_num(rel, 3)}</td>')
-            if s in superb:
-                score = row.superb.get(s)
-                cells.append(f'<td class="num" data-suite="{escape(s)}"{_sort_attr(score)}>{_num(score, 0)}</td>')
-        body.append(f"<tr{_row_attrs(row)}>{''.join(cells)}</tr>")
-    foot = ['<th scope="row">human</th><td></td><td></td><td></td>']
-    for s in board.suites:
-        h = board.human.get(s)
-        foot.append(f'<td class="num" data-suite="{escape(s)}">{_num(h)}</td>'
-                    f'<td class="num" data-suite="{escape(s)}">{"1.000" if h else "—"}</td>')
-        if s in superb:
-            foot.append(f'<td class="num" data-suite="{escape(s)}"></td>')
-    chart = svg.bars(board.suites, [r.label for r in board.rows],
-                     [[r.suites.get(s, (None, None))[0] for r in board.rows] for s in board.suites],
-                     [board.human.get(s) for s in board.suites], title="Suite scores against the human score")
-    return (f'<section id="overview"><h2>Overview</h2>'
-            f'<p class="note">Suite score = macro average of its tasks (GLUE rule: a task with two metrics scores '
-            f'their mean; MNLI-m/mm count once). ×human = score / human score (1.0 = human; above 1 beats human). '
-            f'A suite with a missing task shows —: a subset is never averaged.</p>'
-            f'<table class="sortable" id="overview-table"><thead><tr>{"".join(head)}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody><tfoot><tr class="reference">{"".join(foot)}</tr></tfoot></table>'
-            f'<figure>{chart}<figcaption>Bars: suite scores per upstream; dashed line: human.</figcaption></figure>'
-            f'</section>')
-
-
 def _params(n: int | None) -> str:
     if n is None:
         return "—"
     return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
 
 
-def _suite_section(board: Leaderboard, suite: str) -> str:
+def _suite_section(board: Leaderboard, suite: str, view: int) -> str:
+    """One benchmark's view: a dense table and bar chart of the upstreams with results in it, then the details."""
     info = board.suite_info[suite]
     tasks = [t for t in info["tasks"] if t in board.tasks]
     head = "".join(f'<th class="num" title="an error rate: lower is better">{escape(t)} ↓</th>'
                    if board.task_info.get(t, {}).get("lower_is_better") else f'<th class="num">{escape(t)}</th>'
                    for t in tasks)
+    rows = views.suite_rows(board, suite)
+    superb = any(row.superb.get(suite) is not None for row in rows)
+    superb_head = '<th class="num" title="FBANK 0, state of the art 1000">SUPERB</th>' if superb else ""
+    human = board.human.get(suite) is not None  # without a human score, ×human would be a column of —
     body = []
-    for row in board.rows:
-        if not any(t in row.tasks for t in tasks):
-            continue
+    for row in rows:
         value, rel = row.suites.get(suite, (None, None))
+        score = row.superb.get(suite)
+        superb_cell = f'<td class="num"{_sort_attr(score)}>{_num(score, 0)}</td>' if superb else ""
         body.append(f'<tr{_row_attrs(row)}><th scope="row">{escape(row.label)}</th>'
-                    f'<td class="num"{_sort_attr(value)}>{_num(value)}</td><td class="num"{_sort_attr(rel)}>'
-                    f'{_num(rel, 3)}</td>{"".join(_cell(row.tasks.get(t)) for t in tasks)}</tr>')
-    refs = "".join(_reference_row(board, suite, name, tasks)
+                    f'<td class="num"{_sort_attr(value)}>{_num(value)}</td>'
+                    + (f'<td class="num"{_sort_attr(rel)}>{_num(rel, 3)}</td>' if human else "")
+                    + f'{superb_cell}{"".join(_cell(row.tasks.get(t)) for t in tasks)}</tr>')
+    refs = "".join(_reference_row(board, suite, name, tasks, superb, human)
                    for name in sorted({n for t in tasks for n in board.references.get(t, {})}))
     citation = f'<p class="cite">{escape(info["citation"])}</p>' if info.get("citation") else ""
-    return (f'<section class="suite" data-suite="{escape(suite)}" id="suite-{escape(suite)}">'
-            f'<h2>{escape(suite)}</h2><p class="note">{escape(info["description"])}</p>{citation}'
+    return (f'<section class="suite view" data-view="{view}" data-suite="{escape(suite)}" id="suite-{escape(suite)}">'
+            f'<h2>{escape(suite)} <span class="modality">{escape(views.suite_modality(board, suite))}</span></h2>'
+            f'<p class="note">{escape(info["description"])}</p>{citation}<div class="top"><div class="scroll">'
             f'<table class="sortable"><thead><tr><th>upstream</th><th class="num">{escape(suite)}</th>'
-            f'<th class="num">×human</th>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
-            f'<tfoot>{refs}</tfoot></table>'
+            f'{"<th class=num>×human</th>" if human else ""}{superb_head}{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+            f'<tfoot>{refs}</tfoot></table></div>'
+            f'<figure>{views.suite_chart(board, suite)}<figcaption>Bars: task scores (mean over seeds) per upstream; '
+            f'dashed line: human.</figcaption></figure></div>'
             f'<p class="note">Cells: mean ±std over seeds, [95% bootstrap CI over the evaluation examples], '
-            f'score / human.</p>{_metric_tables(board, tasks)}{_reference_notes(board, tasks)}'
-            f'{_layer_chart(board, suite, tasks)}{_curves(board, tasks)}{loss_curves(board, tasks)}</section>')
+            f'score / human. Suite score: macro average of its tasks, only when every task has a result.</p>'
+            f'{_metric_tables(board, tasks)}'
+            f'{_reference_notes(board, tasks)}{_layer_chart(board, suite, tasks)}{_curves(board, tasks)}'
+            f'{loss_curves(board, tasks)}</section>')
 
 
-def _reference_row(board: Leaderboard, suite: str, name: str, tasks: list[str]) -> str:
+def _reference_row(board: Leaderboard, suite: str, name: str, tasks: list[str], superb: bool, human: bool) -> str:
     vals = "".join(f'<td class="num">{_num(board.references.get(t, {}).get(name, {}).get("score"))}</td>'
                    for t in tasks)
     suite_ref = board.human.get(suite) if name == "human" else None
     return (f'<tr class="reference"><th scope="row">{escape(name)}</th><td class="num">{_num(suite_ref)}</td>'
-            f'<td class="num">{"1.000" if suite_ref else ""}</td>{vals}</tr>')
+            + (f'<td class="num">{"1.000" if suite_ref else ""}</td>' if human else "")
+            + f'{"<td></td>" if superb else ""}{vals}</tr>')
 
 
 def _metric_tables(board: Leaderboard, tasks: list[str]) -> str:
@@ -196,18 +168,21 @@ def _layer_chart(board: Leaderboard, suite: str, tasks: list[str]) -> str:
 def _curves(board: Leaderboard, tasks: list[str]) -> str:
     figs = []
     for t in tasks:
-        series, points = [], []
+        names, curves, seeds = [], [], []
         for row in board.rows:
             c = row.tasks.get(t)
-            if c is None or not c.curves or not c.curves[0]:
+            if c is None or not (curve := band_curve(c.curves, "epoch", "select_score")):
                 continue
-            series.append(f"{row.label} (seed {c.seeds[0]})")
-            points.append([(float(p["epoch"]), float(p["select_score"])) for p in c.curves[0]])
-        if series:
-            figs.append(svg.lines(series, points, title=f"{t}: model-selection score per epoch"))
+            names.append(row.label)
+            curves.append(curve)
+            seeds.append(seeds_with(c.curves, "epoch", "select_score"))
+        if names:
+            figs.append(seed_chart(names, curves, seeds, title=f"{t}: model-selection score per epoch"))
     if not figs:
         return ""
-    return f'<figure class="curves">{"".join(figs)}<figcaption>Training curves.</figcaption></figure>'
+    return (f'<figure class="curves">{"".join(figs)}<figcaption>Training curves: the model-selection score per '
+            f'epoch, line = mean over the seeds, shaded band = min..max over the seeds (hover a band for how many).'
+            f'</figcaption></figure>')
 
 
 def _facts(board: Leaderboard) -> str:
@@ -289,9 +264,7 @@ def render(board: Leaderboard, title: str = "bench leaderboard", *, inside: str 
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
            f"script-src 'sha256-{digest}'; connect-src 'none'; form-action 'none'; base-uri 'none'")
     modalities = sorted({r.modality for r in board.rows})
-    filters = ('<nav class="controls"><label>suite <select id="filter-suite"><option value="">all</option>'
-               + "".join(f'<option value="{escape(s)}">{escape(s)}</option>' for s in board.suites)
-               + '</select></label> <label>modality <select id="filter-modality"><option value="">all</option>'
+    filters = ('<nav class="controls"><label>modality <select id="filter-modality"><option value="">all</option>'
                + "".join(f'<option value="{escape(m)}">{escape(m)}</option>' for m in modalities)
                + "</select></label></nav>")
     unknown = (f'<p class="warn">Results for tasks no installed plugin knows were left out: '
@@ -303,13 +276,13 @@ def render(board: Leaderboard, title: str = "bench leaderboard", *, inside: str 
     data = {"comparisons": to_json(board)["comparisons"]}
     body = (f"<header><h1>{escape(title)}</h1><p class=\"note\">{len(board.rows)} upstream rows · "
             f"{len(board.tasks)} tasks · {len(board.suites)} suites. Click a column header to sort.</p>{filters}"
-            f"{unknown}</header><main>{_overview(board)}"
-            + "".join(_suite_section(board, s) for s in board.suites)
+            f"{unknown}</header><main>"
+            + views.render(board, {s: _suite_section(board, s, i) for s, i in views.view_ids(board).items()})
             + f"{_transfer(board)}{inside}{_facts(board)}{pretraining(board)}{_significance(board)}</main>"
             f"{_provenance(board)}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>{escape(title)}</title><style>{_asset("report.css")}</style></head>'
+            f'<title>{escape(title)}</title><style>{_asset("report.css")}{views.tab_css(board)}</style></head>'
             f'<body>{body}<script type="application/json" id="bench-data">{_safe_json(data)}</script>'
             f"<script>{script}</script></body></html>\n")

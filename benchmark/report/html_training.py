@@ -9,16 +9,44 @@ from benchmark.errors import BenchError
 from benchmark.report import svg
 from benchmark.report.leaderboard import Leaderboard, Row
 
+Band = tuple[float, float, float, float]
+"""(x, mean, min, max) over the seeds at one point of a curve."""
 
-def mean_curve(curves: list[list[dict[str, float]]], x: str, y: str) -> list[tuple[float, float]]:
-    """The mean over seeds of a curve, at the x values every seed has (seeds stopped at different epochs share
-    their common prefix)."""
+
+def band_curve(curves: list[list[dict[str, float]]], x: str, y: str) -> list[tuple[float, float, float, float]]:
+    """(x, mean, min, max) over seeds of a curve, at the x values every seed has (seeds stopped at different
+    epochs share their common prefix). The band the report draws is min..max over the seeds: with 3 seeds a
+    ±std band would claim a spread the data cannot estimate."""
     have = [{float(p[x]): float(p[y]) for p in c if x in p and y in p} for c in curves]
     have = [h for h in have if h]
     if not have:
         return []
     common = sorted(set.intersection(*(set(h) for h in have)))
-    return [(v, sum(h[v] for h in have) / len(have)) for v in common]
+    return [(v, sum(h[v] for h in have) / len(have), min(h[v] for h in have), max(h[v] for h in have))
+            for v in common]
+
+
+def mean_curve(curves: list[list[dict[str, float]]], x: str, y: str) -> list[tuple[float, float]]:
+    """The mean over seeds of a curve (see band_curve)."""
+    return [(v, m) for v, m, _, _ in band_curve(curves, x, y)]
+
+
+def seeds_with(curves: list[list[dict[str, float]]], x: str, y: str) -> int:
+    """How many seeds' curves have points of y along x (the seeds a band spans)."""
+    return sum(1 for c in curves if any(x in p and y in p for p in c))
+
+
+def band_text(n_seeds: int) -> str:
+    return f"mean, band min..max over {n_seeds} seeds" if n_seeds > 1 else "1 seed: no band"
+
+
+def seed_chart(names: list[str], curves: list[list[Band]], seeds: list[int], *, title: str, x_label: str = "epoch",
+               y_label: str = "score") -> str:
+    """A line chart of each series' mean over its seeds with the min..max band (none for a single seed)."""
+    return svg.lines(names, [[(v, m) for v, m, _, _ in c] for c in curves], title=title, x_label=x_label,
+                     y_label=y_label, bands=[[(v, lo, hi) for v, _, lo, hi in c] if k > 1 else []
+                                             for c, k in zip(curves, seeds, strict=True)],
+                     band_labels=[band_text(k) for k in seeds])
 
 
 def base_upstream(row: Row) -> str:
@@ -38,26 +66,30 @@ def loss_curves(board: Leaderboard, tasks: list[str]) -> str:
     by side, each line the mean over seeds."""
     figs = []
     for t in tasks:
-        groups: dict[str, list[tuple[str, list[tuple[float, float]], list[tuple[float, float]]]]] = {}
+        groups: dict[str, list[tuple[str, int, list[Band], int, list[Band]]]] = {}
         for row in board.rows:
             c = row.tasks.get(t)
             if c is None or row.mode != "finetune":
                 continue
-            train = mean_curve(c.step_curves, "step", "train_loss")
-            dev = mean_curve(c.curves, "epoch", "dev_loss")
+            train = band_curve(c.step_curves, "step", "train_loss")
+            dev = band_curve(c.curves, "epoch", "dev_loss")
             if train or dev:
-                groups.setdefault(base_upstream(row), []).append((row.label, train, dev))
+                groups.setdefault(base_upstream(row), []).append(
+                    (row.label, seeds_with(c.step_curves, "step", "train_loss"), train,
+                     seeds_with(c.curves, "epoch", "dev_loss"), dev))
         for base, lines in groups.items():
-            names = [name for name, _, _ in lines]
-            figs.append(f'<div class="pair">'
-                        f'{svg.lines(names, [tr for _, tr, _ in lines], title=f"{t} · {base}: training loss", x_label="step", y_label="loss")}'
-                        f'{svg.lines(names, [dv for _, _, dv in lines], title=f"{t} · {base}: model-selection loss", y_label="loss")}'
-                        f'</div>')
+            names = [g[0] for g in lines]
+            training = seed_chart(names, [g[2] for g in lines], [g[1] for g in lines],
+                                  title=f"{t} · {base}: training loss", x_label="step", y_label="loss")
+            selection = seed_chart(names, [g[4] for g in lines], [g[3] for g in lines],
+                                   title=f"{t} · {base}: model-selection loss", y_label="loss")
+            figs.append(f'<div class="pair">{training}{selection}</div>')
     if not figs:
         return ""
-    return (f'<figure class="curves loss">{"".join(figs)}<figcaption>Fine-tuning loss (mean over seeds) of each '
-            f'upstream beside its re-initialised variants (+re-emb, +rand): training loss along the optimizer steps '
-            f'(window means) and loss on the model-selection split after each epoch.</figcaption></figure>')
+    return (f'<figure class="curves loss">{"".join(figs)}<figcaption>Fine-tuning loss (line: mean over seeds; '
+            f'shaded band: min..max over the seeds) of each upstream beside its re-initialised variants (+re-emb, '
+            f'+rand): training loss along the optimizer steps (window means) and loss on the model-selection split '
+            f'after each epoch.</figcaption></figure>')
 
 
 def pretraining(board: Leaderboard) -> str:

@@ -6,6 +6,7 @@ always gives the same bytes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 
@@ -74,17 +75,42 @@ def bars(groups: Sequence[str], series: Sequence[str], values: Sequence[Sequence
     return "".join(out)
 
 
+# The heat maps' sequential scale: lightest = the map's minimum, darkest = its maximum.
+HEAT_LOW, HEAT_HIGH = (247, 251, 255), (8, 48, 107)
+
+
+def heat_color(w: float, lo: float, hi: float) -> str:
+    """The colour of w on a scale from lo (lightest) to hi (darkest): stretched per map, so 0.12 and 0.16 in a
+    map whose weights span 0.12..0.16 are its two ends, not two near-identical shades of a 0..1 scale."""
+    t = 0.5 if hi <= lo else max(0.0, min(1.0, (w - lo) / (hi - lo)))
+    r, g, b = (round(a + (z - a) * t) for a, z in zip(HEAT_LOW, HEAT_HIGH, strict=True))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
 def heatmap(rows: Sequence[str], n_cols: int, values: Sequence[Sequence[float] | None], *, title: str,
             col_label: str = "layer") -> str:
-    """Rows of weights in [0, 1] (e.g. learned layer weights per upstream and task), darker = heavier."""
-    cell, left, top = 22, 230, 34
-    width = left + max(cell * max(n_cols, 1) + 20, 190)
+    """Rows of weights (e.g. learned layer weights per upstream and task) on one colour scale from the map's
+    minimum to its maximum, with a legend stating both; each cell's value on hover (its <title>)."""
+    cell, left, top = 22, 230, 58
+    width = left + max(cell * max(n_cols, 1) + 20, 250)
     height = top + cell * len(rows) + 10
-    out = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+    seen = [w for ws in values if ws for w in ws]
+    lo, hi = (min(seen), max(seen)) if seen else (0.0, 1.0)
+    out = [f'<svg class="chart heat" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
            f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
+    # The legend: ten steps from the minimum to the maximum, the two ends labelled with their values.
+    steps = 10
+    out.append(f'<g class="scale"><text x="{left}" y="12" class="tick">colour scale (this map)</text>'
+               f'<text x="{left - 4}" y="30" class="legend" text-anchor="end">min {lo:.3f}</text>')
+    for i in range(steps):
+        v = lo + (hi - lo) * i / (steps - 1)
+        out.append(f'<rect x="{left + i * 12}" y="20" width="12" height="12" fill="{heat_color(v, lo, hi)}">'
+                   f'<title>{v:.3f}</title></rect>')
+    out.append(f'<text x="{left + steps * 12 + 4}" y="30" class="legend">max {hi:.3f}</text></g>')
     for c in range(n_cols):
         out.append(f'<text x="{left + c * cell + cell / 2}" y="{top - 6}" class="tick" text-anchor="middle">{c}</text>')
-    out.append(f'<text x="{left}" y="12" class="tick">{escape(col_label)} (0 = embeddings) →</text>')
+    out.append(f'<text x="{left - 8}" y="{top - 6}" class="tick" text-anchor="end">{escape(col_label)} '
+               f'(0 = embeddings) →</text>')
     for r, name in enumerate(rows):
         yy = top + r * cell
         out.append(f'<text x="{left - 8}" y="{yy + cell * 0.68:.1f}" class="label" text-anchor="end">'
@@ -92,39 +118,69 @@ def heatmap(rows: Sequence[str], n_cols: int, values: Sequence[Sequence[float] |
         weights = values[r]
         if weights is None:
             continue
-        peak = max(weights) or 1.0
         for c, w in enumerate(weights):
-            shade = 0.08 + 0.92 * (w / peak)
-            out.append(f'<rect x="{left + c * cell}" y="{yy}" width="{cell - 2}" height="{cell - 2}" fill="#3b6ea8" '
-                       f'fill-opacity="{shade:.3f}"><title>{escape(name)} · {escape(col_label)} {c}: '
+            out.append(f'<rect x="{left + c * cell}" y="{yy}" width="{cell - 2}" height="{cell - 2}" '
+                       f'fill="{heat_color(w, lo, hi)}"><title>{escape(name)} · {escape(col_label)} {c}: '
                        f'{w:.3f}</title></rect>')
     out.append("</svg>")
     return "".join(out)
 
 
-def _tick(v: float, span: float) -> str:
-    """An axis end label with the digits its range needs (losses span tenths; scores span tens)."""
-    return f"{v:.1f}" if span >= 5 else f"{v:.2f}" if span >= 0.5 else f"{v:.3f}"
+def ticks(lo: float, hi: float, n: int = 5, *, integer: bool = False) -> tuple[list[float], int]:
+    """About n evenly spaced round tick values (steps of 1, 2, 2.5 or 5 × 10^k) whose first is <= lo and last
+    >= hi, and the decimals their labels need. The axis spans the first to the last tick. `integer`: steps of at
+    least 1 (epochs, layers, steps have no fractions)."""
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / max(1, n - 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw - 1e-12)
+    if integer and step < 1:
+        step = 1.0
+    elif integer and abs(step / 10.0 ** math.floor(math.log10(step)) - 2.5) < 1e-6 and step < 10:
+        step *= 2  # 2.5 epochs is not a tick
+    first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    exponent = math.floor(math.log10(step) + 1e-9)
+    halves = abs(step / 10.0 ** exponent - 2.5) < 1e-6 and step < 10  # 2.5, 0.25: one more digit
+    decimals = max(0, -exponent) + (1 if halves else 0)
+    return [round(k * step, 10) for k in range(first, last + 1)], decimals
 
 
 def lines(series: Sequence[str], points: Sequence[Sequence[tuple[float, float]]], *, title: str,
-          x_label: str = "epoch", y_label: str = "score") -> str:
-    """One polyline per series (e.g. the model-selection score per epoch of each upstream)."""
-    w, h, left, top = 420, 170, 44, 22
+          x_label: str = "epoch", y_label: str = "score",
+          bands: Sequence[Sequence[tuple[float, float, float]]] | None = None,
+          band_labels: Sequence[str] = ()) -> str:
+    """One polyline per series (e.g. the model-selection score per epoch of each upstream), on axes with round
+    tick labels. bands[i], when given, is series i's (x, low, high) envelope, drawn as a shaded area under the
+    line; band_labels[i] says what it is (e.g. 'min..max over 3 seeds'), on hover."""
+    w, h, left, top = 440, 190, 50, 22
+    bands = bands or [[] for _ in series]
     xs = [x for pts in points for x, _ in pts] or [0.0, 1.0]
-    ys = [y for pts in points for _, y in pts] or [0.0, 1.0]
-    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-    px = lambda x: left + (w - left - 10) * (x - x0) / (x1 - x0)  # noqa: E731
-    py = lambda y: top + (h - top - 28) * (1 - (y - y0) / (y1 - y0))  # noqa: E731
+    ys = [y for pts in points for _, y in pts] + [v for b in bands for _, lo, hi in b for v in (lo, hi)]
+    ys = ys or [0.0, 1.0]
+    xt, xd = ticks(min(xs), max(xs), 6, integer=all(float(x).is_integer() for x in xs))
+    yt, yd = ticks(min(ys), max(ys), 5)
+    x0, x1, y0, y1 = xt[0], xt[-1], yt[0], yt[-1]
+    px = lambda x: left + (w - left - 12) * (x - x0) / (x1 - x0)  # noqa: E731
+    py = lambda y: top + (h - top - 36) * (1 - (y - y0) / (y1 - y0))  # noqa: E731
     total_h = h + 18 * ((len(series) + 1) // 2)
     out = [f'<svg class="chart" role="img" viewBox="0 0 {w} {total_h}" width="{w}" height="{total_h}" '
            f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
-           f'<text x="{left}" y="12" class="tick">{escape(title)}</text>',
-           f'<text x="{left - 6}" y="{_f(py(y1) + 4)}" class="tick" text-anchor="end">{_tick(y1, y1 - y0)}</text>',
-           f'<text x="{left - 6}" y="{_f(py(y0) + 4)}" class="tick" text-anchor="end">{_tick(y0, y1 - y0)}</text>',
-           f'<text x="{w - 10}" y="{h - 10}" class="tick" text-anchor="end">{escape(x_label)} {x1:g}</text>',
-           f'<line x1="{left}" x2="{w - 10}" y1="{_f(py(y0))}" y2="{_f(py(y0))}" class="grid"/>']
+           f'<text x="{left}" y="12" class="tick">{escape(title)}</text>']
+    for v in yt:
+        out.append(f'<line x1="{left}" x2="{w - 12}" y1="{_f(py(v))}" y2="{_f(py(v))}" class="grid"/>'
+                   f'<text x="{left - 5}" y="{_f(py(v) + 4)}" class="tick" text-anchor="end">{v:.{yd}f}</text>')
+    for v in xt:
+        out.append(f'<line x1="{_f(px(v))}" x2="{_f(px(v))}" y1="{_f(py(y0))}" y2="{_f(py(y0) + 4)}" class="axis"/>'
+                   f'<text x="{_f(px(v))}" y="{_f(py(y0) + 15)}" class="tick" text-anchor="middle">{v:.{xd}f}</text>')
+    out.append(f'<text x="{w - 12}" y="{h - 6}" class="tick" text-anchor="end">{escape(x_label)}</text>'
+               f'<text x="4" y="{top - 4}" class="tick">{escape(y_label)}</text>')
+    for i, band in enumerate(bands):
+        if band:
+            edge = [f"{_f(px(x))},{_f(py(hi))}" for x, _, hi in band] + [
+                f"{_f(px(x))},{_f(py(lo))}" for x, lo, _ in reversed(band)]
+            out.append(f'<polygon class="band" points="{" ".join(edge)}" fill="{color(i)}" fill-opacity="0.18" '
+                       f'stroke="none"><title>{escape(series[i])}: {escape(band_labels[i] if i < len(band_labels) else "band")}</title></polygon>')
     for i, pts in enumerate(points):
         if pts:
             path = " ".join(f"{_f(px(x))},{_f(py(y))}" for x, y in pts)
