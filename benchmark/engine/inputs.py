@@ -28,8 +28,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmark.errors import BenchError
-
 if TYPE_CHECKING:
     from benchmark.plugin.registry import Registry
     from benchmark.plugin.specs import UpstreamSpec
@@ -60,7 +58,7 @@ class Digests:
         if key not in self._memo:
             try:
                 self._memo[key] = compute()
-            except (BenchError, OSError, ValueError) as err:  # cannot tell now: unknown, never "changed"
+            except Exception as err:  # noqa: BLE001  (a plugin's revision() or fingerprint(): unknown, never "changed")
                 log.debug("digest of %s %s unknown: %s", *key, err)
                 self._memo[key] = None
         return self._memo[key]
