@@ -101,8 +101,9 @@ class Bars(Reporter):
         self.progress.__exit__(*exc)
 
     def _step(self, description: str, total: int | None, completed: int) -> None:
-        # reset, not update: update keeps the last total when given None, which read "loading X 0/2040"
-        self.progress.reset(self.step, description=description, total=total, completed=completed, visible=True)
+        # a new bar, not an update: rich keeps the last total when given None, which read "loading X 0/2040"
+        self.progress.remove_task(self.step)
+        self.step = self.progress.add_task(description, total=total, completed=completed)
 
     def __call__(self, event: str, **info: Any) -> None:
         p = self.progress

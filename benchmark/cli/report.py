@@ -45,23 +45,29 @@ class _Column:
         return max(Text.from_markup(c).cell_len for c in [self.header, *self.cells])
 
 
-def _chunks(key: list[_Column], groups: list[list[_Column]], width: int) -> list[list[_Column]]:
-    """The columns as tables no wider than the terminal: the key columns (upstream, params) start every table,
-    the other groups (a suite with its ×human and SUPERB columns, or one task) follow in order, never split, so
-    that no header is cut (rich would shorten 'offline-text' to 'offline-te…' at 80 columns)."""
+def _chunks(key: list[_Column], groups: list[list[_Column]], width: int) -> tuple[list[list[_Column]], int]:
+    """The columns as tables no wider than the terminal, and the width the first key column (the upstream) may
+    take. The key columns (upstream, params) start every table; the other groups (a suite with its ×human and
+    SUPERB columns, or one task) follow in order, never split, so that no header is cut (rich would shorten
+    'offline-text' to 'offline-te…' at 80 columns). Where even one group does not fit beside the key, long
+    upstream names fold onto a second line instead."""
     def size(cols: list[_Column]) -> int:
         return sum(c.width() + 3 for c in cols)  # padding 1 each side and one border per column
 
+    widest = max((size(g) for g in groups), default=0)
+    first = key[0].width()
+    first = min(first, max(12, width - 1 - size(key[1:]) - widest - 3))
+    room = width - 1 - (first + 3) - size(key[1:])
     out: list[list[_Column]] = []
     current: list[_Column] = []
     for group in groups:
-        if current and size(key) + size(current) + size(group) + 1 > width:
+        if current and size(current) + size(group) > room:
             out.append(current)
             current = []
         current = current + group
     if current or not out:
         out.append(current)
-    return [key + cols for cols in out]
+    return [key + cols for cols in out], first
 
 
 def print_leaderboard(output: Path, upstreams: set[str] | None = None, ran: set[tuple[str, str]] | None = None) -> None:
@@ -122,10 +128,12 @@ def print_leaderboard(output: Path, upstreams: set[str] | None = None, ran: set[
             marked = marked or bool(old)
             cells.append(f"{c.score.mean:.1f}{std}{rel}{old}{mark}")
         groups.append([_Column(_safe(f"{t} ↓" if t in lower else t), cells + [_fmt(board.human.get(t))])])
-    for i, columns in enumerate(_chunks(key, groups, console.width)):
+    chunks, first_width = _chunks(key, groups, console.width)
+    for i, columns in enumerate(chunks):
         title = f"bench leaderboard — {_safe(output)}" + (" (continued)" if i else "")
         table = Table(title=title, title_justify="left", show_lines=False)
-        for col in columns:
+        table.add_column(key[0].header, max_width=first_width, overflow="fold")
+        for col in columns[1:]:
             table.add_column(col.header, justify=col.justify, style=col.style, no_wrap=True)  # type: ignore[arg-type]
         for r in range(len(board.rows) + 1):
             table.add_row(*(col.cells[r] for col in columns), style="dim" if r == len(board.rows) else None)
