@@ -100,7 +100,12 @@ def test_heartbeat_says_rows_done_of_total_and_an_eta(monkeypatch: pytest.Monkey
     lines("epoch", job=job, epoch=10, epochs=50, score=81.0)
     assert lines.heartbeat() == ("  [0/3 jobs done] minilm+rand · vader-polarity · seed 0 · training: epochs 10/50, "
                                  "20%, ETA 40s at most")
-    assert console.file.getvalue() == "[1/3] minilm+rand · vader-polarity · seed 0: started\n"  # type: ignore[attr-defined]
+    # held back until a job ends or an interval passes (a run stopping on bad input then prints one line)
+    assert lines.held == ["[1/3] minilm+rand · vader-polarity · seed 0: started"]
+    assert console.file.getvalue() == ""  # type: ignore[attr-defined]
+    lines("job_failed", job=job, reason="out of memory")
+    assert console.file.getvalue() == ("[1/3] minilm+rand · vader-polarity · seed 0: started\n"  # type: ignore[attr-defined]
+                                       "[1/3] minilm+rand · vader-polarity · seed 0: FAILED: out of memory\n")
 
 
 def test_terminal_bars_count_only_real_work() -> None:

@@ -140,7 +140,11 @@ class Bars(Reporter):
 
 class Lines(Reporter):
     """Plain lines for a log: each job's start and end, and while a job works a heartbeat line (what it does,
-    rows or epochs done / total, an ETA) whenever nothing was written for `heartbeat_seconds()`."""
+    rows or epochs done / total, an ETA) whenever nothing was written for `heartbeat_seconds()`.
+
+    The lines are held back until the first job ends or one interval has passed, and dropped if the run stops
+    on an error before then: bad input found while loading (a data file, a checkpoint, --layer) stays the one
+    `error:` line it is on a terminal, where the bars are cleared."""
 
     def __init__(self, console: Any, n_jobs: int, quiet: bool, interval: float | None = None, intro: str = "") -> None:
         super().__init__(n_jobs, quiet)
@@ -156,6 +160,8 @@ class Lines(Reporter):
         """(what the current counter counts, when it started): the ETA's rate is measured since then."""
         self.counter: tuple[int, int, str] | None = None
         self.started = 0
+        self.held: list[str] | None = []
+        """Lines not written yet (None once they flow)."""
         self.thread = threading.Thread(target=self._beat, name="bench-heartbeat", daemon=True)
 
     def __enter__(self) -> Lines:
@@ -169,18 +175,35 @@ class Lines(Reporter):
         self.stop.set()
         if self.thread.is_alive():
             self.thread.join(timeout=5)
+        if exc[0] is None:
+            self._release()
+
+    def _write(self, text: str) -> None:
+        self.console.print(printable(text), highlight=False, markup=False, soft_wrap=True)
+        self.last_line = time.monotonic()
 
     def _say(self, text: str) -> None:
         with self.lock:
-            self.console.print(printable(text), highlight=False, markup=False, soft_wrap=True)
-            self.last_line = time.monotonic()
+            if self.held is not None:
+                self.held.append(text)
+            else:
+                self._write(text)
+
+    def _release(self) -> None:
+        with self.lock:
+            held, self.held = self.held, None
+            for text in held or ():
+                self._write(text)
 
     def _beat(self) -> None:
         while not self.stop.wait(min(self.interval / 2, 1.0)):
             with self.lock:
                 quiet_for = time.monotonic() - self.last_line
+                holding = bool(self.held)
             if quiet_for >= self.interval and not self.stop.is_set():
-                self._say(self.heartbeat())
+                self._release()
+                if not holding:  # (the lines held back are news enough for this interval)
+                    self._say(self.heartbeat())
 
     def heartbeat(self) -> str:
         """What the run is doing now: '... features (train): rows 512/2040, 25%, ETA 1m05s'."""
@@ -224,11 +247,13 @@ class Lines(Reporter):
             self._phase(f"{job_name(info['job'])} · training", "epochs")
             self.counter = (int(info["epoch"]), int(info["epochs"]), "epochs")
         elif event == "job_failed":
+            self._release()
             self.failed.append((info["job"], info["reason"]))
             self._phase("between jobs")
             self._say(f"[{self.done + len(self.failed)}/{self.n_jobs}] {job_name(info['job'])}: FAILED: "
                       f"{info['reason']}")
         elif event == "job_done":
+            self._release()
             self.done += 1
             self._phase("between jobs")
             if not self.quiet:
