@@ -75,7 +75,7 @@ def test_sigkill_at_random_points_then_rerun_does_only_the_missing_jobs(tmp_path
     before = set(_results(ws))
     r = ws.bench(*ws.run_args("--seeds", SEEDS))
     assert r.returncode == 0, r.stderr
-    done_now = [line for line in r.stderr.splitlines() if line.startswith("  char · mini-")]
+    done_now = [line for line in r.stderr.splitlines() if re.match(r"\[\d+/\d+\] char · mini-\S+ · seed \d+: \d", line)]
     assert len(done_now) == N_JOBS - len(before)  # only the missing jobs ran
     if before:
         assert f"{len(before)} of {N_JOBS} jobs already finished" in r.stderr
