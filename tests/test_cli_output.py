@@ -145,6 +145,12 @@ def test_the_leaderboard_shows_the_upstreams_earlier_results_marked(tmp_path: Pa
     assert "* = from an earlier run (this run did not run that task)." in " ".join(lines)
     assert "minilm+rand" not in r.stdout  # another upstream's result in the same directory is not this run's
     assert "* = from" not in ws.bench(*ws.run_args()).stdout  # everything ran (or was finished) in this run
+    # Another protocol of the same upstream is another row: this run's row is unmarked, the default one marked
+    r = ws.bench(*ws.run_args("--tasks", "mini-sent", "--layer", "1"))
+    rows = {cells[0]: cells for cells in ([c.strip() for c in line.strip("│").split("│")]
+                                          for line in r.stdout.splitlines() if line.startswith("│ char"))}
+    assert re.fullmatch(r"\d+\.\d", rows["char [layer 1]"][4]) and rows["char [layer 1]"][5] == "—", rows
+    assert all(re.fullmatch(r"\d+\.\d\*", rows["char"][i]) for i in (2, 4, 5)), rows
 
 
 def test_tables_fit_80_columns_with_full_names() -> None:

@@ -72,7 +72,8 @@ def _chunks(key: list[_Column], groups: list[list[_Column]], width: int) -> tupl
 
 def print_leaderboard(output: Path, upstreams: set[str] | None = None, ran: set[tuple[str, str]] | None = None) -> None:
     """The leaderboard of the results under `output`; with `upstreams`, only theirs (every task they have results
-    for); with `ran`, the (upstream, task) pairs the run did, so that the other cells are marked as earlier ones."""
+    for); with `ran`, the (row label, task) pairs the run did (the label names the upstream and, when not the
+    default, its mode and layer), so that the other cells are marked as earlier ones."""
     from rich.console import Console
     from rich.table import Table
 
@@ -90,7 +91,7 @@ def print_leaderboard(output: Path, upstreams: set[str] | None = None, ran: set[
         return
 
     def earlier(row: report.Row, task: str) -> bool:
-        return ran is not None and task in row.tasks and (row.upstream, task) not in ran
+        return ran is not None and task in row.tasks and (row.label, task) not in ran
 
     def suite_tasks(suite: str) -> list[str]:
         return list(registry.suites.get(suite).obj.tasks) if suite in registry.suites else []

@@ -167,8 +167,13 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str 
                                   "rerun the same command to do the rest") from None
         failed = progress.failed
     if not quiet:
+        from benchmark.report.leaderboard import row_label
+
+        # every result of the run's upstreams; the rows and tasks this run did not do are marked
         print_leaderboard(output, upstreams={j.upstream.text for j in the_plan.jobs},
-                          ran={(j.upstream.text, j.task.name) for j in the_plan.jobs})
+                          ran={(row_label({"upstream": j.upstream.text, "mode": j.hparams["mode"],
+                                           "hyperparameters": dict(j.hparams)}), j.task.name)
+                               for j in the_plan.jobs})
     if the_plan.offline:
         failed_too = f"; {len(failed)} of {len(the_plan.todo)} jobs failed ({output}/*.failed.json)" if failed else ""
         n = len(the_plan.offline)
