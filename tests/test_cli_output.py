@@ -274,3 +274,23 @@ def test_device_defaults_to_auto_and_keeps_job_ids_and_cpu_results(tmp_path: Pat
         for name, result in auto.items():
             assert result["environment"]["device"] == "cpu"
             assert (result["main_score"], result["scores"]) == (cpu[name]["main_score"], cpu[name]["scores"])
+
+
+CMD_PLUGIN = '''
+import click
+from benchmark.hookspecs import hookimpl
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("grumpy")
+    def grumpy():
+        raise click.ClickException("the moon is not full")
+'''
+
+
+def test_a_plugin_commands_click_error_is_the_same_one_line(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    (tmp_path / "grumpy_plugin.py").write_text(CMD_PLUGIN, encoding="utf-8")
+    r = ws.bench("grumpy", env={"BENCH_PLUGINS": "grumpy_plugin", "PYTHONPATH": f"{tmp_path}:{ws.env()['PYTHONPATH']}"})
+    assert (r.returncode, r.stderr) == (1, "error: the moon is not full\n")
