@@ -32,7 +32,8 @@ def test_failed_jobs_are_recorded_the_others_go_on_and_the_exit_code_says_so(tmp
                                        "RuntimeError: weights server on fire")
     last = r.stderr.strip().splitlines()[-1]
     assert last == (f"error: 6 of 8 jobs failed (why: {ws.out}/*.failed.json; first: nan-char · mini-sent · seed 0: "
-                    f"{failed[('nan-char', 0)]}); rerun the same command to retry them")
+                    f"{failed[('nan-char', 0)]}); a rerun fails the same way: first change what the reason names "
+                    "(the plugin, the data or an option)")
     assert sum("FAILED:" in line for line in r.stderr.splitlines()) == 6
     ok = [p for p in ws.out.glob("mini-sent__char__*.json") if not p.name.endswith(".failed.json")]
     assert len(ok) == 2

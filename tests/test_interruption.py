@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import time
 from pathlib import Path
@@ -74,7 +75,7 @@ def test_sigkill_at_random_points_then_rerun_does_only_the_missing_jobs(tmp_path
     before = set(_results(ws))
     r = ws.bench(*ws.run_args("--seeds", SEEDS))
     assert r.returncode == 0, r.stderr
-    done_now = [line for line in r.stderr.splitlines() if line.startswith("  char · mini-")]
+    done_now = [line for line in r.stderr.splitlines() if re.match(r"\[\d+/\d+\] char · mini-\S+ · seed \d+: \d", line)]
     assert len(done_now) == N_JOBS - len(before)  # only the missing jobs ran
     if before:
         assert f"{len(before)} of {N_JOBS} jobs already finished" in r.stderr
@@ -106,4 +107,5 @@ def test_ctrl_c_stops_promptly_with_a_one_line_summary(tmp_path: Path) -> None:
     r = ws.bench(*ws.run_args("--seeds", SEEDS))
     assert r.returncode == 0 and len(_results(ws)) == N_JOBS
     assert f"{finished} of {N_JOBS} jobs already finished" in r.stderr
-    assert sum(line.startswith("  char · mini-") for line in r.stderr.splitlines()) == N_JOBS - finished
+    assert sum(bool(re.match(r"\[\d+/\d+\] char · mini-\S+ · seed \d+: \d", line))  # one line per job that ran
+               for line in r.stderr.splitlines()) == N_JOBS - finished

@@ -144,9 +144,9 @@ def test_two_runs_into_one_output_train_each_job_once(ws: Workspace) -> None:
     b = ws.popen(*args, env=env)
     outs = [p.communicate(timeout=600) for p in (a, b)]
     assert [p.returncode for p in (a, b)] == [0, 0], [o[1][-2000:] for o in outs]
-    lines = [line for _, err in outs for line in err.splitlines() if re.match(r"\s+char · mini-\w+ · seed \d: ", line)]
-    trained = [line.split(":")[0].strip() for line in lines if "finished by another run" not in line]
-    read_back = [line.split(":")[0].strip() for line in lines if "finished by another run" in line]
+    done = [m for _, err in outs for m in re.finditer(r"(char · mini-\w+ · seed \d): (\d+\.\d\d.*)", err)]
+    trained = [m[1] for m in done if "finished by another run" not in m[2]]
+    read_back = [m[1] for m in done if "finished by another run" in m[2]]
     jobs = {f"char · {t} · seed {s}" for t in ("mini-sent", "mini-reg") for s in (0, 1)}
     assert sorted(trained) == sorted(jobs)  # each of the four jobs trained exactly once
     assert set(read_back) <= jobs
@@ -168,5 +168,6 @@ def test_a_run_waits_for_a_killed_claim_holder_and_then_runs_the_job_itself(ws: 
     holder.communicate()
     out, err = waiter.communicate(timeout=600)
     assert waiter.returncode == 0, err
-    assert re.search(r"char · mini-sent · seed 0: \d+\.\d\d\n", err)  # trained here, not read back
+    [line] = re.findall(r"char · mini-sent · seed 0: \d+\.\d\d.*", err)
+    assert "finished by another run" not in line  # trained here, not read back
     assert len(sent_results(ws)) == 1

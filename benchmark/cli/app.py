@@ -23,6 +23,7 @@ from benchmark.cli.prefetch import prefetch_cmd
 from benchmark.cli.report import report_cmd
 from benchmark.cli.run import Interrupted, JobsFailed, run
 from benchmark.cli.scaffold import new_plugin
+from benchmark.cli.types import PathArg
 from benchmark.cli.validate import validate
 from benchmark.clitools import Invocation, PretrainProgress  # noqa: F401  (PretrainProgress: re-exported)
 from benchmark.errors import BenchError
@@ -32,7 +33,37 @@ from benchmark.version import __version__
 log = logging.getLogger("benchmark")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+def click_error_line(err: click.ClickException) -> str:
+    """A click error (usage or other) as bench's one line: the same `error:` prefix as every other error, never
+    click's own `Error:`."""
+    ctx = getattr(err, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if isinstance(err, click.UsageError) and ctx else ""
+    return f"error: {err.format_message()}{hint}"
+
+
+class BenchGroup(click.Group):
+    """The `bench` group. Called in click's standalone mode (`cli()`, click's CliRunner), its errors still read
+    `error: ...` with click's exit code (2 for usage), as `main` writes them."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as err:
+            if type(err).__name__.startswith("NoArgsIsHelp"):  # plain `bench`: the help (click 8.2+ raises it)
+                click.echo(err.ctx.get_help() if getattr(err, "ctx", None) else str(err))  # type: ignore[attr-defined]
+                sys.exit(0)
+            click.echo(click_error_line(err), err=True)
+            sys.exit(err.exit_code)
+        except click.exceptions.Exit as err:
+            sys.exit(err.exit_code)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="bench")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def cli(verbose: int) -> None:
@@ -51,11 +82,21 @@ def cli(verbose: int) -> None:
 @click.argument("what", type=click.Choice(["upstreams", "tasks", "suites", "heads", "metrics", "formats", "datasets",
                                            "executors"]))
 @tasks_file_option
-def list_cmd(what: str, tasks_files: tuple[Path, ...]) -> None:
-    """List what the installed plugins registered (heads: what each reads -> what it predicts)."""
+@click.option("--data-dir", type=PathArg(path_type=Path), envvar="BENCH_DATA_DIR",
+              help="tasks: where your local task data is, to mark the tasks it lets run offline. Env: BENCH_DATA_DIR.")
+def list_cmd(what: str, tasks_files: tuple[Path, ...], data_dir: Path | None = None) -> None:
+    """List what the installed plugins registered (heads: what each reads -> what it predicts; tasks: which can
+    run offline now)."""
     warn_plugin_failures()
     add_tasks_files(tasks_files)
     reg = plugins().registry
+    ready: set[str] = set()
+    if what == "tasks":
+        from benchmark.engine.prefetch import ready_offline
+        from benchmark.engine.request import default_cache_dir
+
+        cache = default_cache_dir()
+        ready = {i.name for i in reg.tasks if ready_offline(i.obj, data_dir, reg, cache)}
     table_of = {"upstreams": reg.upstreams, "tasks": reg.tasks, "suites": reg.suites, "heads": reg.downstreams,
                 "metrics": reg.metrics, "formats": reg.formats, "datasets": reg.datasets,
                 "executors": reg.executors}[what]
@@ -64,7 +105,8 @@ def list_cmd(what: str, tasks_files: tuple[Path, ...]) -> None:
     for item in items:
         extra = ""
         if what == "tasks":
-            extra = f"[{','.join(reg.suites_of(item.name)) or '-'}] "
+            # (the name stays first on its line: scripts read `bench list tasks` by its first word)
+            extra = f"[{','.join(reg.suites_of(item.name)) or '-'}] " + ("* " if item.name in ready else "")
         elif what == "suites":
             extra = f"[{', '.join(item.obj.tasks)}] "
         elif what == "upstreams":
@@ -75,6 +117,10 @@ def list_cmd(what: str, tasks_files: tuple[Path, ...]) -> None:
             except BenchError:  # a plugin's object no head kind adopts: `bench plugins` reports it
                 extra = "[?] "
         click.echo(f"{item.name:<{width}}{extra}{item.description}  ({item.plugin})")
+    if what == "tasks":
+        click.echo(f"\n* = can run offline now: its data is here ({len(ready)} of {len(items)}: local files under "
+                   "--data-dir / BENCH_DATA_DIR, a recipe whose tools and inputs are here, or a Hub dataset that "
+                   "bench prefetch prepared); the others need a network first (bench prefetch --tasks NAME)")
 
 
 @cli.group(name="cache")
@@ -173,9 +219,11 @@ def main(argv: list[str] | None = None) -> None:
         if type(err).__name__.startswith("NoArgsIsHelp"):  # plain `bench`: show the help
             click.echo(err.ctx.get_help() if err.ctx else str(err))
             sys.exit(0)
-        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
-        click.echo(f"error: {err.format_message()}{hint}", err=True)
+        click.echo(click_error_line(err), err=True)
         sys.exit(2)
+    except click.ClickException as err:  # e.g. a plugin command's own click error: the same one line
+        click.echo(click_error_line(err), err=True)
+        sys.exit(err.exit_code)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(130)

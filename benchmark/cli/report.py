@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -26,7 +27,53 @@ def _safe(text: object) -> str:
     return escape(printable(text))
 
 
-def print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) -> None:
+EARLIER = "*"
+"""Marks a leaderboard cell whose results come from an earlier run (bench run shows every result of its upstreams)."""
+
+
+@dataclass(frozen=True)
+class _Column:
+    header: str
+    cells: list[str]
+    """One per leaderboard row, then the human row (rich markup)."""
+    justify: str = "right"
+    style: str | None = None
+
+    def width(self) -> int:
+        from rich.text import Text
+
+        return max(Text.from_markup(c).cell_len for c in [self.header, *self.cells])
+
+
+def _chunks(key: list[_Column], groups: list[list[_Column]], width: int) -> tuple[list[list[_Column]], int]:
+    """The columns as tables no wider than the terminal, and the width the first key column (the upstream) may
+    take. The key columns (upstream, params) start every table; the other groups (a suite with its ×human and
+    SUPERB columns, or one task) follow in order, never split, so that no header is cut (rich would shorten
+    'offline-text' to 'offline-te…' at 80 columns). Where even one group does not fit beside the key, long
+    upstream names fold onto a second line instead."""
+    def size(cols: list[_Column]) -> int:
+        return sum(c.width() + 3 for c in cols)  # padding 1 each side and one border per column
+
+    widest = max((size(g) for g in groups), default=0)
+    first = key[0].width()
+    first = min(first, max(12, width - 1 - size(key[1:]) - widest - 3))
+    room = width - 1 - (first + 3) - size(key[1:])
+    out: list[list[_Column]] = []
+    current: list[_Column] = []
+    for group in groups:
+        if current and size(current) + size(group) > room:
+            out.append(current)
+            current = []
+        current = current + group
+    if current or not out:
+        out.append(current)
+    return [key + cols for cols in out], first
+
+
+def print_leaderboard(output: Path, upstreams: set[str] | None = None, ran: set[tuple[str, str]] | None = None) -> None:
+    """The leaderboard of the results under `output`; with `upstreams`, only theirs (every task they have results
+    for); with `ran`, the (row label, task) pairs the run did (the label names the upstream and, when not the
+    default, its mode and layer), so that the other cells are marked as earlier ones."""
     from rich.console import Console
     from rich.table import Table
 
@@ -35,54 +82,68 @@ def print_leaderboard(output: Path, only: set[tuple[str, str]] | None = None) ->
 
     registry = plugins().registry
     rows = results.load_all(output)
-    if only is not None:
-        rows = [r for r in rows if (r["upstream"], r["task"]) in only]
+    if upstreams is not None:
+        rows = [r for r in rows if r["upstream"] in upstreams]
     board = report.build(rows, registry, uncertainty=False)
     console = Console(emoji=False, highlight=False)
     if not board.rows:
         console.print(f"no results in {_safe(output)}")
         return
-    table = Table(title=f"bench leaderboard — {_safe(output)}", title_justify="left", show_lines=False)
-    table.add_column("upstream", no_wrap=True)
-    table.add_column("params", justify="right")
+
+    def earlier(row: report.Row, task: str) -> bool:
+        return ran is not None and task in row.tasks and (row.label, task) not in ran
+
+    def suite_tasks(suite: str) -> list[str]:
+        return list(registry.suites.get(suite).obj.tasks) if suite in registry.suites else []
+
+    marked = False
     superb_suites = {s for s in board.suites if any(s in row.superb for row in board.rows)}
+    key = [_Column("upstream", [_safe(row.label) for row in board.rows] + ["human"], justify="left"),
+           _Column("params", ["—" if row.n_parameters is None else f"{row.n_parameters / 1e6:.1f}M"
+                              for row in board.rows] + [""])]
+    groups: list[list[_Column]] = []
     for s in board.suites:
-        table.add_column(_safe(s), justify="right", style="bold")
-        table.add_column("×human", justify="right")
+        values = []
+        for row in board.rows:
+            mark = EARLIER if any(earlier(row, t) for t in suite_tasks(s)) else ""
+            marked = marked or bool(mark)
+            values.append(_fmt(row.suites.get(s, (None, None))[0]) + mark)
+        group = [_Column(_safe(s), values + [_fmt(board.human.get(s))], style="bold"),
+                 _Column("×human", [_fmt(row.suites.get(s, (None, None))[1], 3) for row in board.rows]
+                         + ["1.000" if board.human.get(s) else "—"])]
         if s in superb_suites:
-            table.add_column("SUPERB", justify="right")
+            group.append(_Column("SUPERB", [_fmt(row.superb.get(s), 0) for row in board.rows] + [""]))
+        groups.append(group)
     lower = [t for t in board.tasks if board.task_info.get(t, {}).get("lower_is_better")]
     for t in board.tasks:
-        table.add_column(_safe(f"{t} ↓" if t in lower else t), justify="right")
-    for row in board.rows:
-        cells = [_safe(row.label), "—" if row.n_parameters is None else f"{row.n_parameters / 1e6:.1f}M"]
-        for s in board.suites:
-            value, rel = row.suites.get(s, (None, None))
-            cells += [_fmt(value), _fmt(rel, 3)]
-            if s in superb_suites:
-                cells.append(_fmt(row.superb.get(s), 0))
-        for t in board.tasks:
+        cells = []
+        for row in board.rows:
             c = row.tasks.get(t)
             if c is None:
                 cells.append("—")
-            else:
-                std = f"±{c.score.std:.1f}" if c.score.n > 1 else ""
-                rel = f" ({c.relative_to_human:.2f}×)" if c.relative_to_human is not None else ""
-                mark = " [red]![/red]" if c.flag else ""
-                cells.append(f"{c.score.mean:.1f}{std}{rel}{mark}")
-        table.add_row(*cells)
-    human = ["human", ""]
-    for s in board.suites:
-        human += [_fmt(board.human.get(s)), "1.000" if board.human.get(s) else "—"]
-        if s in superb_suites:
-            human.append("")
-    human += [_fmt(board.human.get(t)) for t in board.tasks]
-    table.add_row(*human, style="dim")
-    console.print(table)
+                continue
+            std = f"±{c.score.std:.1f}" if c.score.n > 1 else ""
+            rel = f" ({c.relative_to_human:.2f}×)" if c.relative_to_human is not None else ""
+            mark = " [red]![/red]" if c.flag else ""
+            old = EARLIER if earlier(row, t) else ""
+            marked = marked or bool(old)
+            cells.append(f"{c.score.mean:.1f}{std}{rel}{old}{mark}")
+        groups.append([_Column(_safe(f"{t} ↓" if t in lower else t), cells + [_fmt(board.human.get(t))])])
+    chunks, first_width = _chunks(key, groups, console.width)
+    for i, columns in enumerate(chunks):
+        title = f"bench leaderboard — {_safe(output)}" + (" (continued)" if i else "")
+        table = Table(title=title, title_justify="left", show_lines=False)
+        table.add_column(key[0].header, max_width=first_width, overflow="fold")
+        for col in columns[1:]:
+            table.add_column(col.header, justify=col.justify, style=col.style, no_wrap=True)  # type: ignore[arg-type]
+        for r in range(len(board.rows) + 1):
+            table.add_row(*(col.cells[r] for col in columns), style="dim" if r == len(board.rows) else None)
+        console.print(table)
     console.print("Task scores in percent points (GLUE rule: two metrics → their mean). ×human = score / human "
                   "score. A suite with a missing task shows —."
                   + (" SUPERB = the SUPERB score: FBANK 0, state of the art 1000." if superb_suites else "")
-                  + (" ↓ = an error rate: lower is better." if lower else ""),
+                  + (" ↓ = an error rate: lower is better." if lower else "")
+                  + (f" {EARLIER} = from an earlier run (this run did not run that task)." if marked else ""),
                   style="dim", highlight=False)
     for line in board.flagged:
         console.print(f"[red]![/red] not as bench wrote it: {_safe(line)}")

@@ -11,10 +11,10 @@ from typing import Any
 import click
 
 from benchmark.cli.common import split, tasks_file_option, warn_plugin_failures
+from benchmark.cli.progress import reporter
 from benchmark.cli.report import print_leaderboard
 from benchmark.cli.types import PathArg
 from benchmark.clitools import command_line
-from benchmark.engine.result_schema import printable
 
 
 def _seeds(_ctx: Any, _param: Any, value: str) -> list[int]:
@@ -103,7 +103,9 @@ def _layer(_ctx: Any, _param: Any, value: str | None) -> int | None:
               help="Precision of cached features (float16 halves the disk they take).")
 @click.option("--executor", default="local", show_default=True, help="Where jobs run: local, ray (bench list executors).")
 @click.option("--max-train", type=click.IntRange(min=1), default=None, help="Subsample training sets to N examples.")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True,
+              help="auto: cuda when a CUDA device is available, else cpu. Not part of a job's identity: the same job "
+                   "id (and result file) on either.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow Hub models that run their own code (off by default).")
 @click.option("--offline", is_flag=True, help="Use no network (as BENCH_OFFLINE=1): jobs whose models or data are "
               "not in the caches do not start, and the line says which `bench prefetch` fetches them.")
@@ -155,7 +157,7 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str 
                       "(--overwrite redoes them)", highlight=False)
     failed: list[tuple[Any, str]] = []
     if the_plan.todo:
-        with _Progress(console, len(the_plan.todo), quiet) as progress:
+        with reporter(console, len(the_plan.todo), quiet, intro=_intro(the_plan, output)) as progress:
             try:
                 launch.run(progress)
             except KeyboardInterrupt:
@@ -165,7 +167,13 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str 
                                   "rerun the same command to do the rest") from None
         failed = progress.failed
     if not quiet:
-        print_leaderboard(output, only={(j.upstream.text, j.task.name) for j in the_plan.jobs})
+        from benchmark.report.leaderboard import row_label
+
+        # every result of the run's upstreams; the rows and tasks this run did not do are marked
+        print_leaderboard(output, upstreams={j.upstream.text for j in the_plan.jobs},
+                          ran={(row_label({"upstream": j.upstream.text, "mode": j.hparams["mode"],
+                                           "hyperparameters": dict(j.hparams)}), j.task.name)
+                               for j in the_plan.jobs})
     if the_plan.offline:
         failed_too = f"; {len(failed)} of {len(the_plan.todo)} jobs failed ({output}/*.failed.json)" if failed else ""
         n = len(the_plan.offline)
@@ -173,7 +181,7 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str 
     if failed:
         raise JobsFailed(f"{len(failed)} of {len(the_plan.todo)} jobs failed (why: {output}/*.failed.json; "
                          f"first: {failed[0][0].upstream.text} · {failed[0][0].task.name} · seed "
-                         f"{failed[0][0].seed}: {failed[0][1]}); rerun the same command to retry them")
+                         f"{failed[0][0].seed}: {failed[0][1]}); {what_next(failed)}")
 
 
 class Interrupted(Exception):
@@ -184,64 +192,32 @@ class JobsFailed(Exception):
     """Some jobs of a run failed (recorded as *.failed.json); exit code 1."""
 
 
-class _Progress:
-    """rich progress bars fed by the runner's events."""
+def _intro(the_plan: Any, output: Path) -> str:
+    """The first line of a log: what the run will do."""
+    todo = the_plan.todo
+    seeds = ",".join(str(s) for s in dict.fromkeys(j.seed for j in todo))
+    return (f"bench run: {len(todo)} job{'s' * (len(todo) != 1)} to do "
+            f"(upstreams: {', '.join(dict.fromkeys(j.upstream.text for j in todo))}; "
+            f"tasks: {', '.join(dict.fromkeys(j.task.name for j in todo))}; seeds: {seeds}), results in {output}")
 
-    def __init__(self, console: Any, n_jobs: int, quiet: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.quiet = quiet
-        self.done = 0
-        self.failed: list[tuple[Any, str]] = []
-        # Bars only in a terminal: in a log file a bar is one stale frame. Per-job lines print either way.
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=False,
-                                 disable=quiet or not console.is_terminal)
-        self.jobs = self.progress.add_task("jobs", total=n_jobs)
-        self.step = self.progress.add_task("", total=None, visible=False)
+TRANSIENT = ("out of memory", "interrupted", "network", "connection", "timed out", "timeout", "temporarily",
+             "unreachable")
+"""Failure reasons a rerun can fix: memory that was taken, a network that was down, a run that was stopped."""
 
-    def __enter__(self) -> _Progress:
-        self.progress.__enter__()
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
-        if exc[0] is not None:  # an error or Ctrl-C: clear the bars, so that its one line stands alone
-            self.progress.live.transient = True
-        self.progress.__exit__(*exc)
+def transient(reason: str) -> bool:
+    low = reason.lower()
+    return any(word in low for word in TRANSIENT)
 
-    def __call__(self, event: str, **info: Any) -> None:
-        p = self.progress
-        if event == "load_upstream":
-            p.update(self.step, description=f"loading {info['upstream']}", total=None, completed=0, visible=True)
-        elif event == "load_data":
-            p.update(self.step, description=f"loading data for {info['task']}", total=None, completed=0)
-        elif event == "extract":
-            job = info["job"]
-            p.update(self.step, description=f"{job.upstream.text} · {job.task.name} · features ({info['label']})",
-                     total=info["total"], completed=info["done"], visible=True)
-        elif event == "epoch":
-            job = info["job"]
-            p.update(self.step, description=f"{job.upstream.text} · {job.task.name} · seed {job.seed} · "
-                     f"epoch (select score {info['score']:.1f})", total=info["epochs"], completed=info["epoch"])
-        elif event == "job_waiting":  # another run sharing the output holds the job's claim
-            job = info["job"]
-            p.update(self.step, description=f"{job.upstream.text} · {job.task.name} · seed {job.seed} · waiting "
-                     "for the other bench run on it", total=None, completed=0, visible=True)
-        elif event == "job_failed":
-            self.failed.append((info["job"], info["reason"]))
-            p.advance(self.jobs)
-            p.update(self.step, visible=False)
-            job = info["job"]
-            p.console.print(printable(f"  {job.upstream.text} · {job.task.name} · seed {job.seed}: FAILED: "
-                                      f"{info['reason']}"), highlight=False, markup=False)
-        elif event == "job_done":
-            self.done += 1
-            p.advance(self.jobs)
-            p.update(self.step, visible=False)
-            if self.quiet:
-                return
-            r = info["result"]
-            rel = "" if r.relative_to_human is None else f", {r.relative_to_human:.3f}× human"
-            rel += " (finished by another run sharing the output)" if info.get("elsewhere") else ""
-            p.console.print(printable(f"  {r.upstream} · {r.task} · seed {r.seed}: {r.main_score:.2f}{rel}"),
-                            highlight=False, markup=False)
+
+def what_next(failed: list[tuple[Any, str]]) -> str:
+    """The end of the failure line: rerun only when a rerun can help. A deterministic failure (a plugin that
+    raises, diverged training, bad data) fails the same way again, so the line says to change something first."""
+    n_transient = sum(transient(reason) for _job, reason in failed)
+    if n_transient == len(failed):
+        return "rerun the same command to retry them"
+    change = "a rerun fails the same way: first change what the reason names (the plugin, the data or an option)"
+    if n_transient:
+        return f"{n_transient} may pass on a rerun (out of memory, network); for the others, {change}"
+    return change

@@ -109,3 +109,17 @@ def fetch(need: Need) -> None:
     except Exception as err:  # the Hub client and pip raise many types for a network that is not there
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise BenchError(f"cannot fetch {describe(need)}: {type(err).__name__}: {first}") from None
+
+
+def ready_offline(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: Path) -> bool:
+    """True when the task's data is here, so that it can run with no network now: its local files (under
+    `data_dir`), a recipe whose tools are installed and whose inputs are built or cached, or a Hub dataset prepared
+    in the datasets cache (what `bench prefetch` leaves). The upstream's own needs are not counted."""
+    from benchmark.tasks.data import choose_source, missing
+
+    try:
+        if choose_source(task, data_dir) != "hub" and missing(task, data_dir, registry, cache_dir) is not None:
+            return False
+        return not any(blocked(n, offline=True) for n in task_needs(task, data_dir, registry, cache_dir))
+    except BenchError:  # a source bench cannot read (an unknown format): not runnable, offline or not
+        return False
