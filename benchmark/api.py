@@ -25,7 +25,7 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
 
 def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = "offline-text",
         seeds: Sequence[int] = (0,), output: str | Path = "bench-results", *, data_dir: str | Path | None = None,
-        mode: str = "frozen", overwrite: bool = False, device: str = "cpu", trust_remote_code: bool = False,
+        mode: str = "frozen", overwrite: bool = False, device: str = "auto", trust_remote_code: bool = False,
         cache_dir: str | Path | None = None, progress: Progress | None = None, predict_test: bool = False,
         use_cache: bool = True, cache_dtype: str = "float32", executor: str = "local",
         eval_on: str | Sequence[str] = (), offline: bool = False, tasks_files: Sequence[str | Path] = (),
