@@ -180,35 +180,48 @@ class Registry:
     def check(self, names: set[str] | None = None) -> list[str]:
         """Cross-references between registrations: problems as one-line strings (suite -> task, task -> head...).
         `names`: only the suites and tasks with these names."""
-        problems = []
+        return [text for _, text in self.problems(names)]
+
+    def problems(self, names: set[str] | None = None, invalid: frozenset[str] = frozenset()
+                 ) -> list[tuple[tuple[str | int, ...], str]]:
+        """check()'s problems, each with the key it is about in a tasks file (("tasks", NAME, "head")), so a
+        tasks file's problems are reported at their lines. `invalid`: tasks a file defines that failed the
+        schema (reported already): a suite naming one is not told the task is unknown."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
         for suite in self.suites:
             if names is not None and suite.name not in names:
                 continue
-            for task in suite.obj.tasks:
-                if task not in self.tasks:
-                    problems.append(f"suite '{suite.name}' names unknown task '{task}'{did_you_mean(task, self.tasks.names())}")
+            for i, task in enumerate(suite.obj.tasks):
+                if task not in self.tasks and task not in invalid:
+                    out.append((("suites", suite.name, "tasks", i), f"suite '{suite.name}' names unknown task "
+                                f"'{task}'{did_you_mean(task, self.tasks.names())}"))
         for reg in self.tasks:
             if names is not None and reg.name not in names:
                 continue
             task = reg.obj
+            at = ("tasks", task.name)
             if task.head not in self.downstreams:
-                problems.append(f"task '{task.name}' uses unknown head '{task.head}'{did_you_mean(task.head, self.downstreams.names())}")
+                out.append(((*at, "head"), f"task '{task.name}' uses unknown head '{task.head}'"
+                                           f"{did_you_mean(task.head, self.downstreams.names())}"))
             else:
                 from benchmark.heads.protocol import head_problems
 
-                problems.extend(head_problems(self, task))  # the head kind's own `validate`
-            for m in task.metrics:
+                out.extend(((*at, "head"), p) for p in head_problems(self, task))  # the head kind's `validate`
+            for i, m in enumerate(task.metrics):
                 if m not in self.metrics:
-                    problems.append(f"task '{task.name}' uses unknown metric '{m}'{did_you_mean(m, self.metrics.names())}")
+                    out.append(((*at, "metrics", i), f"task '{task.name}' uses unknown metric '{m}'"
+                                                     f"{did_you_mean(m, self.metrics.names())}"))
             directions = {self.metrics.get(m).obj.higher_is_better for m in task.score if m in self.metrics}
             if len(directions) > 1:
-                problems.append(f"task '{task.name}' averages metrics that disagree on direction ({', '.join(task.score)}); "
-                                "score higher-is-better and lower-is-better metrics in separate tasks")
+                out.append(((*at, "score"), f"task '{task.name}' averages metrics that disagree on direction "
+                                            f"({', '.join(task.score)}); score higher-is-better and "
+                                            "lower-is-better metrics in separate tasks"))
             recipe = task.sources.recipe
             if recipe is not None and recipe.name not in self.datasets:
-                problems.append(f"task '{task.name}' uses unknown dataset loader '{recipe.name}'")
-            problems.extend(self._check_format(task))
-        return problems
+                out.append(((*at, "sources", "recipe", "name"), f"task '{task.name}' uses unknown dataset loader "
+                                                                f"'{recipe.name}'"))
+            out.extend(((*at, "sources", "local", "format"), p) for p in self._check_format(task))
+        return out
 
     def _check_format(self, task: Any) -> list[str]:
         """A local source names a registered data format or a corpus layout (the schema cannot see the registry)."""

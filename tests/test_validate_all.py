@@ -1,0 +1,115 @@
+"""Issue 23: a tasks file's problems are all reported in one run, each at its file and line; an empty data file is
+named as empty; bench refuses to create a path whose parent folder does not exist (like `mkdir` without -p).
+
+Each case runs the real `bench` command in a fresh workspace (tests/reliability_workspace.py), asserts the exact
+stderr and exit code 2, and that nothing in the workspace was changed or written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from reliability_workspace import TASKS_YAML, Workspace, make_workspace
+
+
+def _fill(text: str, ws: Workspace) -> str:
+    return text.replace("{ws}", str(ws.root))
+
+
+def _refused(ws: Workspace, args: list[str], message: str) -> None:
+    """`bench ARGS` says exactly `message` on stderr, exits 2, and changes or writes nothing in the workspace."""
+    before = ws.snapshot()
+    r = ws.bench(*args)
+    assert "Traceback" not in r.stderr + r.stdout
+    assert r.stderr.strip() == _fill(message, ws), r.stderr
+    assert r.returncode == 2
+    after = ws.snapshot()
+    assert not [k for k in before if before[k] != after.get(k)], "a refused command changed files"
+    new = sorted(k for k in after.keys() - before.keys() if not k.startswith("cache/"))
+    assert not new, f"a refused command wrote {new}"
+
+
+def _edit(*pairs: tuple[str, str]) -> str:
+    text = TASKS_YAML
+    for old, new in pairs:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
+
+
+# -- every problem of a tasks file at once -------------------------------------------------------------------------
+
+FOUR_MISTAKES = _edit(
+    ("tasks: [mini-sent, mini-reg]", "tasks: [mini-sent, mini-rag]"),  # line 5: a suite names an unknown task
+    ("head: classification", "head: clasification"),  # line 11: an unknown head kind
+    ("    metrics: [accuracy]\n", "    metrics: [accuracy, f2]\n"),  # line 13: an unknown metric
+    ("    version: 1\n    modality: text\n    head: regression", "    version: 1\n    lables: [a]\n    modality: text\n"
+     "    head: regression"),  # line 21: a schema error (an unknown key) in another task
+)
+FOUR_PROBLEMS = """\
+error: 4 problems in {ws}/tasks.yaml:
+{ws}/tasks.yaml:5: suite 'mini' names unknown task 'mini-rag'
+{ws}/tasks.yaml:11: task 'mini-sent' uses unknown head 'clasification' — did you mean 'classification'?
+{ws}/tasks.yaml:13: task 'mini-sent' uses unknown metric 'f2'
+{ws}/tasks.yaml:21: task 'mini-reg': unknown key 'lables'"""
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_four_mistakes_are_reported_in_one_run(command: str, tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path)
+    ws.tasks.write_text(FOUR_MISTAKES, encoding="utf-8")
+    args = ["validate", "--tasks-file", str(ws.tasks)] if command == "validate" else ws.run_args()
+    _refused(ws, args, FOUR_PROBLEMS)
+
+
+def test_every_schema_error_of_a_task_and_every_broken_rule(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path)
+    ws.tasks.write_text(_edit(
+        ("    version: 1\n    modality: text\n    head: class", "    version: one\n    modality: txt\n    head: class"),
+        ("inputs: [sentence], label: label", "inputs: [1.5], label: label"),
+        ("    metrics: [pearson, spearman]\n    score: [pearson, spearman]\n    evals: [dev]\n",
+         "    metrics: [pearson]\n    score: [pearson, spearman, mse]\n    evals: [dev]\n    tests: [dev]\n"),
+    ), encoding="utf-8")
+    _refused(ws, ["validate", "--tasks-file", str(ws.tasks)], """\
+error: 6 problems in {ws}/tasks.yaml:
+{ws}/tasks.yaml:9: task 'mini-sent': version: Input should be a valid integer (got 'one')
+{ws}/tasks.yaml:10: task 'mini-sent': modality: Input should be 'text', 'speech' or 'image' (got 'txt')
+{ws}/tasks.yaml:17: task 'mini-sent': sources.local.inputs.0: Input should be a valid string (got 1.5)
+{ws}/tasks.yaml:24: task 'mini-reg': score names 'spearman', which is not in metrics ['pearson']
+{ws}/tasks.yaml:24: task 'mini-reg': score names 'mse', which is not in metrics ['pearson']
+{ws}/tasks.yaml:26: task 'mini-reg': tests names 'dev', which is already a train, select or evaluation split""")
+
+
+def test_problems_of_several_files_in_one_run(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path)
+    ws.tasks.write_text(_edit(("head: classification", "head: clasification")), encoding="utf-8")
+    other = ws.root / "other.yaml"
+    other.write_text("schema: 1\nsuits: {}\ntasks:\n  x:\n    description: d\n", encoding="utf-8")
+    _refused(ws, ["validate", "--tasks-file", str(ws.tasks), "--tasks-file", str(other)], """\
+error: 1 problem in {ws}/tasks.yaml:
+{ws}/tasks.yaml:11: task 'mini-sent' uses unknown head 'clasification' — did you mean 'classification'?
+8 problems in {ws}/other.yaml:
+{ws}/other.yaml:2: unknown key 'suits'
+{ws}/other.yaml:4: task 'x': missing required field 'version'
+{ws}/other.yaml:4: task 'x': missing required field 'modality'
+{ws}/other.yaml:4: task 'x': missing required field 'head'
+{ws}/other.yaml:4: task 'x': missing required field 'metrics'
+{ws}/other.yaml:4: task 'x': missing required field 'score'
+{ws}/other.yaml:4: task 'x': missing required field 'evals'
+{ws}/other.yaml:4: task 'x': missing required field 'sources'""")
+
+
+def test_a_refused_file_leaves_nothing_registered(tmp_path: Path) -> None:
+    from benchmark.errors import BenchError
+    from benchmark.plugin.manager import add_task_files, load_plugins
+
+    ws = make_workspace(tmp_path)
+    ws.tasks.write_text(_edit(("head: regression", "head: regresion")), encoding="utf-8")
+    plugins = load_plugins()
+    with pytest.raises(BenchError, match=r"tasks.yaml:22: task 'mini-reg' uses unknown head 'regresion'"):
+        add_task_files(plugins, [ws.tasks])
+    assert "mini-sent" not in plugins.registry.tasks and "mini" not in plugins.registry.suites
+    ws.tasks.write_text(TASKS_YAML, encoding="utf-8")  # fixed: the same process may add it now
+    add_task_files(plugins, [ws.tasks])
+    assert {"mini-sent", "mini-reg"} <= set(plugins.registry.tasks.names())
