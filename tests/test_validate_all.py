@@ -113,3 +113,48 @@ def test_a_refused_file_leaves_nothing_registered(tmp_path: Path) -> None:
     ws.tasks.write_text(TASKS_YAML, encoding="utf-8")  # fixed: the same process may add it now
     add_task_files(plugins, [ws.tasks])
     assert {"mini-sent", "mini-reg"} <= set(plugins.registry.tasks.names())
+
+
+# -- an empty data file is named as empty, whatever its format -------------------------------------------------------
+
+_CLASSIFY = ("head: classification\n    labels: ['0', '1']\n    metrics: [accuracy]\n    score: [accuracy]",
+             "inputs: [sentence], label: label")
+FORMAT_TASKS = {  # format -> (what the task predicts, its columns)
+    **{fmt: _CLASSIFY for fmt in ("tsv", "glue-tsv", "csv", "jsonl", "json", "parquet")},
+    "conllu": ("head: tagging\n    labels: [NOUN, VERB]\n    metrics: [token_accuracy]\n    score: [token_accuracy]",
+               "inputs: [form], label: upos"),
+    "conll": ("head: tagging\n    labels: [O, B-PER, I-PER]\n    metrics: [span_f1]\n    score: [span_f1]",
+              "inputs: [0], label: -1"),
+    "squad-json": ("head: span-qa\n    metrics: [squad_f1]\n    score: [squad_f1]",
+                   "inputs: [question, context], label: answers"),
+}
+
+
+def test_every_registered_data_format_is_checked_here() -> None:
+    from benchmark.plugin.manager import load_plugins
+
+    assert set(FORMAT_TASKS) == set(load_plugins().registry.formats.names())
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n"], ids=["0-bytes", "blank-lines"])
+@pytest.mark.parametrize("fmt", sorted(FORMAT_TASKS))
+def test_an_empty_data_file_is_named(fmt: str, content: bytes, tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path)
+    head, columns = FORMAT_TASKS[fmt]
+    ws.tasks.write_text(f"""\
+schema: 1
+tasks:
+  empty-{fmt}:
+    description: a task whose train file is empty
+    version: 1
+    modality: text
+    {head}
+    evals: [dev]
+    sources:
+      local: {{format: {fmt}, dir: E, {columns}, splits: {{train: train.data, dev: train.data}}}}
+""", encoding="utf-8")
+    (ws.data / "E").mkdir()
+    (ws.data / "E" / "train.data").write_bytes(content)
+    args = ["run", "--upstream", "char", "--tasks", f"empty-{fmt}", "--tasks-file", str(ws.tasks), "--data-dir",
+            str(ws.data), "--output", str(ws.out)]
+    _refused(ws, args, f"error: task 'empty-{fmt}': {{ws}}/data/E/train.data is empty (no header, no rows)")
