@@ -158,3 +158,44 @@ tasks:
     args = ["run", "--upstream", "char", "--tasks", f"empty-{fmt}", "--tasks-file", str(ws.tasks), "--data-dir",
             str(ws.data), "--output", str(ws.out)]
     _refused(ws, args, f"error: task 'empty-{fmt}': {{ws}}/data/E/train.data is empty (no header, no rows)")
+
+
+# -- bench creates a path only inside a folder that exists (like mkdir without -p) -----------------------------------
+
+PATH_CASES = {  # id -> (arguments, the path refused)
+    "run-output": ([], "{ws}/nowhere/results"),
+    "report-html": (["report", "--output", "{ws}/out", "--html", "{ws}/nowhere/r.html"], "{ws}/nowhere/r.html"),
+    "export-to": (["export", "glue-submission", "--output", "{ws}/out", "--to", "{ws}/nowhere/glue", "--allow-missing"],
+                  "{ws}/nowhere/glue"),
+    "analyze-output": (["analyze", "similarity", "--upstream", "char", "--output", "{ws}/nowhere/results"],
+                       "{ws}/nowhere/results"),
+    "scaffold-dest": (["new-plugin", "mything", "--dest", "{ws}/nowhere/bench-mything"], "{ws}/nowhere/bench-mything"),
+    "pretrain-simclr-out": (["pretrain", "simclr", "--out", "{ws}/nowhere/simclr.pt"], "{ws}/nowhere/simclr.pt"),
+    "pretrain-mlm-out": (["pretrain", "mlm", "--out", "{ws}/nowhere/mlm"], "{ws}/nowhere/mlm"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PATH_CASES))
+def test_a_path_in_a_missing_folder_is_refused(case: str, tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path)
+    args, refused = PATH_CASES[case]
+    args = [_fill(a, ws) for a in args]
+    if case == "run-output":
+        args = ws.run_args()
+        args[args.index("--output") + 1] = _fill(refused, ws)
+    _refused(ws, args, f"error: cannot create {refused}: folder {{ws}}/nowhere does not exist; create it first")
+    assert not (ws.root / "nowhere").exists()
+
+
+def test_the_last_folder_or_file_is_still_created(tmp_path: Path) -> None:
+    from benchmark.engine.results import check_writable
+
+    ws = make_workspace(tmp_path)
+    r = ws.bench("report", "--output", str(ws.out), "--html", str(ws.root / "r.html"))
+    assert r.returncode == 0, r.stderr
+    assert (ws.root / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    r = ws.bench("new-plugin", "mything", "--dest", str(ws.root / "bench-mything"))
+    assert r.returncode == 0, r.stderr
+    assert (ws.root / "bench-mything" / "pyproject.toml").is_file()
+    check_writable(ws.root / "fresh")  # `bench run --output fresh` in an existing folder (the default on a clone)
+    assert (ws.root / "fresh").is_dir()
