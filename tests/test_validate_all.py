@@ -66,15 +66,16 @@ def test_four_mistakes_are_reported_in_one_run(command: str, tmp_path: Path) -> 
 def test_every_schema_error_of_a_task_and_every_broken_rule(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path)
     ws.tasks.write_text(_edit(
-        ("    version: 1\n    modality: text\n    head: class", "    version: one\n    modality: txt\n    head: class"),
+        ("    version: 1\n    modality: text\n    head: class", "    version: one\n    modality: txt\n    head: clas"),
         ("inputs: [sentence], label: label", "inputs: [1.5], label: label"),
         ("    metrics: [pearson, spearman]\n    score: [pearson, spearman]\n    evals: [dev]\n",
          "    metrics: [pearson]\n    score: [pearson, spearman, mse]\n    evals: [dev]\n    tests: [dev]\n"),
     ), encoding="utf-8")
     _refused(ws, ["validate", "--tasks-file", str(ws.tasks)], """\
-error: 6 problems in {ws}/tasks.yaml:
+error: 7 problems in {ws}/tasks.yaml:
 {ws}/tasks.yaml:9: task 'mini-sent': version: Input should be a valid integer (got 'one')
 {ws}/tasks.yaml:10: task 'mini-sent': modality: Input should be 'text', 'speech' or 'image' (got 'txt')
+{ws}/tasks.yaml:11: task 'mini-sent' uses unknown head 'clasification' — did you mean 'classification'?
 {ws}/tasks.yaml:17: task 'mini-sent': sources.local.inputs.0: Input should be a valid string (got 1.5)
 {ws}/tasks.yaml:24: task 'mini-reg': score names 'spearman', which is not in metrics ['pearson']
 {ws}/tasks.yaml:24: task 'mini-reg': score names 'mse', which is not in metrics ['pearson']

@@ -350,10 +350,20 @@ def add_task_files(plugins: Plugins, paths: list[Path]) -> None:
         plugins.infos[owner] = PluginInfo(owner, "tasks file", {k: v for k, v in registry.registered_by(owner).items() if v})
         mine = {*plugins.infos[owner].registered.get("tasks", ()), *plugins.infos[owner].registered.get("suites", ())}
         problems += [Problem(loc, text) for loc, text in registry.problems(mine, parsed.invalid)]
+        for name, body in parsed.invalid_tasks:  # their names too, so fixing the schema needs no second run
+            local, recipe = (body.get("sources") or {}), {}
+            if isinstance(local, dict):
+                local, recipe = local.get("local") or {}, local.get("recipe") or {}
+            problems += [Problem(loc, text) for loc, text in registry.unknown_names(
+                name, body.get("head"), body.get("metrics"), _get(local, "format"), _get(recipe, "name"))]
         found[parsed.origin] = (parsed.node, problems)
     if any(problems for _, problems in found.values()):
         _forget(plugins, added)
         raise BenchError(report(found))
+
+
+def _get(mapping: Any, key: str) -> Any:
+    return mapping.get(key) if isinstance(mapping, dict) else None
 
 
 def _forget(plugins: Plugins, owners: list[str]) -> None:

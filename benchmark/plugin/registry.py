@@ -199,40 +199,44 @@ class Registry:
             if names is not None and reg.name not in names:
                 continue
             task = reg.obj
-            at = ("tasks", task.name)
-            if task.head not in self.downstreams:
-                out.append(((*at, "head"), f"task '{task.name}' uses unknown head '{task.head}'"
-                                           f"{did_you_mean(task.head, self.downstreams.names())}"))
-            else:
+            local, recipe = task.sources.local, task.sources.recipe
+            out.extend(self.unknown_names(task.name, task.head, task.metrics, local and local.format,
+                                          recipe and recipe.name))
+            if task.head in self.downstreams:
                 from benchmark.heads.protocol import head_problems
 
-                out.extend(((*at, "head"), p) for p in head_problems(self, task))  # the head kind's `validate`
-            for i, m in enumerate(task.metrics):
-                if m not in self.metrics:
-                    out.append(((*at, "metrics", i), f"task '{task.name}' uses unknown metric '{m}'"
-                                                     f"{did_you_mean(m, self.metrics.names())}"))
+                out.extend((("tasks", task.name, "head"), p) for p in head_problems(self, task))  # its `validate`
             directions = {self.metrics.get(m).obj.higher_is_better for m in task.score if m in self.metrics}
             if len(directions) > 1:
-                out.append(((*at, "score"), f"task '{task.name}' averages metrics that disagree on direction "
-                                            f"({', '.join(task.score)}); score higher-is-better and "
-                                            "lower-is-better metrics in separate tasks"))
-            recipe = task.sources.recipe
-            if recipe is not None and recipe.name not in self.datasets:
-                out.append(((*at, "sources", "recipe", "name"), f"task '{task.name}' uses unknown dataset loader "
-                                                                f"'{recipe.name}'"))
-            out.extend(((*at, "sources", "local", "format"), p) for p in self._check_format(task))
+                out.append((("tasks", task.name, "score"), f"task '{task.name}' averages metrics that disagree on "
+                            f"direction ({', '.join(task.score)}); score higher-is-better and lower-is-better "
+                            "metrics in separate tasks"))
         return out
 
-    def _check_format(self, task: Any) -> list[str]:
-        """A local source names a registered data format or a corpus layout (the schema cannot see the registry)."""
+    def unknown_names(self, task: str, head: Any, metrics: Any, fmt: Any, loader: Any
+                      ) -> list[tuple[tuple[str | int, ...], str]]:
+        """The names a task gives that nothing registered (its head, metrics, local data format, dataset loader),
+        each with its key. The values may be anything (a tasks file's task that failed the schema is checked too,
+        so its names need no second run): only strings are looked up."""
         from benchmark.tasks.schema import CORPUS_LAYOUTS
 
-        local = task.sources.local
-        if local is None or local.format in CORPUS_LAYOUTS or local.format in self.formats:
-            return []
-        return [f"task '{task.name}' uses unknown data format '{local.format}'"
-                f"{did_you_mean(local.format, [*self.formats.names(), *CORPUS_LAYOUTS])} "
-                f"(known: {', '.join(self.formats.names())}; or a corpus layout, docs/tasks.md)"]
+        at = ("tasks", task)
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        if isinstance(head, str) and head not in self.downstreams:
+            out.append(((*at, "head"), f"task '{task}' uses unknown head '{head}'"
+                                       f"{did_you_mean(head, self.downstreams.names())}"))
+        for i, m in enumerate(metrics if isinstance(metrics, list) else ()):
+            if isinstance(m, str) and m not in self.metrics:
+                out.append(((*at, "metrics", i), f"task '{task}' uses unknown metric '{m}'"
+                                                 f"{did_you_mean(m, self.metrics.names())}"))
+        if isinstance(loader, str) and loader not in self.datasets:
+            out.append(((*at, "sources", "recipe", "name"), f"task '{task}' uses unknown dataset loader '{loader}'"))
+        if isinstance(fmt, str) and fmt not in CORPUS_LAYOUTS and fmt not in self.formats:
+            # (the schema cannot see the registry: a local source names a registered format or a corpus layout)
+            out.append(((*at, "sources", "local", "format"), f"task '{task}' uses unknown data format '{fmt}'"
+                        f"{did_you_mean(fmt, [*self.formats.names(), *CORPUS_LAYOUTS])} (known: "
+                        f"{', '.join(self.formats.names())}; or a corpus layout, docs/tasks.md)"))
+        return out
 
     def suites_of(self, task: str) -> tuple[str, ...]:
         return tuple(s.name for s in self.suites if task in s.obj.tasks)

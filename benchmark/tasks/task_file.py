@@ -32,6 +32,8 @@ class TasksFile:
     problems: tuple[Problem, ...]
     invalid: frozenset[str]
     """Names of the tasks and suites the file defines that failed the schema (their problems are in `problems`)."""
+    invalid_tasks: tuple[tuple[str, dict[str, Any]], ...] = ()
+    """Those tasks' YAML bodies: the names they give are still checked against the registry."""
 
 
 def read_tasks_file(path: Path) -> TasksFile:
@@ -52,6 +54,7 @@ def parse_all(text: str, origin: str, folder: Path | None = None) -> TasksFile:
     tasks: list[TaskSpec] = []
     suites: list[SuiteSpec] = []
     invalid: set[str] = set()
+    bodies: list[tuple[str, dict[str, Any]]] = []
     for section, kind, model, out in (("tasks", "task", TaskSpec, tasks), ("suites", "suite", SuiteSpec, suites)):
         entries = raw.get(section)
         for name, body in (entries.items() if isinstance(entries, dict) else ()):
@@ -60,11 +63,14 @@ def parse_all(text: str, origin: str, folder: Path | None = None) -> TasksFile:
             item = _one(section, kind, model, name, body, problems)
             if item is None:
                 invalid.add(name)
+                if section == "tasks" and isinstance(body, dict):
+                    bodies.append((name, body))
             else:
                 out.append(item)
     for task in tasks:
         task._origin_dir = folder  # set once, while the spec is being built
-    return TasksFile(origin, node, tuple(tasks), tuple(suites), tuple(problems), frozenset(invalid))
+    return TasksFile(origin, node, tuple(tasks), tuple(suites), tuple(problems), frozenset(invalid),
+                     tuple(bodies))
 
 
 def _one(section: str, kind: str, model: Any, name: str, body: Any, problems: list[Problem]) -> Any:
