@@ -200,3 +200,18 @@ def test_the_last_folder_or_file_is_still_created(tmp_path: Path) -> None:
     assert (ws.root / "bench-mything" / "pyproject.toml").is_file()
     check_writable(ws.root / "fresh")  # `bench run --output fresh` in an existing folder (the default on a clone)
     assert (ws.root / "fresh").is_dir()
+
+
+def test_two_broken_rules_on_one_key_are_two_lines() -> None:
+    from benchmark.tasks.located import report
+    from benchmark.tasks.task_file import parse_all
+
+    text = _edit(("evals: [dev]\n    sources:\n      local: {format: glue-tsv, dir: SENT",
+                  "evals: [dev, test]\n    sources:\n      local: {format: glue-tsv, dir: SENT"),
+                 ("splits: {train: train.tsv, dev: dev.tsv}}\n  mini-reg", "splits: {train: train.tsv}}\n  mini-reg"))
+    parsed = parse_all(text, "t.yaml")
+    assert [t.name for t in parsed.tasks] == ["mini-reg"] and parsed.invalid == {"mini-sent"}
+    assert report({"t.yaml": (parsed.node, list(parsed.problems))}) == (
+        "2 problems in t.yaml:\n"
+        "t.yaml:17: task 'mini-sent': sources.local.splits lacks 'dev'\n"
+        "t.yaml:17: task 'mini-sent': sources.local.splits lacks 'test'")

@@ -43,13 +43,14 @@ def _found(data: Any, loc: Loc) -> Loc:
 def errors(err: ValidationError, data: Any) -> list[tuple[Loc, str]]:
     """Each problem of a failed validation once, as (where, message): pydantic's errors, a union's alternatives
     merged into the first, and a validator's Problems unpacked."""
-    out: dict[Loc, str] = {}
+    out: list[tuple[Loc, str]] = []
+    seen: set[Loc] = set()
     for e in err.errors():
         loc, kind = tuple(e["loc"]), e["type"]
         cause = (e.get("ctx") or {}).get("error")
         if isinstance(cause, Problems):
             for where, msg in cause.items:
-                out.setdefault(loc + where, msg)  # (each message names its key already)
+                out.append((loc + where, msg))  # (each message names its key already)
             continue
         if kind not in ("extra_forbidden", "missing"):
             loc = _found(data, loc)
@@ -64,8 +65,10 @@ def errors(err: ValidationError, data: Any) -> list[tuple[Loc, str]]:
             if kind != "value_error" and isinstance(given, str | int | float | bool):
                 msg += f" (got {given!r})"
             msg = f"{key + ': ' if key else ''}{msg}"
-        out.setdefault(loc, msg)
-    return list(out.items())
+        if loc not in seen:  # (a union's alternatives: the first one speaks for them)
+            seen.add(loc)
+            out.append((loc, msg))
+    return out
 
 
 @dataclass(frozen=True)
