@@ -323,7 +323,7 @@ def add_task_files(plugins: Plugins, paths: list[Path]) -> None:
     problem of every file is in that one error, each at its file and line (benchmark.tasks.located.report);
     nothing of these files stays registered then."""
     from benchmark.tasks.located import Problem, report
-    from benchmark.tasks.task_file import read_tasks_file
+    from benchmark.tasks.task_file import given_names, read_tasks_file
 
     registry = plugins.registry
     found: dict[str, tuple[Any, list[Problem]]] = {}
@@ -351,19 +351,11 @@ def add_task_files(plugins: Plugins, paths: list[Path]) -> None:
         mine = {*plugins.infos[owner].registered.get("tasks", ()), *plugins.infos[owner].registered.get("suites", ())}
         problems += [Problem(loc, text) for loc, text in registry.problems(mine, parsed.invalid)]
         for name, body in parsed.invalid_tasks:  # their names too, so fixing the schema needs no second run
-            local, recipe = (body.get("sources") or {}), {}
-            if isinstance(local, dict):
-                local, recipe = local.get("local") or {}, local.get("recipe") or {}
-            problems += [Problem(loc, text) for loc, text in registry.unknown_names(
-                name, body.get("head"), body.get("metrics"), _get(local, "format"), _get(recipe, "name"))]
+            problems += [Problem(loc, text) for loc, text in registry.unknown_names(name, *given_names(body))]
         found[parsed.origin] = (parsed.node, problems)
-    if any(problems for _, problems in found.values()):
+    if any(listed for _, listed in found.values()):
         _forget(plugins, added)
         raise BenchError(report(found))
-
-
-def _get(mapping: Any, key: str) -> Any:
-    return mapping.get(key) if isinstance(mapping, dict) else None
 
 
 def _forget(plugins: Plugins, owners: list[str]) -> None:

@@ -84,3 +84,15 @@ def _one(section: str, kind: str, model: Any, name: str, body: Any, problems: li
         problems += [Problem((section, name, *loc), f"{kind} '{name}': {msg}")
                      for loc, msg in errors(err, {"name": name, **body})]
         return None
+
+
+def given_names(body: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """The head, metrics, local data format and dataset loader a task's raw YAML body names (None where it does
+    not), for Registry.unknown_names."""
+    sources = _get(body, "sources")
+    return (body.get("head"), body.get("metrics"), _get(_get(sources, "local"), "format"),
+            _get(_get(sources, "recipe"), "name"))
+
+
+def _get(mapping: Any, key: str) -> Any:
+    return mapping.get(key) if isinstance(mapping, dict) else None
