@@ -82,23 +82,24 @@ CASES = [
     # --- tasks files --------------------------------------------------------------------------------------------
     Case("yaml-malformed", (), "error: {ws}/tasks.yaml: invalid YAML: line 4: expected ',' or ']', but got '<stream end>'",
          _tasks("schema: 1\ntasks:\n  mini-sent: {description: [unclosed\n")),
-    Case("yaml-unknown-key", (), "error: {ws}/tasks.yaml: task 'mini-sent': unknown key 'lables'",
+    Case("yaml-unknown-key", (), "error: {ws}/tasks.yaml:12: task 'mini-sent': unknown key 'lables'",
          _edit_task("    labels: ['0', '1']", "    lables: ['0', '1']")),
-    Case("yaml-wrong-type", (), "error: {ws}/tasks.yaml: task 'mini-sent': version: Input should be a valid integer "
+    Case("yaml-wrong-type", (), "error: {ws}/tasks.yaml:9: task 'mini-sent': version: Input should be a valid integer "
          "(got 'one')", _edit_task("    version: 1\n    modality: text\n    head: class",
                                                             "    version: one\n    modality: text\n    head: class")),
-    Case("yaml-missing-field", (), "error: {ws}/tasks.yaml: task 'mini-reg': missing required field 'head'",
+    Case("yaml-missing-field", (), "error: {ws}/tasks.yaml:18: task 'mini-reg': missing required field 'head'",
          _edit_task("    head: regression\n", "")),
-    Case("yaml-duplicate-task", (), "error: {ws}/tasks.yaml: task 'sst2' is already defined by benchmark.tasks.builtin; "
-         "rename it", _edit_task("  mini-reg:\n", "  sst2:\n")),
+    Case("yaml-duplicate-task", (), "error: 2 problems in {ws}/tasks.yaml:\n{ws}/tasks.yaml:5: suite 'mini' names "
+         "unknown task 'mini-reg' — did you mean 'mini-sent'?\n{ws}/tasks.yaml:18: task 'sst2' is already defined by "
+         "benchmark.tasks.builtin; rename it", _edit_task("  mini-reg:\n", "  sst2:\n")),
     Case("yaml-duplicate-key", (), "error: {ws}/tasks.yaml: line 18: duplicate key 'mini-sent'",
          _edit_task("  mini-reg:\n", "  mini-sent:\n")),
     Case("yaml-code-tag", (), "error: {ws}/tasks.yaml: invalid YAML: line 2: could not determine a constructor for "
          "the tag 'tag:yaml.org,2002:python/object/apply:os.system'", lambda ws: ws.tasks.write_text(
              PWNED_TAG.format(ws=ws.root), encoding="utf-8")),
-    Case("yaml-unknown-metric", (), "error: {ws}/tasks.yaml: task 'mini-sent' uses unknown metric 'acuracy' — did you "
+    Case("yaml-unknown-metric", (), "error: {ws}/tasks.yaml:13: task 'mini-sent' uses unknown metric 'acuracy' — did you "
          "mean 'accuracy'?", _edit_task("    metrics: [accuracy]\n    score: [accuracy]", "    metrics: [acuracy]\n    score: [acuracy]")),
-    Case("yaml-unknown-head", (), "error: {ws}/tasks.yaml: task 'mini-sent' uses unknown head 'clasification' — did "
+    Case("yaml-unknown-head", (), "error: {ws}/tasks.yaml:11: task 'mini-sent' uses unknown head 'clasification' — did "
          "you mean 'classification'?", _edit_task("head: classification", "head: clasification")),
     Case("tasks-file-missing", ("--tasks-file", "{ws}/nope.yaml"), "error: tasks file not found: {ws}/nope.yaml"),
     # --- names --------------------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def _padded(size: int) -> Callable[[Workspace], None]:
     return setup
 
 
-ESCAPE = "error: {ws}/tasks.yaml: task 'mini-sent': sources.local: "
+ESCAPE = "error: {ws}/tasks.yaml:17: task 'mini-sent': sources.local: "
 CASES = [
     # --- files stay inside their roots ----------------------------------------------------------------------
     Case("dir-climbs-out", ESCAPE + "dir: path '../../../../../etc' leaves --data-dir (absolute or '..'); give a "
@@ -106,7 +106,7 @@ CASES = [
          "aliases repeated inside each other?); write the data out plainly", _edit(REG_LOCAL, _bomb()), validate=True),
     Case("yaml-too-large", "error: {ws}/tasks.yaml: 4195067 bytes, more than a tasks file may hold (4194304)",
          _padded(4 * 1024 * 1024), validate=True),
-    Case("recipe-options-too-large", "error: {ws}/tasks.yaml: task 'mini-reg': sources.recipe: options: 70009 "
+    Case("recipe-options-too-large", "error: {ws}/tasks.yaml:27: task 'mini-reg': sources.recipe: options: 70009 "
          "characters once written out, more than 65536", _edit(REG_LOCAL, "recipe: {name: vader, options: {x: "
                                                                          + "a" * 70000 + "}}"), validate=True),
     Case("yaml-huge-int", "error: {ws}/tasks.yaml: line 9: an integer with 5001 digits (at most 64)",

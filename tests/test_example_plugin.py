@@ -204,4 +204,4 @@ tasks:
             "(e.g. labels: [a, b, c])")
     with pytest.raises(BenchError) as err:  # checked when the tasks file is read, before any job
         benchmark.run("hashbow", "unlabelled-multi", [0], tmp_path / "out", tasks_files=[tasks])
-    assert str(err.value) == f"{tasks}: {line}"
+    assert str(err.value) == f"{tasks}:7: {line}"  # (the line of its head: key)

@@ -234,6 +234,6 @@ def test_unknown_format_is_one_line_and_exit_2(tmp_path: Path) -> None:
         r = _bench(*args)
         assert r.returncode == 2, r.stderr[-2000:]
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
-        assert (f"{bad}: task 'csv-polarity' uses unknown data format 'xlsx' (known: conll, conllu, csv, glue-tsv, "
+        assert (f"{bad}:13: task 'csv-polarity' uses unknown data format 'xlsx' (known: conll, conllu, csv, glue-tsv, "
                 "json, jsonl, parquet, squad-json, tsv; or a corpus layout, docs/tasks.md)") in r.stderr
     assert not (tmp_path / "out").exists()

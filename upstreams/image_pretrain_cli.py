@@ -13,6 +13,7 @@ import click
 
 from benchmark.clitools import group
 from benchmark.errors import BenchError
+from benchmark.paths import check_creatable
 
 DEFAULTS = {"simclr": {"epochs": 30, "batch_size": 256, "lr": 3e-3},
             "byol": {"epochs": 100, "batch_size": 64, "lr": 1e-3}}
@@ -77,8 +78,7 @@ def _command(method: str) -> click.Command:
                 channels: str | None, seed: int, device: str, overwrite: bool, temperature: float, tau: float) -> None:
         if out.exists() and not overwrite:
             raise BenchError(f"--out '{out}' exists; pass --overwrite to replace it, or choose another file")
-        if out.parent and not out.parent.is_dir():
-            raise BenchError(f"--out '{out}': folder '{out.parent}' does not exist")
+        check_creatable(out)
         import torch
 
         from benchmark.clitools import PretrainProgress

@@ -13,6 +13,7 @@ import click
 
 from benchmark.clitools import group
 from benchmark.errors import BenchError
+from benchmark.paths import check_creatable
 
 DEFAULTS = {"steps": 3000, "batch_size": 64, "lr": 1e-3, "hidden": 128, "layers": 4, "vocab": 8000,
             "save_every": 500}
@@ -58,8 +59,7 @@ def mlm_command(out: Path, languages: str, corpora: tuple[str, ...], sentences: 
         if not (out / "bench_pretraining.json").is_file():  # --overwrite deletes a run, never an arbitrary folder
             raise BenchError(f"--out '{out}' is not a folder bench pretrain mlm wrote (no bench_pretraining.json); "
                              "--overwrite replaces only those: choose another folder")
-    if not out.parent.is_dir():
-        raise BenchError(f"--out '{out}': folder '{out.parent}' does not exist")
+    check_creatable(out)
     langs = [x.strip() for x in languages.split(",") if x.strip()]
     if len(langs) != len(set(langs)) or not langs:
         raise BenchError(f"--languages '{languages}': give distinct language codes, e.g. en,de,es,it")

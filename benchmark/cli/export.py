@@ -10,6 +10,7 @@ import click
 from benchmark.cli.types import PathArg
 from benchmark.engine import results
 from benchmark.errors import BenchError
+from benchmark.paths import check_creatable
 from benchmark.report.export import GLUE_TASKS, glue_submission, missing_message, write_files
 
 
@@ -33,6 +34,7 @@ def glue_submission_cmd(output: Path, to: Path, upstream: str | None, allow_miss
     """
     from benchmark.plugin.manager import get_plugins
 
+    check_creatable(to)  # before any work: its folder must exist (benchmark.paths)
     registry = get_plugins().registry
     labels = {t: registry.tasks.get(t).obj.labels for t in GLUE_TASKS if t in registry.tasks}
     sub = glue_submission(results.load_all(output), labels, upstream, str(output))

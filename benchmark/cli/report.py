@@ -10,6 +10,7 @@ import click
 
 from benchmark.cli.common import add_tasks_files, plugins, tasks_file_option, warn_plugin_failures
 from benchmark.cli.types import PathArg
+from benchmark.paths import check_creatable
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -165,6 +166,8 @@ def report_cmd(output: Path, fmt: str, html_file: Path | None, title: str, tasks
 
     warn_plugin_failures()
     add_tasks_files(tasks_files)
+    if html_file is not None:
+        check_creatable(html_file)  # before any work; its folder must exist (benchmark.paths)
     if html_file is not None or fmt in ("json", "markdown"):
         found = results.load_all(output)
         board = report.build(found, plugins().registry)

@@ -88,13 +88,12 @@ def validate(upstream: str | None, tasks_files: tuple[Path, ...], device: str, t
         from benchmark.plugin.manager import add_task_files, get_plugins
 
         plugins = get_plugins()
+        add_task_files(plugins, list(tasks_files))  # one BenchError: every problem of every file, at its line
         files = []
-        for path in tasks_files:
-            before = set(plugins.registry.tasks.names()) | set(plugins.registry.suites.names())
-            add_task_files(plugins, [path])  # a BenchError names the file, the task and the problem
-            added = (set(plugins.registry.tasks.names()) | set(plugins.registry.suites.names())) - before
-            files.append({"file": str(path), "tasks": sorted(a for a in added if a in plugins.registry.tasks),
-                          "suites": sorted(a for a in added if a in plugins.registry.suites)})
+        for path in dict.fromkeys(tasks_files):
+            mine = plugins.infos[f"tasks file {path}"].registered
+            files.append({"file": str(path), "tasks": sorted(mine.get("tasks", ())),
+                          "suites": sorted(mine.get("suites", ()))})
         report["tasks_files"] = files
     if upstream:
         report["upstream"] = _validate_upstream(upstream, device, trust_remote_code)

@@ -15,6 +15,7 @@ from typing import Any
 
 from benchmark.engine import result_schema
 from benchmark.errors import BenchError
+from benchmark.paths import make_dir
 from benchmark.types import Result
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def _file_mode() -> int:
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` in one rename; a failure leaves the previous file as it was."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)  # (one level: a report's folder is checked by its command, as mkdir would)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise BenchError(f"cannot write {path}: {err.strerror or err}") from None
@@ -150,7 +151,7 @@ def check_writable(output: Path) -> None:
     if output.exists() and not output.is_dir():
         raise BenchError(f"output path {output} exists and is not a directory; pass --output DIR")
     try:
-        output.mkdir(parents=True, exist_ok=True)
+        make_dir(output)  # its parent must exist: a typo is refused, not created (benchmark.paths)
         probe = tempfile.NamedTemporaryFile(dir=output, prefix=".write-test-", delete=True)
         probe.close()
     except OSError as err:

@@ -321,28 +321,50 @@ def add_commands(pm: pluggy.PluginManager, cli: Any, failures: list[str]) -> Non
 def add_task_files(plugins: Plugins, paths: list[Path]) -> None:
     """Register the tasks and suites of the user's own tasks YAML files (`--tasks-file`), validated as strictly
     as the builtin tasks.yaml. Any problem (bad YAML, schema, a name already taken, an unknown head / metric /
-    dataset loader / suite member) is a BenchError: the user chose these files, so they must be right."""
-    from benchmark.tasks.schema import load_task_file
+    dataset loader / suite member) is a BenchError: the user chose these files, so they must be right. Every
+    problem of every file is in that one error, each at its file and line (benchmark.tasks.located.report);
+    nothing of these files stays registered then."""
+    from benchmark.tasks.located import Problem, report
+    from benchmark.tasks.task_file import given_names, read_tasks_file
 
     registry = plugins.registry
+    found: dict[str, tuple[Any, list[Problem]]] = {}
+    added: list[str] = []
     for path in dict.fromkeys(paths):
         owner = f"tasks file {path}"
         if owner in plugins.infos:
             continue  # added already (the same run request planned twice in one process)
-        tasks, suites = load_task_file(path)
-        for kind, table, items in (("task", registry.tasks, tasks), ("suite", registry.suites, suites)):
+        try:
+            parsed = read_tasks_file(path)  # only what stops the reading is raised here
+        except BenchError:
+            _forget(plugins, added)
+            raise
+        problems = list(parsed.problems)
+        for section, kind, table, items in (("tasks", "task", registry.tasks, parsed.tasks),
+                                            ("suites", "suite", registry.suites, parsed.suites)):
             for item in items:
                 if item.name in table:
-                    other = table.get(item.name).plugin
-                    raise BenchError(f"{path}: {kind} '{item.name}' is already defined by {other}; rename it")
-        for task in tasks:
-            registry.tasks.add(task.name, task, owner, task.description)
-        for suite in suites:
-            registry.suites.add(suite.name, suite, owner, suite.description)
+                    problems.append(Problem((section, item.name), f"{kind} '{item.name}' is already defined by "
+                                                                  f"{table.get(item.name).plugin}; rename it"))
+                else:
+                    table.add(item.name, item, owner, item.description)
+        added.append(owner)
         plugins.infos[owner] = PluginInfo(owner, "tasks file", {k: v for k, v in registry.registered_by(owner).items() if v})
-        problems = registry.check({t.name for t in tasks} | {s.name for s in suites})
-        if problems:
-            raise BenchError(f"{path}: {problems[0]}")
+        mine = {*plugins.infos[owner].registered.get("tasks", ()), *plugins.infos[owner].registered.get("suites", ())}
+        problems += [Problem(loc, text) for loc, text in registry.problems(mine, parsed.invalid)]
+        for name, body in parsed.invalid_tasks:  # their names too, so fixing the schema needs no second run
+            problems += [Problem(loc, text) for loc, text in registry.unknown_names(name, *given_names(body))]
+        found[parsed.origin] = (parsed.node, problems)
+    if any(listed for _, listed in found.values()):
+        _forget(plugins, added)
+        raise BenchError(report(found))
+
+
+def _forget(plugins: Plugins, owners: list[str]) -> None:
+    """Unregister refused tasks files: nothing of them stays (an API caller may fix one and call again)."""
+    for owner in owners:
+        plugins.registry.remove_plugin(owner)
+        del plugins.infos[owner]
 
 
 _cached: Plugins | None = None

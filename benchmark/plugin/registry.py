@@ -180,46 +180,63 @@ class Registry:
     def check(self, names: set[str] | None = None) -> list[str]:
         """Cross-references between registrations: problems as one-line strings (suite -> task, task -> head...).
         `names`: only the suites and tasks with these names."""
-        problems = []
+        return [text for _, text in self.problems(names)]
+
+    def problems(self, names: set[str] | None = None, invalid: frozenset[str] = frozenset()
+                 ) -> list[tuple[tuple[str | int, ...], str]]:
+        """check()'s problems, each with the key it is about in a tasks file (("tasks", NAME, "head")), so a
+        tasks file's problems are reported at their lines. `invalid`: tasks a file defines that failed the
+        schema (reported already): a suite naming one is not told the task is unknown."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
         for suite in self.suites:
             if names is not None and suite.name not in names:
                 continue
-            for task in suite.obj.tasks:
-                if task not in self.tasks:
-                    problems.append(f"suite '{suite.name}' names unknown task '{task}'{did_you_mean(task, self.tasks.names())}")
+            for i, task in enumerate(suite.obj.tasks):
+                if task not in self.tasks and task not in invalid:
+                    out.append((("suites", suite.name, "tasks", i), f"suite '{suite.name}' names unknown task "
+                                f"'{task}'{did_you_mean(task, self.tasks.names())}"))
         for reg in self.tasks:
             if names is not None and reg.name not in names:
                 continue
             task = reg.obj
-            if task.head not in self.downstreams:
-                problems.append(f"task '{task.name}' uses unknown head '{task.head}'{did_you_mean(task.head, self.downstreams.names())}")
-            else:
+            local, recipe = task.sources.local, task.sources.recipe
+            out.extend(self.unknown_names(task.name, task.head, task.metrics, local and local.format,
+                                          recipe and recipe.name))
+            if task.head in self.downstreams:
                 from benchmark.heads.protocol import head_problems
 
-                problems.extend(head_problems(self, task))  # the head kind's own `validate`
-            for m in task.metrics:
-                if m not in self.metrics:
-                    problems.append(f"task '{task.name}' uses unknown metric '{m}'{did_you_mean(m, self.metrics.names())}")
+                out.extend((("tasks", task.name, "head"), p) for p in head_problems(self, task))  # its `validate`
             directions = {self.metrics.get(m).obj.higher_is_better for m in task.score if m in self.metrics}
             if len(directions) > 1:
-                problems.append(f"task '{task.name}' averages metrics that disagree on direction ({', '.join(task.score)}); "
-                                "score higher-is-better and lower-is-better metrics in separate tasks")
-            recipe = task.sources.recipe
-            if recipe is not None and recipe.name not in self.datasets:
-                problems.append(f"task '{task.name}' uses unknown dataset loader '{recipe.name}'")
-            problems.extend(self._check_format(task))
-        return problems
+                out.append((("tasks", task.name, "score"), f"task '{task.name}' averages metrics that disagree on "
+                            f"direction ({', '.join(task.score)}); score higher-is-better and lower-is-better "
+                            "metrics in separate tasks"))
+        return out
 
-    def _check_format(self, task: Any) -> list[str]:
-        """A local source names a registered data format or a corpus layout (the schema cannot see the registry)."""
+    def unknown_names(self, task: str, head: Any, metrics: Any, fmt: Any, loader: Any
+                      ) -> list[tuple[tuple[str | int, ...], str]]:
+        """The names a task gives that nothing registered (its head, metrics, local data format, dataset loader),
+        each with its key. The values may be anything (a tasks file's task that failed the schema is checked too,
+        so its names need no second run): only strings are looked up."""
         from benchmark.tasks.schema import CORPUS_LAYOUTS
 
-        local = task.sources.local
-        if local is None or local.format in CORPUS_LAYOUTS or local.format in self.formats:
-            return []
-        return [f"task '{task.name}' uses unknown data format '{local.format}'"
-                f"{did_you_mean(local.format, [*self.formats.names(), *CORPUS_LAYOUTS])} "
-                f"(known: {', '.join(self.formats.names())}; or a corpus layout, docs/tasks.md)"]
+        at = ("tasks", task)
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        if isinstance(head, str) and head not in self.downstreams:
+            out.append(((*at, "head"), f"task '{task}' uses unknown head '{head}'"
+                                       f"{did_you_mean(head, self.downstreams.names())}"))
+        for i, m in enumerate(metrics if isinstance(metrics, list) else ()):
+            if isinstance(m, str) and m not in self.metrics:
+                out.append(((*at, "metrics", i), f"task '{task}' uses unknown metric '{m}'"
+                                                 f"{did_you_mean(m, self.metrics.names())}"))
+        if isinstance(loader, str) and loader not in self.datasets:
+            out.append(((*at, "sources", "recipe", "name"), f"task '{task}' uses unknown dataset loader '{loader}'"))
+        if isinstance(fmt, str) and fmt not in CORPUS_LAYOUTS and fmt not in self.formats:
+            # (the schema cannot see the registry: a local source names a registered format or a corpus layout)
+            out.append(((*at, "sources", "local", "format"), f"task '{task}' uses unknown data format '{fmt}'"
+                        f"{did_you_mean(fmt, [*self.formats.names(), *CORPUS_LAYOUTS])} (known: "
+                        f"{', '.join(self.formats.names())}; or a corpus layout, docs/tasks.md)"))
+        return out
 
     def suites_of(self, task: str) -> tuple[str, ...]:
         return tuple(s.name for s in self.suites if task in s.obj.tasks)

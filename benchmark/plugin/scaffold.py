@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
+from benchmark.paths import make_dir
 from benchmark.version import DISTRIBUTION, __version__
 
 TEMPLATE = ("assets", "plugin-template")
@@ -150,6 +151,7 @@ def create(name: str, dest: str | Path | None = None, *, plugins: Any | None = N
     if check_names:
         check_free(names, plugins)
     files = render_files(names)
+    make_dir(target)  # its parent must exist (benchmark.paths); the package's own folders are made below
     for rel, text in files.items():
         path = target / rel
         path.parent.mkdir(parents=True, exist_ok=True)

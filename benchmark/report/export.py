@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
+from benchmark.paths import make_dir
 
 # (task, test split, submission file), in the order of the GLUE leaderboard.
 GLUE_FILES: tuple[tuple[str, str, str], ...] = (
@@ -150,7 +151,7 @@ def write_files(files: Mapping[str, str], out_dir: Path, overwrite: bool = False
     if clash and not overwrite:
         raise BenchError(f"{out_dir} already holds {', '.join(clash)}; pass --overwrite to replace them")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(out_dir)  # its parent must exist (benchmark.paths)
     except OSError as err:
         raise BenchError(f"cannot create {out_dir}: {err.strerror or err}; pass --to DIR") from None
     staged: list[tuple[str, Path]] = []

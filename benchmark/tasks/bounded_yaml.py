@@ -82,6 +82,11 @@ def _check_size(root: yaml.Node, origin: str) -> None:
 
 def load_yaml(text: str, origin: str) -> Any:
     """The document of a tasks file's text, within the bounds above; any problem is one BenchError line."""
+    return load_yaml_node(text, origin)[0]
+
+
+def load_yaml_node(text: str, origin: str) -> tuple[Any, yaml.Node | None]:
+    """The document and its node tree (whose marks give each key's line, for messages that point at it)."""
     if len(text) > MAX_FILE_BYTES:
         raise BenchError(f"{origin}: {len(text)} characters, more than a tasks file may hold ({MAX_FILE_BYTES})")
     loader: _BoundedLoader | None = None
@@ -90,9 +95,9 @@ def load_yaml(text: str, origin: str) -> Any:
         loader.name = origin
         node = loader.get_single_node()
         if node is None:
-            return None
+            return None, None
         _check_size(node, origin)
-        return loader.construct_document(node)
+        return loader.construct_document(node), node
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

@@ -63,6 +63,13 @@ def _for_split(src: LocalSource, split: str) -> LocalSource:
     return src.model_copy(update={k: v for k, v in over.model_dump().items() if v is not None and k != "dir"})
 
 
+def _empty(path: Path) -> bool:
+    """No bytes, or nothing but blank space (a byte-order mark, newlines): a file with no header and no rows."""
+    if path.stat().st_size > 4096:
+        return False
+    return not path.read_bytes().removeprefix(b"\xef\xbb\xbf").strip()
+
+
 def read_local(task: TaskSpec, src: LocalSource, root: Path, registry: Registry, tests: tuple[str, ...] = ()
                ) -> tuple[dict[str, Examples], dict[str, Unlabeled], str]:
     """The labelled splits, the unlabeled test splits named in `tests`, and the data's revision (a digest of the
@@ -80,6 +87,8 @@ def read_local(task: TaskSpec, src: LocalSource, root: Path, registry: Registry,
             if ours in ("train", *task.evals, *tests):
                 raise BenchError(f"task '{task.name}': {path} not found")
             continue
+        if _empty(path):  # before any format reads it: each would blame a column or a record instead of the file
+            raise BenchError(f"task '{task.name}': {path} is empty (no header, no rows)")
         if ours in tests:
             if not callable(getattr(fmt, "read_unlabeled", None)):
                 able = [r.name for r in registry.formats if callable(getattr(r.obj, "read_unlabeled", None))]

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from benchmark.errors import BenchError
 from benchmark.tasks.bounded_yaml import MAX_FILE_BYTES, load_yaml
+from benchmark.tasks.located import Loc, Problems, errors
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Column = str | int
@@ -218,42 +219,50 @@ class TaskSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
+        # Every broken rule at once (Problems carries them all), so a tasks file is fixed in one pass.
+        problems = self._inconsistencies()
+        if problems:
+            raise Problems(problems)
+        return self
+
+    def _inconsistencies(self) -> list[tuple[Loc, str]]:
+        """(the key it is about, the message) for each rule between fields that the task breaks."""
+        out: list[tuple[Loc, str]] = []
         if self.labels is not None and self.vocabulary is not None:
-            raise ValueError("a task has labels (classification) or a vocabulary (sequence targets), not both")
+            out.append((("vocabulary",), "a task has labels (classification) or a vocabulary (sequence targets), "
+                                         "not both"))
         if self.vocabulary is not None:
             if len(set(self.vocabulary)) != len(self.vocabulary) or not all(self.vocabulary):
-                raise ValueError("vocabulary entries must be distinct and non-empty")
+                out.append((("vocabulary",), "vocabulary entries must be distinct and non-empty"))
             if self.tokenize == "characters" and any(len(v) != 1 for v in self.vocabulary):
-                raise ValueError("with tokenize: characters every vocabulary entry is one character")
+                out.append((("vocabulary",), "with tokenize: characters every vocabulary entry is one character"))
         if self.symbol_map is not None and self.modality != "text":
-            raise ValueError("symbol_map maps symbols onto a text upstream's vocabulary; it needs modality: text")
-        unknown = [m for m in self.score if m not in self.metrics]
-        if unknown:
-            raise ValueError(f"score names {unknown[0]!r}, which is not in metrics {self.metrics}")
-        clash = [t for t in self.tests if t in ("train", "select", *self.evals)]
-        if clash:
-            raise ValueError(f"tests names {clash[0]!r}, which is already a train, select or evaluation split")
+            out.append((("symbol_map",), "symbol_map maps symbols onto a text upstream's vocabulary; it needs "
+                                         "modality: text"))
+        for i, m in enumerate(self.score):
+            if m not in self.metrics:
+                out.append((("score", i), f"score names {m!r}, which is not in metrics {self.metrics}"))
+        for i, t in enumerate(self.tests):
+            if t in ("train", "select", *self.evals):
+                out.append((("tests", i), f"tests names {t!r}, which is already a train, select or evaluation split"))
         if len(set(self.tests)) != len(self.tests):
-            raise ValueError(f"tests repeats a split: {self.tests}")
+            out.append((("tests",), f"tests repeats a split: {self.tests}"))
         for kind in ("hub", "local"):
             src = getattr(self.sources, kind)
             if src is None:
                 continue
-            missing = [s for s in ("train", *self.evals, *self.tests) if s not in src.splits]
-            if missing:
-                raise ValueError(f"sources.{kind}.splits lacks {missing[0]!r}")
-            per_split = src.configs if kind == "hub" else src.overrides
-            stray = [s for s in per_split if s not in self.tests]
-            if stray:
-                field_name = "configs" if kind == "hub" else "overrides"
-                raise ValueError(f"sources.{kind}.{field_name} names {stray[0]!r}, which is not one of tests "
-                                 f"{self.tests}")
+            for s in (s for s in ("train", *self.evals, *self.tests) if s not in src.splits):
+                out.append((("sources", kind, "splits"), f"sources.{kind}.splits lacks {s!r}"))
+            field_name = "configs" if kind == "hub" else "overrides"
+            for s in (s for s in getattr(src, field_name) if s not in self.tests):
+                out.append((("sources", kind, field_name, s), f"sources.{kind}.{field_name} names {s!r}, which is "
+                                                              f"not one of tests {self.tests}"))
         keys = set(self.metric_keys())
         for ref_name, ref in self.references.items():
-            bad = [k for k in ref.scores if k not in keys]
-            if bad:
-                raise ValueError(f"references.{ref_name} scores {bad[0]!r}, not one of {sorted(keys)}")
-        return self
+            for k in (k for k in ref.scores if k not in keys):
+                out.append((("references", ref_name, "scores", k), f"references.{ref_name} scores {k!r}, not one of "
+                                                                    f"{sorted(keys)}"))
+        return out
 
     def symbols(self, text: str) -> list[str]:
         """A transcript as vocabulary symbols (sequence tasks): its characters, or its space-separated units."""
@@ -285,19 +294,8 @@ class TaskFile(_Strict):
     tasks: dict[str, dict[str, Any]] = {}
 
 
-def _one_line(err: ValidationError, where: str) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        return f"{where}: unknown key '{loc}'"
-    if kind == "missing":
-        return f"{where}: missing required field '{loc}'"
-    msg = first["msg"].removeprefix("Value error, ")
-    given = first.get("input")
-    if kind != "value_error" and isinstance(given, str | int | float | bool) and not isinstance(given, dict):
-        msg += f" (got {given!r})"
-    return f"{where}: {loc + ': ' if loc else ''}{msg}"
+def _one_line(err: ValidationError, where: str, data: Any) -> str:
+    return f"{where}: {errors(err, data)[0][1]}"
 
 
 def parse_task(name: str, body: Any, origin: str, folder: Path | None = None) -> TaskSpec:
@@ -308,7 +306,7 @@ def parse_task(name: str, body: Any, origin: str, folder: Path | None = None) ->
     try:
         task = TaskSpec.model_validate({"name": name, **body})
     except ValidationError as err:
-        raise BenchError(_one_line(err, f"{origin}: task '{name}'")) from None
+        raise BenchError(_one_line(err, f"{origin}: task '{name}'", body)) from None
     task._origin_dir = folder  # set once, while the spec is being built
     return task
 
@@ -319,12 +317,17 @@ def parse_suite(name: str, body: Any, origin: str) -> SuiteSpec:
     try:
         return SuiteSpec.model_validate({"name": name, **body})
     except ValidationError as err:
-        raise BenchError(_one_line(err, f"{origin}: suite '{name}'")) from None
+        raise BenchError(_one_line(err, f"{origin}: suite '{name}'", body)) from None
 
 
 def load_task_file(path: Path) -> tuple[list[TaskSpec], list[SuiteSpec]]:
-    """Read and validate a tasks YAML file."""
-    origin = str(path)
+    """Read and validate a tasks YAML file (the first problem is a BenchError; benchmark.tasks.task_file reports
+    them all)."""
+    return parse_task_text(read_task_text(path), str(path), path.resolve().parent)
+
+
+def read_task_text(path: Path) -> str:
+    """A tasks file's text, refused when it is too large or unreadable."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:  # (refused before it is read into memory)
             raise BenchError(f"{path}: {path.stat().st_size} bytes, more than a tasks file may hold ({MAX_FILE_BYTES})")
@@ -333,18 +336,21 @@ def load_task_file(path: Path) -> tuple[list[TaskSpec], list[SuiteSpec]]:
         raise BenchError(f"tasks file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise BenchError(f"cannot read tasks file {path}: {err}") from None
-    return parse_task_text(text, origin, path.resolve().parent)
+    return text
+
+
+TOP_LEVEL = "expected a mapping with 'schema', 'suites' and 'tasks' at the top"
 
 
 def parse_task_text(text: str, origin: str, folder: Path | None = None) -> tuple[list[TaskSpec], list[SuiteSpec]]:
     """Validate a tasks file's text; `folder` is where its tasks' `base: tasks-file` data lives."""
     raw = load_yaml(text, origin)
     if not isinstance(raw, dict):
-        raise BenchError(f"{origin}: expected a mapping with 'schema', 'suites' and 'tasks' at the top")
+        raise BenchError(f"{origin}: {TOP_LEVEL}")
     try:
         top = TaskFile.model_validate(raw)
     except ValidationError as err:
-        raise BenchError(_one_line(err, origin)) from None
+        raise BenchError(_one_line(err, origin, raw)) from None
     tasks = [parse_task(name, body, origin, folder) for name, body in top.tasks.items()]
     suites = [parse_suite(name, body, origin) for name, body in top.suites.items()]
     return tasks, suites
