@@ -59,6 +59,7 @@ def main() -> None:
             upstream = SUITES[suite]
             scores: dict[str, dict[str, list[float]]] = {}
             for dtype in ("float32", "bfloat16"):
+                (out / suite).mkdir(parents=True, exist_ok=True)  # bench creates the last folder only
                 for r in benchmark.run(upstream, suite, seeds=seeds, output=out / suite / dtype, dtype=dtype):
                     scores.setdefault(r.task, {}).setdefault(dtype, []).append(r.main_score)
             for task, by in scores.items():
