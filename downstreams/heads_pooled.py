@@ -77,6 +77,7 @@ def fit_frozen(kind: Any, task: TaskSpec, registry: Registry, x_train: Any, y_tr
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    x_train, x_dev = features.resident(x_train), features.resident(x_dev)  # read once, not every epoch
     n_layers, dim = x_train.shape[1], x_train.shape[2]
     featurizer = Featurizer(n_layers, dim, hp["layer"])
     mean_x, std_x = features.moments(x_train)

@@ -234,6 +234,19 @@ class ArrayFeatures:
             yield start, self.read(start, start + self._chunk)
 
 
+RESIDENT_BYTES = 256 << 20
+"""A split whose float32 features fit in this many bytes is read into memory once for training, instead of
+streaming its chunks from disk every epoch; larger ones stream (memory stays bounded by this, not the data)."""
+
+
+def resident(src: Any) -> Any:
+    """`src` held in memory when it is a feature file of at most RESIDENT_BYTES (the same chunks, the same values:
+    training reads exactly what it would have streamed), else `src` itself."""
+    if not isinstance(src, Features) or len(src) * int(np.prod(src.shape[1:])) * 4 > RESIDENT_BYTES:
+        return src
+    return ArrayFeatures(src.read(0, len(src)), chunk=src.chunk_rows())
+
+
 def moments(src: Any) -> tuple[np.ndarray, np.ndarray]:
     """Per (layer, dim) mean and standard deviation over all rows, streamed chunk by chunk (float64 sums)."""
     n, total, squares = 0, 0.0, 0.0
