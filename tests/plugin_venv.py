@@ -63,11 +63,12 @@ def copy_packages(tmp: Path, packages: Sequence[Path]) -> dict[str, Path]:
     return copies
 
 
-def fresh_venv(tmp: Path, *, own_pip: bool = True) -> dict[str, Any]:
+def fresh_venv(tmp: Path, *, own_pip: bool = True, hide: tuple[str, ...] = ()) -> dict[str, Any]:
     """An empty venv under `tmp` that sees this environment's packages; returns its python, bench (not installed
     yet), env and tmp. own_pip=False leaves out the venv's own pip and (old, bundled) setuptools, so that pip,
     run from this environment, resolves dependencies against this environment's packages alone (torch requires a
-    newer setuptools than the venv would bundle)."""
+    newer setuptools than the venv would bundle). hide: distributions of this environment the venv must not see
+    (their files and editable-install hooks are left out of its view), so pip installs them into the venv."""
     venv_dir = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", *([] if own_pip else ["--without-pip"]),
                     str(venv_dir)], check=True, timeout=300)
@@ -79,6 +80,8 @@ def fresh_venv(tmp: Path, *, own_pip: bool = True) -> dict[str, Any]:
         purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                  check=True, capture_output=True, text=True).stdout.strip()
         paths = [p for p in site.getsitepackages() if Path(p).is_dir() and Path(p).is_relative_to(sys.prefix)]
+        if hide:
+            paths = [str(_view_without(Path(p), hide, tmp / f"parent-view-{i}")) for i, p in enumerate(paths)]
         Path(purelib, "_bench_parent_env.pth").write_text(
             f"import site; list(map(site.addsitedir, {paths!r}))\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items()
@@ -87,6 +90,17 @@ def fresh_venv(tmp: Path, *, own_pip: bool = True) -> dict[str, Any]:
     env.update(VIRTUAL_ENV=str(venv_dir), PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
                BENCH_CACHE=str(default_cache_dir()), HF_HUB_OFFLINE="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
     return {"python": python, "bench": bindir / "bench", "env": env, "tmp": tmp}
+
+
+def _view_without(site_dir: Path, hide: tuple[str, ...], view: Path) -> Path:
+    """A folder of links to every entry of `site_dir` except those of the hidden distributions (their dist-info,
+    and an editable install's .pth and finder), matched by normalised name."""
+    names = tuple(h.lower().replace("-", "_") for h in hide)
+    view.mkdir(parents=True)
+    for entry in site_dir.iterdir():
+        if not any(n in entry.name.lower().replace("-", "_") for n in names):
+            (view / entry.name).symlink_to(entry)
+    return view
 
 
 def import_from_source(src: Path, module: str) -> Iterator[Any]:

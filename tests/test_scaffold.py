@@ -174,7 +174,7 @@ def test_scaffold_installs_passes_its_own_tests_and_runs(tmp_path: Path) -> None
     # As a stranger installs a published plugin: bench's wheel lies in a package index of its own (a folder), and
     # pip installs only the plugin, pulling bench through the plugin's dependency on the encoder-bench
     # distribution (a dependency on `bench` would find nothing there: on PyPI it is another project).
-    venv = fresh_venv(tmp_path / "venv-root", own_pip=False)
+    venv = fresh_venv(tmp_path / "venv-root", own_pip=False, hide=("encoder-bench",))  # pip must install it
     env, cwd = venv["env"], venv["tmp"]
     package = copy_packages(cwd, [tmp_path / "bench-scaffolded"])["bench-scaffolded"]
     index = cwd / "index"
