@@ -36,6 +36,7 @@ import numpy as np
 from benchmark.errors import BenchError
 from benchmark.features import integrity
 from benchmark.features.frames import FrameFeatures, FrameWriter
+from benchmark.features.reuse import hash_input, write_rows_index
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -47,13 +48,7 @@ def inputs_digest(inputs: Sequence[Any]) -> str:
     """A digest of a split's inputs, in order: any change of data or order gives another cache key."""
     h = hashlib.sha256()
     for x in inputs:
-        if isinstance(x, np.ndarray):  # a waveform or an image: its dtype, shape and bytes
-            h.update(f"{x.dtype.str}{x.shape}".encode())
-            h.update(np.ascontiguousarray(x).tobytes())
-        elif hasattr(x, "key"):  # audio on disk (benchmark.media.audio.AudioClip): path, slice and file stamp
-            h.update(x.key().encode("utf-8"))
-        else:
-            h.update(json.dumps(x, ensure_ascii=False).encode("utf-8"))
+        hash_input(h, x)
         h.update(b"\x1e")
     return h.hexdigest()
 
@@ -224,11 +219,9 @@ class FeatureCache:
     def create(self, key: str, n: int, meta: dict[str, Any], digests: np.ndarray | None = None) -> Iterator[Writer]:
         """Write a new entry: yields a Writer; the entry appears (atomic rename) only if the block completes.
         digests: each row's input digest (benchmark.features.reuse), so later entries can reuse its rows."""
-        from benchmark.features import reuse
-
         def make(tmp: Path) -> Writer:
             if digests is not None:
-                meta["rows_crc32"] = reuse.write_rows_index(tmp, digests)
+                meta["rows_crc32"] = write_rows_index(tmp, digests)
             return Writer(tmp / "features.npy", n, self.dtype)
 
         with self._new_entry(key, make, self._describe_rows, meta) as writer:

@@ -31,16 +31,21 @@ FAMILY_KEYS = ("upstream", "pooling", "compute_dtype")
 """What must match for a row of one entry to stand for the same input in another."""
 
 
-def example_digest(x: Any) -> bytes:
-    """The digest of one input, over the bytes `cache.inputs_digest` hashes for it."""
-    h = hashlib.sha256()
+def hash_input(h: Any, x: Any) -> None:
+    """Feed one input's identity to a hash: what a split's key and a row's digest (benchmark.features.reuse) are of."""
     if isinstance(x, np.ndarray):  # a waveform or an image: its dtype, shape and bytes
         h.update(f"{x.dtype.str}{x.shape}".encode())
         h.update(np.ascontiguousarray(x).tobytes())
-    elif hasattr(x, "key"):  # audio on disk: path, slice and file stamp
+    elif hasattr(x, "key"):  # audio on disk (benchmark.media.audio.AudioClip): path, slice and file stamp
         h.update(x.key().encode("utf-8"))
     else:
         h.update(json.dumps(x, ensure_ascii=False).encode("utf-8"))
+
+
+def example_digest(x: Any) -> bytes:
+    """The digest of one input, over the bytes a split's cache key hashes for it (`hash_input`)."""
+    h = hashlib.sha256()
+    hash_input(h, x)
     return h.digest()[:DIGEST_BYTES]
 
 
