@@ -128,16 +128,18 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
     by_upstream: dict[str, list[Job]] = {}
     for job in plan_.todo:
         by_upstream.setdefault(job.upstream.text, []).append(job)
-    for job in plan_.todo:  # every task's data is read and checked before any job runs
-        for task in (job.task, *job.transfer):
-            if task.name not in data_cache:
-                emit("load_data", task=task.name)
-                data_cache[task.name] = load_data(task, plan_.data_dir, registry, plan_.cache_dir,
-                                                  tests=bool(job.hparams.get("predict_test")) and task is job.task)
     from benchmark.engine.claims import Claims
     from benchmark.engine.inputs import Digests
 
     digests = Digests(registry, plan_.data_dir)
+    for job in plan_.todo:  # every task's data is read and checked before any job runs
+        for task in (job.task, *job.transfer):
+            if task.name not in data_cache:
+                emit("load_data", task=task.name)
+                tests = bool(job.hparams.get("predict_test")) and task is job.task
+                data_cache[task.name] = load_data(task, plan_.data_dir, registry, plan_.cache_dir, tests=tests)
+                if not tests:  # its revision is the data digest results record (test splits left out)
+                    digests.knows_data(task, data_cache[task.name].revision)
     claims = Claims(plan_.output)
     planned = {job.job_id: _stamp(job.path) for job in plan_.todo}
     deferred: list[Job] = []

@@ -63,6 +63,11 @@ class Digests:
                 self._memo[key] = None
         return self._memo[key]
 
+    def knows_data(self, task: TaskSpec, revision: str) -> None:
+        """The data revision of a task whose data were just loaded without test splits (`TaskData.revision` is the
+        same digest): recording results then reads no file a second time, and lists no corpus again."""
+        self._memo[("data", task.name)] = revision
+
     def upstream(self, spec: UpstreamSpec) -> str | None:
         from benchmark.plugin.specs import announced_fingerprint
 
