@@ -30,6 +30,8 @@ def _safe(text: object) -> str:
 
 EARLIER = "*"
 """Marks a leaderboard cell whose results come from an earlier run (bench run shows every result of its upstreams)."""
+FOLDED = "+"
+"""Marks a suite score that counts a task as the mean of its folds (SUPERB ER), or as one fold where others miss."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def print_leaderboard(output: Path, upstreams: set[str] | None = None, ran: set[
         return list(registry.suites.get(suite).obj.tasks) if suite in registry.suites else []
 
     marked = False
+    folds_noted: set[str] = set()
     superb_suites = {s for s in board.suites if any(s in row.superb for row in board.rows)}
     key = [_Column("upstream", [_safe(row.label) for row in board.rows] + ["human"], justify="left"),
            _Column("params", ["—" if row.n_parameters is None else f"{row.n_parameters / 1e6:.1f}M"
@@ -108,7 +111,9 @@ def print_leaderboard(output: Path, upstreams: set[str] | None = None, ran: set[
         for row in board.rows:
             mark = EARLIER if any(earlier(row, t) for t in suite_tasks(s)) else ""
             marked = marked or bool(mark)
-            values.append(_fmt(row.suites.get(s, (None, None))[0]) + mark)
+            fold = FOLDED if any(c.note for (suite, _), c in row.folded.items() if suite == s) else ""
+            folds_noted.update(f"{suite}: {c.note}" for (suite, _), c in row.folded.items() if suite == s and c.note)
+            values.append(_fmt(row.suites.get(s, (None, None))[0]) + fold + mark)
         group = [_Column(_safe(s), values + [_fmt(board.human.get(s))], style="bold"),
                  _Column("×human", [_fmt(row.suites.get(s, (None, None))[1], 3) for row in board.rows]
                          + ["1.000" if board.human.get(s) else "—"])]
@@ -144,7 +149,9 @@ def print_leaderboard(output: Path, upstreams: set[str] | None = None, ran: set[
                   "score. A suite with a missing task shows —."
                   + (" SUPERB = the SUPERB score: FBANK 0, state of the art 1000." if superb_suites else "")
                   + (" ↓ = an error rate: lower is better." if lower else "")
-                  + (f" {EARLIER} = from an earlier run (this run did not run that task)." if marked else ""),
+                  + (f" {EARLIER} = from an earlier run (this run did not run that task)." if marked else "")
+                  + (f" {FOLDED} = a task of the suite stands for its folds ({'; '.join(sorted(folds_noted))})."
+                     if folds_noted else ""),
                   style="dim", highlight=False)
     for line in board.flagged:
         console.print(f"[red]![/red] not as bench wrote it: {_safe(line)}")

@@ -195,6 +195,11 @@ class Registry:
                 if task not in self.tasks and task not in invalid:
                     out.append((("suites", suite.name, "tasks", i), f"suite '{suite.name}' names unknown task "
                                 f"'{task}'{did_you_mean(task, self.tasks.names())}"))
+            for key, folds in suite.obj.folds.items():
+                for i, task in enumerate(folds):
+                    if task not in self.tasks and task not in invalid:
+                        out.append((("suites", suite.name, "folds", key, i), f"suite '{suite.name}' names unknown "
+                                    f"fold task '{task}'{did_you_mean(task, self.tasks.names())}"))
         for reg in self.tasks:
             if names is not None and reg.name not in names:
                 continue

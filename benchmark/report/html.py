@@ -54,7 +54,8 @@ def _cell(c: TaskCell | None, with_ci: bool = True) -> str:
               if c.superb is not None else "")
     # Only a flagged cell gets the mark: pages of unflagged results stay byte for byte what they were.
     flag = (f'<span class="flag" title="{escape(c.flag)}">&#9888; not as bench wrote it</span>' if c.flag else "")
-    return f'<td class="num"{_sort_attr(c.score.mean)}>{c.score.mean:.1f}{std}{ci}{rel}{superb}{flag}</td>'
+    note = f'<div class="rel">{escape(c.note)}</div>' if c.note else ""
+    return f'<td class="num"{_sort_attr(c.score.mean)}>{c.score.mean:.1f}{std}{ci}{rel}{superb}{note}{flag}</td>'
 
 
 def _row_attrs(row: Row) -> str:
@@ -86,7 +87,7 @@ def _suite_section(board: Leaderboard, suite: str, view: int) -> str:
         body.append(f'<tr{_row_attrs(row)}><th scope="row">{escape(row.label)}</th>'
                     f'<td class="num"{_sort_attr(value)}>{_num(value)}</td>'
                     + (f'<td class="num"{_sort_attr(rel)}>{_num(rel, 3)}</td>' if human else "")
-                    + f'{superb_cell}{"".join(_cell(row.tasks.get(t)) for t in tasks)}</tr>')
+                    + f'{superb_cell}{"".join(_cell(row.cell(suite, t)) for t in tasks)}</tr>')
     refs = "".join(_reference_row(board, suite, name, tasks, superb, human)
                    for name in sorted({n for t in tasks for n in board.references.get(t, {})}))
     citation = f'<p class="cite">{escape(info["citation"])}</p>' if info.get("citation") else ""

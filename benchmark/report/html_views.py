@@ -28,7 +28,7 @@ def suite_chart(board: Leaderboard, suite: str) -> str:
     """Grouped bars: one group per task of the suite, one bar per upstream of the view, the human line."""
     tasks = [t for t in board.suite_info[suite]["tasks"] if t in board.tasks]
     rows = suite_rows(board, suite)
-    values = [[row.tasks[t].score.mean if t in row.tasks else None for row in rows] for t in tasks]
+    values = [[c.score.mean if (c := row.cell(suite, t)) is not None else None for row in rows] for t in tasks]
     top = max([v for vs in values for v in vs if v is not None] + [100.0])
     vmax = 25.0 * -(-top // 25)  # a score above 100 (an error rate, a SUPERB score) still fits
     return svg.bars(tasks, [row.label for row in rows], values, [board.human.get(t) for t in tasks],

@@ -10,8 +10,9 @@ format this model.
 from __future__ import annotations
 
 import itertools
+import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from benchmark.engine import result_schema
@@ -54,6 +55,8 @@ class TaskCell:
     """Why this cell's results cannot be trusted as written by bench ('edited', 'conflicting copies'), else None."""
     superb: float | None = None
     """SUPERB-normalised score (FBANK = 0, SOTA = 1000) when the task has both references, else None."""
+    note: str | None = None
+    """What a suite's cell stands for when it is not the task's own ('mean of 5 folds'), else None."""
 
 
 @dataclass
@@ -71,6 +74,12 @@ class Row:
     fingerprints: list[str] = field(default_factory=list)
     pretraining: dict[str, Any] | None = None
     """How bench pretrained the upstream's checkpoint (method, data, epochs, per-epoch loss curve), when it did."""
+    folded: dict[tuple[str, str], TaskCell] = field(default_factory=dict)
+    """(suite, task) -> the suite's cell for a task that stands for several folds (SuiteSpec.folds)."""
+
+    def cell(self, suite: str, task: str) -> TaskCell | None:
+        """The cell that counts for `task` in `suite`: its folds' mean where the suite folds it, else its own."""
+        return self.folded.get((suite, task), self.tasks.get(task))
 
 
 @dataclass(frozen=True)
@@ -214,9 +223,14 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
                      for m in tasks_by_name[t].score}) > 1
         human[name] = None if mixed else suite_reference(suite, tasks_by_name)
         for row in rows.values():
-            value = None if mixed else suite_score(suite, {t: c.score.mean for t, c in row.tasks.items()})
+            for task_name, folds in suite.folds.items():
+                folded = _fold(row, tasks_by_name[task_name], folds, grouped)
+                if folded is not None:
+                    row.folded[(name, task_name)] = folded
+            cells = {t: c for t in suite.tasks if (c := row.cell(name, t)) is not None}
+            value = None if mixed else suite_score(suite, {t: c.score.mean for t, c in cells.items()})
             row.suites[name] = (value, relative(value, human[name]))
-            superb = suite_score(suite, {t: c.superb for t, c in row.tasks.items()})
+            superb = suite_score(suite, {t: c.superb for t, c in cells.items()})
             if superb is not None:
                 row.superb[name] = superb
     ordered = list(dict.fromkeys([t for s in suites for t in registry.suites.get(s).obj.tasks if t in present]
@@ -249,6 +263,35 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
                      for r in results if id(r) in untrusted]
     board.transfers = transfers(grouped, registry)
     return board
+
+
+def _fold(row: Row, task: Any, folds: Sequence[str], grouped: dict[tuple[str, str], list[dict[str, Any]]]
+          ) -> TaskCell | None:
+    """The suite's cell for `task`, which stands for `folds` (SUPERB reports ER as the mean of IEMOCAP's five
+    leave-one-session-out folds): with every fold present, per seed that all folds ran the mean over the folds of
+    the main score and of each metric (no bootstrap CI: the folds' examples differ); otherwise the task's own cell,
+    saying how many folds are missing. None when the row has no result of the task or its folds."""
+    own = row.tasks.get(task.name)
+    if any(f not in row.tasks for f in folds):
+        if own is None:
+            return None
+        missing = sum(f not in row.tasks for f in folds)
+        return replace(own, note=f"{task.name} only: {missing} of {len(folds)} folds have no result")
+    by_fold = [{r["seed"]: r for r in grouped[(row.label, f)]} for f in folds]
+    seeds = sorted(set.intersection(*(set(b) for b in by_fold)))
+    if not seeds:  # the folds ran under different seeds: one value per fold, averaged once
+        per_seed = [[b[min(b)] for b in by_fold]]
+    else:
+        per_seed = [[b[s] for b in by_fold] for s in seeds]
+    scores = [statistics.fmean(float(r["main_score"]) for r in rs) for rs in per_seed]
+    metrics = mean_by_key({k: statistics.fmean(float(r["scores"][k]) for r in rs) for k in rs[0]["scores"]
+                           if all(k in r["scores"] for r in rs)} for rs in per_seed)
+    score = Aggregate.of(scores)
+    flags = [row.tasks[f].flag for f in folds if row.tasks[f].flag]
+    superb = (superb_score(task, {k: metrics[k].mean for k in task.score_keys()})
+              if all(k in metrics for k in task.score_keys()) else None)
+    return TaskCell(score, relative(score.mean, reference_score(task)), metrics, seeds=seeds, superb=superb,
+                    flag=flags[0] if flags else None, note=f"mean of {len(folds)} folds")
 
 
 def _provenance(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -299,6 +342,8 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                               "ci95": None if c.ci is None else [_r(c.ci[0]), _r(c.ci[1])], "seeds": c.seeds,
                               "metrics": {m: agg(a) for m, a in c.metrics.items()}, "layer_weights": c.layer_weights}
                           for t, c in row.tasks.items()},
+                **({"folded": [{"suite": s, "task": t, "score": agg(c.score), "superb": _r(c.superb), "seeds": c.seeds,
+                                "note": c.note} for (s, t), c in row.folded.items()]} if row.folded else {}),
             }
             for row in board.rows
         ],

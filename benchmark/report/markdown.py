@@ -27,6 +27,8 @@ def _cell(c: TaskCell | None) -> str:
         text += f" ± {c.score.std:.1f}"
     if c.ci:
         text += f" [{c.ci[0]:.1f}, {c.ci[1]:.1f}]"
+    if c.note:
+        text += f" ({_md(c.note)})"
     if c.flag:
         text += " ⚠"
     return text
@@ -46,7 +48,7 @@ def render(board: Leaderboard) -> str:
                 "|---|" + "---:|" * len(tasks)]
         for row in board.rows:
             if any(t in row.tasks for t in tasks):
-                out.append(f"| {_md(row.label)} | " + " | ".join(_cell(row.tasks.get(t)) for t in tasks) + " |")
+                out.append(f"| {_md(row.label)} | " + " | ".join(_cell(row.cell(suite, t)) for t in tasks) + " |")
         out.append("| human | " + " | ".join(_num(board.human.get(t)) for t in tasks) + " |")
     out += ["", "Scores in percent points: mean ± std over seeds [95% bootstrap CI over the evaluation examples]. "
             "A suite with a missing task shows —.", ""]

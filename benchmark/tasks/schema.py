@@ -286,6 +286,19 @@ class SuiteSpec(_Strict):
     description: str
     tasks: list[str]
     citation: str | None = None
+    folds: dict[str, list[str]] = {}
+    """Tasks of the suite that stand for several folds of one protocol (SUPERB's ER: superb-er-fold1 for the five
+    IEMOCAP folds): the suite's cell for such a task is the mean over the folds when every fold has a result, the
+    task alone otherwise, and the cell says which."""
+
+    @model_validator(mode="after")
+    def _folds_in_suite(self) -> SuiteSpec:
+        for task, folds in self.folds.items():
+            if task not in self.tasks:
+                raise ValueError(f"folds: '{task}' is not one of the suite's tasks")
+            if len(folds) < 2 or task not in folds or len(set(folds)) != len(folds):
+                raise ValueError(f"folds: '{task}' must list two or more distinct tasks, itself among them")
+        return self
 
 
 class TaskFile(_Strict):
