@@ -273,7 +273,8 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
                 from benchmark.engine.results import failure_path
 
                 record = json.loads(failure_path(job.path).read_text(encoding="utf-8"))
-                return {"failed": record["reason"], "worker": {**worker, "finished": time.time()}}
+                return {"failed": record["reason"], "transient": bool(record.get("transient")),
+                        "worker": {**worker, "finished": time.time()}}
             [result] = ran
     except BenchError as err:
         return {"error": str(err), "worker": {**worker, "finished": time.time()}}
@@ -321,7 +322,7 @@ class RayExecutor:
                     if "error" in payload:
                         raise BenchError(payload["error"])
                     if "failed" in payload:
-                        emit("job_failed", job=job, reason=payload["failed"])
+                        emit("job_failed", job=job, reason=payload["failed"], transient=payload.get("transient", False))
                         continue
                     result = result_from_dict(payload["result"])
                     done[job.job_id] = result
