@@ -56,6 +56,13 @@ def suite_reference(suite: SuiteSpec, tasks: Mapping[str, TaskSpec], reference: 
 SUPERB_ZERO, SUPERB_TOP = "fbank", "sota"
 
 
+def on_superb_scale(task: TaskSpec) -> bool:
+    """Whether the task has SUPERB's two reference points (FBANK and SOTA) for every scored metric."""
+    zero, top = task.references.get(SUPERB_ZERO), task.references.get(SUPERB_TOP)
+    return zero is not None and top is not None and all(k in zero.scores and k in top.scores and
+                                                         zero.scores[k] != top.scores[k] for k in task.score_keys())
+
+
 def superb_score(task: TaskSpec, scores: Mapping[str, float]) -> float | None:
     """SUPERB's normalised task score: each scored metric mapped linearly so that the task's `fbank` reference
     is 0 and its `sota` reference is 1000, then averaged. A lower-is-better metric (WER, PER) needs no flag: its
