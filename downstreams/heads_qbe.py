@@ -72,8 +72,10 @@ class QbEKind(BaseHead):
     def selection_rule(self, task: TaskSpec, hp: dict[str, Any], grid: bool) -> str:
         if hp.get("layer") is not None:
             return f"none: layer {hp['layer']} as --layer gives it; nothing is trained"
-        return (f"the layer with the best '{'+'.join(task.score)}' on the model-selection split (ties: the lower "
-                "layer); nothing is trained")
+        others = [m for m in task.metrics if m not in task.score]
+        tie = f"the better {'+'.join(others)}, then " if others else ""
+        return (f"the layer with the best '{'+'.join(task.score)}' on the model-selection split (ties: {tie}the "
+                "lower layer); nothing is trained")
 
     def start(self, job: HeadJob) -> HeadRun:
         from downstreams.qbe_run import QbERun
