@@ -90,7 +90,7 @@ class QbERun:
     def __init__(self, job: HeadJob) -> None:
         self.job = job
         self.n_layers = 0
-        self.select_by_layer: dict[int, float] = {}
+        self.select_by_layer: dict[int, dict[str, float]] = {}
         self.dtw_seconds = 0.0
         self.pairs = 0
 
@@ -160,7 +160,7 @@ class QbERun:
             # the task's other metrics (MAP) break such ties
             others = [v for m, v in scored.items() if m not in j.task.score]
             key = (score, float(np.mean(others)) if others else 0.0)
-            self.select_by_layer[lay] = round(score, 4)
+            self.select_by_layer[lay] = {m: round(v, 2) for m, v in scored.items()}
             if key > best_key:
                 best, best_key = lay, key
         best_score = best_key[0]
@@ -175,7 +175,8 @@ class QbERun:
         return 0
 
     def notes(self) -> list[str]:
-        per = ", ".join(f"{k}: {v:.2f}" for k, v in sorted(self.select_by_layer.items()))
+        per = "; ".join(f"{k}: " + ", ".join(f"{m} {v:.2f}" for m, v in scores.items())
+                        for k, scores in sorted(self.select_by_layer.items()))
         rate = self.pairs / self.dtw_seconds if self.dtw_seconds > 0 else 0.0
-        return [f"QbE: subsequence DTW per layer, model-selection score by layer: {per}",
+        return [f"QbE: subsequence DTW per layer, model-selection scores by layer: {per}",
                 f"QbE: {self.pairs} query-document DTW alignments in {self.dtw_seconds:.1f} s ({rate:.0f} per second)"]

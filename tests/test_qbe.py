@@ -209,4 +209,34 @@ def test_synth_qbe_fbank_beats_chance(tmp_path: Path) -> None:
     result = json.loads(next(out.rglob("*.json")).read_text())
     assert result["scores"]["mtwv"] > 0.0 and result["scores"]["map"] > 30.0
     assert result["n_examples"]["test"] == 12 + 40 and sum(result["layer_weights"]) == 1.0
-    assert any("model-selection score by layer" in n for n in result["task_info"]["notes"])
+    assert any("model-selection scores by layer: 0: mtwv" in n for n in result["task_info"]["notes"])
+
+
+def test_the_layer_is_chosen_by_mtwv_then_map_then_the_lower_layer(registry) -> None:
+    from types import SimpleNamespace
+
+    from benchmark.types import Examples
+    from downstreams.qbe_run import QbERun
+
+    # One query occurring in document 0 of three; per layer, its scores over the documents.
+    targets = ({"role": "query", "id": "q", "hits": [0]}, *({"role": "document", "id": f"d{k}"} for k in range(3)))
+    per_layer = {0: [0.0, 1.0, 0.5],  # hit ranked last: MTWV 0, AP 1/3
+                 1: [1.0, 1.0, 0.0],  # hit tied with a non-target at the top: MTWV 0, AP 1/2
+                 2: [1.0, 1.0, 0.0],  # the same: a full tie with layer 1
+                 3: [0.0, 0.5, 1.0]}  # hit last again
+    task = registry.tasks.get("synth-qbe").obj
+    job = SimpleNamespace(task=task, registry=registry, select=Examples((None,) * 4, targets))
+    run = QbERun(job)  # type: ignore[arg-type]
+    run.n_layers, run.src_select = 4, None
+    asked: list[list[int]] = []
+
+    def scores(examples, src, label, layers):
+        asked.append(list(layers))
+        return {lay: [per_layer[lay], [], [], []] for lay in layers}
+
+    run.scores = scores  # type: ignore[method-assign]
+    fitted = run.fit(0, {"layer": None})
+    assert fitted.featurizer.layer_weights() == [0.0, 1.0, 0.0, 0.0] and fitted.select_score == 0.0
+    per_layer[3] = [1.0, 0.0, 0.0]  # the hit alone on top: MTWV 100 beats any MAP
+    assert run.fit(0, {"layer": None}).featurizer.layer == 3
+    assert run.fit(0, {"layer": -2}).featurizer.layer == 2 and asked[-1] == [2]  # --layer: no search
