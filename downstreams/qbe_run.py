@@ -117,9 +117,11 @@ class QbERun:
 
     def blocks(self, src: Any, layers: Sequence[int]) -> list[np.ndarray]:
         """Each example's (frames, len(layers), dim) block, in split order."""
+        if isinstance(src, CachedFrames):  # one example at a time: a padded batch of every layer can be large
+            return [np.ascontiguousarray(src.example(i)[:, list(layers)]) for i in range(len(src))]
         out: list[np.ndarray] = []
         batch = self.job.hp["eval_batch_size"]
-        for start in range(0, len(src), batch):
+        for start in range(0, len(src), batch):  # the upstream runs on each batch (--no-cache)
             x, lengths = src.batch(range(start, min(start + batch, len(src))))
             x = x.numpy() if hasattr(x, "numpy") else x
             out.extend(np.ascontiguousarray(x[k, : int(n)][:, list(layers)]) for k, n in enumerate(lengths))
