@@ -5,7 +5,7 @@ SUBDIR (the unpacked `quesst14Database/`) holds `Audio/` (the documents), `dev_q
 keeps the lines whose language is `nnenglish`, dropping the path's first folder), and the ground truth the
 official scorer reads, `groundtruth_quesst14_{dev,eval}/`: `*.ecf.xml` (the documents searched: `<excerpt
 audio_filename=...>`), `*.tlist.xml` (the queries: `<term termid=...>`) and `*.rttm` (occurrences: `LEXEME
-<document> <channel> <begin> <duration> <query> ...`).
+<document> <channel> <begin> <duration> <query> ...`; the first field from the 6th on that names a listed query).
 
 A split `SUBDIR#dev` or `SUBDIR#eval` is the English queries of that set that the term list names, then the
 English documents that the ECF names, in list order; each clip gets s3prl's 3 dB attenuation (sox `gain -3.0`).
@@ -74,7 +74,10 @@ def ground_truth(folder: Path) -> tuple[set[str], set[str], dict[str, set[str]]]
         if len(fields) < 6:
             raise BenchError(f"{rttm}:{lineno}: expected 'LEXEME <document> <channel> <begin> <duration> <query> "
                              f"...', got {line.strip()!r}")
-        occurs.setdefault(fields[5], set()).add(Path(fields[1]).stem)
+        # s3prl reads the first query name after the document; the RTTM's orthography field (the 6th) holds it
+        term = next((f for f in fields[5:] if f in terms), None)
+        if term is not None:
+            occurs.setdefault(term, set()).add(Path(fields[1]).stem)
     return docs, terms, occurs
 
 
