@@ -36,8 +36,8 @@ def _device(upstream: Any) -> str:
 
     if getattr(upstream, "loaded", True) is False:
         return "cpu"
-    model = upstream.get() if hasattr(upstream, "loaded") else upstream
-    return upstream_device(model).split(":")[0] if "cuda" in upstream_device(model) else "cpu"
+    device = upstream_device(upstream.get() if hasattr(upstream, "loaded") else upstream)
+    return device if device.startswith("cuda") else "cpu"
 
 
 @contextlib.contextmanager
