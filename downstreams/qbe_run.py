@@ -158,7 +158,7 @@ class QbERun:
         for lay in layers:  # ascending: full ties keep the lower layer
             scored = score_predictions(j.task, j.registry, j.select.targets, by_layer[lay])
             score = selection_score(j.task, scored)
-            # MTWV is often 0 on every layer of a weak upstream (one false alarm outweighs every hit at β = 999.9):
+            # MTWV is often 0 on every layer of a weak upstream (a false alarm costs 12.5 times a miss at QUESST's β):
             # the task's other metrics (MAP) break such ties
             others = [v for m, v in scored.items() if m not in j.task.score]
             key = (score, float(np.mean(others)) if others else 0.0)

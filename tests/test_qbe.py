@@ -33,11 +33,12 @@ def _split(terms: list[tuple[list[float], list[int]]]) -> tuple[list, list]:
 #   B: scores 0.7 0.2 0.6 0.4, occurs in document 0      (1 target,  3 non-targets)
 # TWV(θ) = 1 − ½ Σ_terms (P_miss + β P_fa), detect when score ≥ θ:
 #   θ = 0.9: A misses ½, B misses 1, no false alarm          -> 1 − (0.5 + 1) / 2 = 0.25
-#   θ = 0.8: A false-alarms ½                                 -> β = 999.9: 1 − (0.5 + 499.95 + 1) / 2 < 0
+#   θ = 0.8: A false-alarms ½                                 -> β = 12.49: 1 − (0.5 + 6.245 + 1) / 2 < 0
+#   θ = 0.7: B's hit, A still false-alarms ½                  -> β = 12.49: 1 − (0.5 + 6.245 + 0) / 2 < 0
 #   with β = 1:  θ = 0.8: 1 − (0.5 + 0.5 + 1) / 2 = 0;  θ = 0.7 (B's hit): 1 − (0.5 + 0.5 + 0) / 2 = 0.5;
 #                θ = 0.6: 1 − (1 + 1/3) / 2 = 1/3;  θ = 0.4: 1 − (1 + 2/3) / 2 = 1/6;
 #                θ = 0.3: 1 − (0.5 + 2/3) / 2 = 5/12;  θ = 0.2: 1 − (0.5 + 1) / 2 = 0.25;  θ = 0.1: 0
-#   so MTWV = 0.25 at θ = 0.9 (β = 999.9) and 0.5 at θ = 0.7 (β = 1).
+#   so MTWV = 0.25 at θ = 0.9 (β = 12.49, and any β > 1) and 0.5 at θ = 0.7 (β = 1).
 # AP: A ranks hit, miss, hit, miss -> (1/1 + 2/3) / 2 = 5/6; B ranks its hit first -> 1; MAP = 11/12.
 HAND = [([0.9, 0.8, 0.3, 0.1], [0, 2]), ([0.7, 0.2, 0.6, 0.4], [0])]
 
@@ -201,7 +202,8 @@ def test_superb_qbe_runs_on_a_miniature_quesst_download(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_synth_qbe_fbank_beats_chance(tmp_path: Path) -> None:
-    """Chance (scores unrelated to the documents) has MTWV about 0: at β = 999.9 one false alarm outweighs every hit."""
+    """Chance (scores unrelated to the documents) has MTWV about 0: detecting a share p of the trials at random gives
+    TWV = p − β p < 0 for any β > 1, so the best threshold detects nothing."""
     out = tmp_path / "out"
     run = _bench("run", "--upstream", "fbank", "--tasks", "synth-qbe", "--seeds", "0", "-o", str(out), "-q",
                  cache=tmp_path / "cache")
