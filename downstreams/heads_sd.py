@@ -3,8 +3,9 @@ two speakers from every frame of the upstream, and the `der` metric. A plugin mo
 (register_downstreams) and the metric (register_metrics).
 
 The head: the featurizer's weighted layers -> a bidirectional LSTM (`hidden` units a direction; hidden 0 is a
-linear layer per frame) -> two sigmoid outputs per frame, one per speaker, trained with the permutation-invariant
-binary cross-entropy (the smaller loss of the two speaker orderings, per recording). Model selection: the DER on the
+linear layer) stepping at about 40 ms (frames averaged in groups, its outputs repeated back to every frame) -> two
+sigmoid outputs per frame, one per speaker, trained with the permutation-invariant binary cross-entropy (the
+smaller loss of the two speaker orderings, per recording). Model selection: the DER on the
 model-selection split (each epoch at threshold 0.5, no median filter); then the post-processing (threshold x median
 filter, s3prl's score.sh grid) is chosen on that split too. Predictions are segments at the upstream's frame rate
 (downstreams/sd_metrics.py). Training and prediction live in downstreams/heads_sd_run.py, imported when a job starts:

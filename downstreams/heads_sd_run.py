@@ -201,6 +201,7 @@ class DiarizationRun:
 
     def notes(self) -> list[str]:
         posts = sorted(set(self.post.values()))
-        shift = f"{self.shift_used * 1000:g} ms frames" if self.shift_used else "the upstream's frames"
+        shift = (f"{self.shift_used * 1000:g} ms frames, the LSTM stepping every {self.factor()} frames"
+                 if self.shift_used else "the upstream's frames")
         chosen = "; ".join(f"threshold {t:g}, median filter {m} frame{'s' if m > 1 else ''}" for t, m in posts)
         return [f"diarization post-processing chosen on the model-selection split: {chosen} ({shift})"] if posts else []

@@ -44,13 +44,11 @@ CASES = [
          "download complete?)"),
     Case("unreadable-wav", _write("LibriMix/data/wav/test-mix0.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunk"),
          "error: {ws}/" + DATA + "/wav/test-mix0.wav: not a readable audio file (Error opening "
-         "'{ws}/" + DATA + "/wav/test-mix0.wav': Format not recognised.)"),
+         "'{ws}/" + DATA + "/wav/test-mix0.wav': Error in WAV file. No 'data' chunk marker.)"),
     Case("empty-wav", _empty_wav("LibriMix/data/wav/test-mix0.wav"),
          "error: {ws}/" + DATA + "/wav/test-mix0.wav: the audio is empty"),
     Case("bad-wav-scp-line", _write("LibriMix/data/test/wav.scp", "test-mix0 wav/test-mix0.wav\ntest-mix1\n"),
          "error: {ws}/" + DATA + "/test/wav.scp:2: expected '<recording> <wav path>', got 'test-mix1'"),
-    Case("bad-segments-line", _write("LibriMix/data/train/segments", "61-train-mix0-0 train-mix0 zero 0.3\n"),
-         "error: {ws}/" + DATA + "/train/segments:1: the start must be a number of seconds >= 0, got 'zero'"),
 ]
 
 
