@@ -19,6 +19,8 @@ from pathlib import Path
 
 from benchmark.errors import BenchError
 from benchmark.media.audio import AudioClip, clip
+from benchmark.tasks.librimix_layout import LAYOUT as LIBRIMIX
+from benchmark.tasks.librimix_layout import LibriMix
 from benchmark.tasks.quesst_layout import Quesst14
 from benchmark.tasks.speech_files import Layout, clip_at, missing_path, parse_split, read_lines, scan
 
@@ -371,4 +373,5 @@ LAYOUTS: dict[str, Layout] = {
     "librispeech-phonemes": LibriSpeech("stress"),
     "librispeech-phonemes-nostress": LibriSpeech("nostress"),
     "quesst14": Quesst14(),
+    LIBRIMIX: LibriMix(),
 }
