@@ -15,37 +15,15 @@ prediction of an utterance is the list of its trials' scores (downstreams/sv_met
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from benchmark.errors import BenchError
 from benchmark.heads.protocol import BaseHead, HeadJob, HeadRun
 from benchmark.hookspecs import hookimpl
+from downstreams.sv_trials import AM_MARGIN, AM_SCALE, as_trials
 
 if TYPE_CHECKING:
     from benchmark.tasks.schema import TaskSpec
-
-AM_SCALE = 30.0
-AM_MARGIN = 0.4
-EMBEDDING_DIM = 128
-Trials = tuple[tuple[int, int], ...]
-
-
-def as_trials(value: Any, where: str) -> Trials:
-    """A trial list ((other_index, 0|1), ...) checked, or a BenchError naming `where`."""
-    try:
-        out = tuple((int(j), int(label)) for j, label in value)
-    except (TypeError, ValueError):
-        raise BenchError(f"{where}: a trial list must be pairs (other_index, 0|1), got {str(value)[:80]!r}") from None
-    bad = next((p for p in out if p[1] not in (0, 1) or p[0] < 0), None)
-    if bad is not None:
-        raise BenchError(f"{where}: trial {bad} must be (other_index >= 0, label 0 or 1)")
-    return out
-
-
-def is_speaker(target: Any) -> bool:
-    return isinstance(target, str)
-
 
 class SpeakerVerificationKind(BaseHead):
     """Speaker embeddings from frames (x-vector: TDNN + statistics pooling), AM-softmax on the training speakers,
@@ -91,13 +69,6 @@ class SpeakerVerificationKind(BaseHead):
         from downstreams.heads_sv_run import VerificationRun
 
         return VerificationRun(self, job)
-
-
-def all_pairs(speakers: Sequence[str]) -> tuple[Trials, ...]:
-    """Every pair (i < j) of a split whose targets are speaker names, as trial lists opened by i: a model-selection
-    split held out of the training data is scored this way."""
-    return tuple(tuple((j, int(speakers[i] == speakers[j])) for j in range(i + 1, len(speakers)))
-                 for i in range(len(speakers)))
 
 
 @hookimpl

@@ -19,7 +19,7 @@ from benchmark.errors import BenchError
 from benchmark.heads.protocol import HeadJob
 from benchmark.heads.sequence import CachedFrames, LiveFrames, extract_frames, frame_moments
 from benchmark.heads.training import Fitted, passes_per_epoch, score_predictions, selection_score, train_units
-from downstreams.heads_sv import AM_MARGIN, AM_SCALE, EMBEDDING_DIM, Trials, all_pairs, is_speaker
+from downstreams.sv_trials import AM_MARGIN, AM_SCALE, EMBEDDING_DIM, Trials, all_pairs, is_speaker
 
 
 class XVector(nn.Module):

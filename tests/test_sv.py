@@ -19,8 +19,8 @@ from benchmark.heads.protocol import declared, kind_of
 from benchmark.scoring.stats import as_array
 from benchmark.tasks.schema import parse_task
 from benchmark.tasks.speech_layouts import LAYOUTS
-from downstreams.heads_sv import all_pairs, as_trials
 from downstreams.sv_metrics import eer, min_dcf
+from downstreams.sv_trials import all_pairs, as_trials
 
 ROOT = Path(__file__).resolve().parent.parent
 
