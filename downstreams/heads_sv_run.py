@@ -105,6 +105,7 @@ class VerificationRun:
         self.kind, self.job = kind, job
         self.src_train: Any = None
         self.src_select: Any = None
+        self.speakers = 0  # training speakers, once fit has counted them
 
     def frames(self, examples: Any, label: str) -> Any:
         j = self.job
@@ -159,5 +160,5 @@ class VerificationRun:
 
     def notes(self) -> list[str]:
         return [f"speaker verification: AM-softmax (s {AM_SCALE:g}, m {AM_MARGIN:g}) over "
-                f"{getattr(self, 'speakers', 0)} training speakers; trials scored by cosine similarity of "
+                f"{self.speakers} training speakers; trials scored by cosine similarity of "
                 f"{EMBEDDING_DIM}-dimensional embeddings"]

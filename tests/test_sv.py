@@ -187,7 +187,9 @@ def test_head_kind_validation_and_targets(registry) -> None:
 def _bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     import os
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BENCH_CACHE": str(cwd / "cache"), "COLUMNS": "200"}
+    # One torch thread: on a shared machine its thread pool's spin-waiting multiplied these runs' time several fold
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BENCH_CACHE": str(cwd / "cache"), "COLUMNS": "200",
+           "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=600)
 
