@@ -228,3 +228,28 @@ def test_fbank_beats_chance_on_synth_sv(tmp_path: Path) -> None:
     flat = [label for opened in result["targets"]["test"] for _, label in opened]
     assert flat.count(1) == flat.count(0) == 5 * 6  # balanced: every same-speaker pair, as many others
     assert result["scores"]["eer"] < 40.0, result["scores"]
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs Debian espeak-ng")
+def test_synth_sv_recipe_is_speaker_disjoint_balanced_and_cached(tmp_path: Path) -> None:
+    from downstreams.recipes.speech_sv import EspeakVerification, trials
+
+    tiny = {"train_speakers": 2, "select_speakers": 2, "test_speakers": 3, "utterances": 2, "trial_utterances": 2}
+    loader = EspeakVerification()
+    data = loader(task=None, options=tiny, cache_dir=tmp_path)
+    assert [len(data[s]) for s in ("train", "select", "test")] == [4, 4, 6]
+    train_speakers = set(data["train"].targets)
+    assert len(train_speakers) == 2 and all(isinstance(t, str) for t in data["train"].targets)
+    flat = [(i, j, label) for i, opened in enumerate(data["test"].targets) for j, label in opened]
+    assert sorted(label for *_, label in flat) == [0, 0, 0, 1, 1, 1]  # 3 x C(2, 2) target trials, as many others
+    assert all(i < j and label == int(i // 2 == j // 2) for i, j, label in flat)  # utterances grouped by speaker
+    stored = np.load(next((tmp_path / "speech").glob("sv-*.npz")))
+    groups = [set(stored[f"{s}_speakers"].tolist()) for s in ("train", "select", "test")]
+    assert groups[0] == train_speakers and [len(g) for g in groups] == [2, 2, 3]
+    assert not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])  # disjoint voices
+    again = loader(task=None, options=tiny, cache_dir=tmp_path)  # from the cached file
+    assert again["test"].targets == data["test"].targets
+    assert all(np.array_equal(a, b) for a, b in zip(again["test"].inputs, data["test"].inputs, strict=True))
+    assert trials([0, 0, 1, 1], 0, "test").tolist() == trials([0, 0, 1, 1], 0, "test").tolist()
+    with pytest.raises(BenchError, match="unknown option 'speakers'"):
+        loader.revision({"speakers": 3})
