@@ -1,4 +1,5 @@
-"""Readers for the official download layouts of SUPERB's tasks (KS, IC, SID, ER, ASR, PR), after s3prl's recipes.
+"""Readers for the official download layouts of SUPERB's tasks (KS, IC, SID, ER, ASR, PR; SV in sv_layout.py), after
+s3prl's recipes.
 
 A reader turns a split string from tasks.yaml, "SUBDIR" or "SUBDIR#SELECTOR" under --data-dir, into AudioClips
 (files on disk, never decoded here: SUPERB corpora do not fit in memory) and raw labels (class names or
@@ -23,6 +24,7 @@ from benchmark.tasks.librimix_layout import LAYOUT as LIBRIMIX
 from benchmark.tasks.librimix_layout import LibriMix
 from benchmark.tasks.quesst_layout import Quesst14
 from benchmark.tasks.speech_files import Layout, clip_at, missing_path, parse_split, read_lines, scan
+from benchmark.tasks.sv_layout import VoxCeleb1Verification
 
 log = logging.getLogger(__name__)
 
@@ -374,4 +376,5 @@ LAYOUTS: dict[str, Layout] = {
     "librispeech-phonemes-nostress": LibriSpeech("nostress"),
     "quesst14": Quesst14(),
     LIBRIMIX: LibriMix(),
+    "voxceleb1-verification": VoxCeleb1Verification(),
 }
