@@ -212,7 +212,7 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
         cell = row.tasks[task_name]
         cell.flag = flags.get((label, task_name))
         if all(k in cell.metrics for k in task.score_keys()):
-            cell.superb = superb_score(task, {k: cell.metrics[k].mean for k in task.score_keys()})
+            cell.superb = superb_score(task, {k: a.mean for k, a in cell.metrics.items()})
     present = {t for (_, t) in grouped}
     suites = [s.name for s in registry.suites if present & set(s.obj.tasks)]
     tasks_by_name = {r.name: r.obj for r in registry.tasks}
@@ -300,8 +300,7 @@ def _fold(row: Row, task: Any, folds: Sequence[str], grouped: dict[tuple[str, st
                            if all(k in r["scores"] for r in rs)} for rs in per_seed)
     score = Aggregate.of(scores)
     flags = [row.tasks[f].flag for f in folds if row.tasks[f].flag]
-    superb = (superb_score(task, {k: metrics[k].mean for k in task.score_keys()})
-              if all(k in metrics for k in task.score_keys()) else None)
+    superb = superb_score(task, {k: a.mean for k, a in metrics.items()})
     return TaskCell(score, relative(score.mean, reference_score(task)), metrics, seeds=seeds, superb=superb,
                     flag=flags[0] if flags else None, note=f"mean of {len(folds)} folds")
 
