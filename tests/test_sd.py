@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -298,7 +299,7 @@ tasks:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(speech_sd.espeak() is None, reason="needs espeak-ng")
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 def test_fbank_beats_the_all_one_speaker_baseline(tmp_path: Path) -> None:
     (tmp_path / "sd.yaml").write_text(SMALL)
     # One intra-op thread: an LSTM's many small steps crawl when two threads fight other processes for two cores.

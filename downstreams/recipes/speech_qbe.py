@@ -18,9 +18,6 @@ its documents (targets as downstreams.heads_qbe describes). Built once per (opti
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,9 +29,11 @@ from downstreams.recipes.speech_synth import (
     OBJECTS,
     SUBJECTS,
     VERBS,
+    Split,
+    SynthRecipe,
+    as_json,
     degrade,
-    espeak,
-    espeak_version,
+    from_json,
     speakers,
     synthesize,
 )
@@ -126,58 +125,24 @@ def build_split(o: dict[str, Any], split: str, spec: dict[str, Any]) -> tuple[li
     return waves, targets
 
 
-class SynthQbE:
-    """The `synth-qbe` dataset loader (register_datasets)."""
+class SynthQbE(SynthRecipe):
+    """The `synth-qbe` dataset loader (register_datasets): select and test splits (nothing is trained)."""
 
-    def missing(self, options: dict[str, Any], cache_dir: Path) -> str | None:
-        if espeak() is None:
-            return "eSpeak NG is not installed: apt-get install espeak-ng (Debian/Ubuntu), then rerun"
-        return None
+    name, prefix, what, version = "synth-qbe", "qbe", "eSpeak NG QbE audio", RECIPE_VERSION
+    splits = ("select", "test")
 
-    def revision(self, options: dict[str, Any]) -> str:
-        return f"synth-qbe-v{RECIPE_VERSION}:espeak-ng-{espeak_version()}:{_digest(_options(options))}"
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return _options(options)
 
-    def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
-        from benchmark.plugin.needs import Need
-
-        o = _options(options)
-        return [Need("data", f"eSpeak NG QbE audio ({_digest(o)})", self.path(o, cache_dir).is_file(),
-                     fetch=lambda: self.build(o, cache_dir),
-                     how="apt-get install espeak-ng (Debian/Ubuntu)" if espeak() is None else "")]
-
-    def path(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        return Path(cache_dir) / "speech" / f"qbe-{_digest(o)}-{espeak_version()}.npz"
-
-    def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
-        data = np.load(self.build(_options(options), cache_dir))
-        out = {}
-        for split in ("select", "test"):
-            lengths = data[f"{split}_lengths"]
-            ends = np.cumsum(lengths)
-            audio = data[f"{split}_audio"]
-            waves = tuple(audio[e - n:e] for e, n in zip(ends, lengths, strict=True))
-            out[split] = Examples(waves, tuple(json.loads(str(t)) for t in data[f"{split}_targets"]))
+    def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
+        out: dict[str, Split] = {}
+        for split, spec in plan(o).items():
+            waves, targets = build_split(o, split, spec)
+            out[split] = (waves, {"targets": as_json(targets)})
         return out
 
-    def build(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        """The clips' file in the cache, synthesised first if it is not there."""
-        path = self.path(o, cache_dir)
-        if not path.is_file():
-            arrays: dict[str, Any] = {}
-            for split, spec in plan(o).items():
-                waves, targets = build_split(o, split, spec)
-                arrays[f"{split}_lengths"] = np.array([len(w) for w in waves])
-                arrays[f"{split}_audio"] = np.concatenate(waves)
-                arrays[f"{split}_targets"] = np.array([json.dumps(t, sort_keys=True) for t in targets])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, **arrays)
-            tmp.replace(path)
-        return path
-
-
-def _digest(o: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps({**o, "v": RECIPE_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
+    def examples(self, split: str, waves: tuple[np.ndarray, ...], arrays: dict[str, np.ndarray]) -> Examples:
+        return Examples(waves, from_json(arrays["targets"]))
 
 
 @hookimpl

@@ -17,9 +17,6 @@ end, speaker]]} (downstreams/sd_metrics.py). Built once per (options, eSpeak NG 
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,9 +29,11 @@ from downstreams.recipes.speech_synth import (
     SAMPLE_RATE,
     SUBJECTS,
     VERBS,
+    Split,
+    SynthRecipe,
+    as_json,
     degrade,
-    espeak,
-    espeak_version,
+    from_json,
     speakers,
     synthesize,
 )
@@ -177,57 +176,20 @@ def rates(refs: list[dict[str, Any]], step: float = 0.01) -> tuple[float, float]
     return both / max(speech, 1), silent / max(total, 1)
 
 
-class EspeakDiarization:
+class EspeakDiarization(SynthRecipe):
     """The `espeak-diarization` dataset loader (register_datasets)."""
 
-    def missing(self, options: dict[str, Any], cache_dir: Path) -> str | None:
-        if espeak() is None:
-            return "eSpeak NG is not installed: apt-get install espeak-ng (Debian/Ubuntu), then rerun"
-        return None
+    name, prefix, what, version = "espeak-diarization", "diarization", "eSpeak NG mixtures", RECIPE_VERSION
+    splits = SPLITS
 
-    def revision(self, options: dict[str, Any]) -> str:
-        return f"espeak-diarization-v{RECIPE_VERSION}:espeak-ng-{espeak_version()}:{_digest(_options(options))}"
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return _options(options)
 
-    def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
-        from benchmark.plugin.needs import Need
+    def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
+        return {split: (waves, {"labels": as_json(refs)}) for split, (waves, refs) in build_splits(o).items()}
 
-        o = _options(options)
-        return [Need("data", f"eSpeak NG mixtures ({_digest(o)})", self.path(o, cache_dir).is_file(),
-                     fetch=lambda: self.build(o, cache_dir),
-                     how="apt-get install espeak-ng (Debian/Ubuntu)" if espeak() is None else "")]
-
-    def path(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        return Path(cache_dir) / "speech" / f"diarization-{_digest(o)}-{espeak_version()}.npz"
-
-    def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
-        data = np.load(self.build(_options(options), cache_dir))
-        out = {}
-        for split in SPLITS:
-            lengths = data[f"{split}_lengths"]
-            ends = np.cumsum(lengths)
-            audio = data[f"{split}_audio"]
-            waves = tuple(audio[e - n:e] for e, n in zip(ends, lengths, strict=True))
-            out[split] = Examples(waves, tuple(json.loads(str(r)) for r in data[f"{split}_labels"]))
-        return out
-
-    def build(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        """The mixtures' file in the cache, synthesised first if it is not there."""
-        path = self.path(o, cache_dir)
-        if not path.is_file():
-            arrays: dict[str, Any] = {}
-            for split, (waves, refs) in build_splits(o).items():
-                arrays[f"{split}_lengths"] = np.array([len(w) for w in waves])
-                arrays[f"{split}_audio"] = np.concatenate(waves)
-                arrays[f"{split}_labels"] = np.array([json.dumps(r, sort_keys=True) for r in refs])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, **arrays)
-            tmp.replace(path)
-        return path
-
-
-def _digest(o: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps({**o, "v": RECIPE_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
+    def examples(self, split: str, waves: tuple[np.ndarray, ...], arrays: dict[str, np.ndarray]) -> Examples:
+        return Examples(waves, from_json(arrays["labels"]))
 
 
 @hookimpl

@@ -17,9 +17,6 @@ trial is carried by its first utterance (downstreams/heads_sv.py): an utterance 
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,14 +24,13 @@ import numpy as np
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
 from benchmark.types import Examples
-from downstreams.recipes import speech_synth
 from downstreams.recipes.speech_synth import (
     OBJECTS,
     SUBJECTS,
     VERBS,
+    Split,
+    SynthRecipe,
     degrade,
-    espeak,
-    espeak_version,
     speakers,
     synthesize,
 )
@@ -114,61 +110,21 @@ def examples(waves: tuple[np.ndarray, ...], names: list[str], rows: np.ndarray, 
     return Examples(waves, tuple(tuple(t) for t in opened))
 
 
-class EspeakVerification:
+class EspeakVerification(SynthRecipe):
     """The `espeak-sv` dataset loader (register_datasets)."""
 
-    def missing(self, options: dict[str, Any], cache_dir: Path) -> str | None:
-        if espeak() is None:
-            return "eSpeak NG is not installed: apt-get install espeak-ng (Debian/Ubuntu), then rerun"
-        return None
+    name, prefix, what, version = "espeak-sv", "sv", "eSpeak NG verification audio", RECIPE_VERSION
+    splits = SPLITS
 
-    def revision(self, options: dict[str, Any]) -> str:
-        o = _options(options)
-        return (f"espeak-sv-v{RECIPE_VERSION}:speech-synth-v{speech_synth.RECIPE_VERSION}:"
-                f"espeak-ng-{espeak_version()}:{_digest(o)}")
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return _options(options)
 
-    def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
-        from benchmark.plugin.needs import Need
+    def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
+        return {split: (waves, {"speakers": np.array(names), "trials": rows})
+                for split, (waves, names, rows) in build(o).items()}
 
-        o = _options(options)
-        return [Need("data", f"eSpeak NG verification audio ({_digest(o)})", self.path(o, cache_dir).is_file(),
-                     fetch=lambda: self.build(o, cache_dir),
-                     how="apt-get install espeak-ng (Debian/Ubuntu)" if espeak() is None else "")]
-
-    def path(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        return Path(cache_dir) / "speech" / f"sv-{_digest(o)}-{espeak_version()}.npz"
-
-    def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
-        data = np.load(self.build(_options(options), cache_dir))
-        out = {}
-        for split in SPLITS:
-            lengths = data[f"{split}_lengths"]
-            ends = np.cumsum(lengths)
-            audio = data[f"{split}_audio"]
-            waves = tuple(audio[e - n:e] for e, n in zip(ends, lengths, strict=True))
-            out[split] = examples(waves, [str(v) for v in data[f"{split}_speakers"]], data[f"{split}_trials"], split)
-        return out
-
-    def build(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        """The clips' file in the cache, synthesised first if it is not there."""
-        path = self.path(o, cache_dir)
-        if not path.is_file():
-            arrays: dict[str, Any] = {}
-            for split, (waves, names, rows) in build(o).items():
-                arrays[f"{split}_lengths"] = np.array([len(w) for w in waves])
-                arrays[f"{split}_audio"] = np.concatenate(waves)
-                arrays[f"{split}_speakers"] = np.array(names)
-                arrays[f"{split}_trials"] = rows
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, **arrays)
-            tmp.replace(path)
-        return path
-
-
-def _digest(o: dict[str, Any]) -> str:
-    payload = {**o, "v": RECIPE_VERSION, "synth": speech_synth.RECIPE_VERSION}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+    def examples(self, split: str, waves: tuple[np.ndarray, ...], arrays: dict[str, np.ndarray]) -> Examples:
+        return examples(waves, [str(v) for v in arrays["speakers"]], arrays["trials"], split)
 
 
 @hookimpl
