@@ -19,6 +19,7 @@ from pathlib import Path
 
 from benchmark.errors import BenchError
 from benchmark.media.audio import AudioClip, clip
+from benchmark.tasks.snips_layout import AudioSnips
 from benchmark.tasks.speech_files import Layout, clip_at, missing_path, parse_split, read_lines, scan
 
 log = logging.getLogger(__name__)
@@ -369,4 +370,5 @@ LAYOUTS: dict[str, Layout] = {
     "librispeech": LibriSpeech(),
     "librispeech-phonemes": LibriSpeech("stress"),
     "librispeech-phonemes-nostress": LibriSpeech("nostress"),
+    "audio-snips": AudioSnips(),
 }
