@@ -13,8 +13,7 @@ How it stays the same model:
 - the first batch runs through both, and ONNX Runtime is used only if every hidden state agrees within 1e-3 of
   its scale; otherwise (and when export fails: a model type the exporter cannot trace) the upstream stays on
   PyTorch, with one log line;
-- only for float32 inference on the CPU: under autograd (fine-tuning), under autocast (`--dtype bfloat16`), on a
-  GPU, or once any weight changed in place
+- only for inference on the CPU: under autograd (fine-tuning), on a GPU, or once any weight changed in place
   (an optimizer step, load_state_dict) the PyTorch model runs; `BENCH_RUNTIME=torch` turns it off.
 """
 
@@ -100,8 +99,8 @@ class OnnxEncoder:
 
     def applies(self) -> bool:
         """Whether this call may run on ONNX Runtime: inference on the CPU with the weights it was made from."""
-        if not self.usable or torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"):
-            return False  # training, or a lower precision asked for (--dtype bfloat16): PyTorch's own arithmetic
+        if not self.usable or torch.is_grad_enabled():
+            return False
         if next(self.model.parameters()).device.type != "cpu":
             return False
         if self.session is not None and _weights_version(self.model) != self._version:
