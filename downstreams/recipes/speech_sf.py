@@ -26,7 +26,7 @@ import numpy as np
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
 from benchmark.types import Examples
-from downstreams.recipes.speech_synth import Split, SynthRecipe, degrade, speakers, synthesize
+from downstreams.recipes.speech_synth import Split, SynthRecipe, degrade, say, speakers
 
 RECIPE_VERSION = 1
 SLOT_VALUES: dict[str, list[str]] = {
@@ -123,9 +123,7 @@ def _build(o: dict[str, Any]) -> dict[str, tuple[list[np.ndarray], list[str]]]:
         for i, (s, spoken, target) in enumerate(rows):
             rng = np.random.default_rng([o["seed"], 9, s, i])
             voice = voices[s]
-            pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
-            speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
-            waves.append(degrade(synthesize(spoken, voice, pitch, speed), rng))
+            waves.append(degrade(say(spoken, voice, rng), rng))
             targets.append(target)
         out[split] = (waves, targets)
     return out
