@@ -291,6 +291,8 @@ class TaskSpec(_Strict):
         """`symbols`'s inverse: vocabulary symbols as a transcript, runs of spaces as one (a tag is a word)."""
         if self.tokenize == "whitespace":
             return " ".join(symbols)
+        if self.tokenize == "characters":  # exactly as before tags existed: transcripts, and so WERs, unchanged
+            return " ".join("".join(symbols).split())
         return " ".join("".join(f" {s} " if len(s) > 1 else s for s in symbols).split())
 
     def metric_keys(self) -> list[str]:
