@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from benchmark.heads.protocol import HeadJob, kind_of
-from benchmark.heads.sequence import CachedFrames, LiveFrames, extract_frames, frame_moments
+from benchmark.heads.sequence import LiveFrames, frame_moments, job_frames
 from benchmark.heads.training import (
     Fitted,
     HeadModel,
@@ -109,11 +109,7 @@ class CTCRun:
         self.src_dev: Any = None
 
     def frames(self, examples: Any, label: str) -> Any:
-        j = self.job
-        if j.hp["mode"] == "finetune" or not j.cache.enabled:  # --no-cache: the upstream runs on every batch
-            return LiveFrames(j.upstream, examples.inputs, j.hp["dtype"])
-        return CachedFrames(extract_frames(j.upstream, examples.inputs, j.hp["eval_batch_size"], j.cache,
-                                           dtype=j.hp["dtype"], progress=j.progress, label=label))
+        return job_frames(self.job, examples, label)
 
     def prepare(self) -> None:
         self.src_train, self.src_dev = self.frames(self.job.train, "train"), self.frames(self.job.select, "select")

@@ -17,7 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from benchmark.heads.protocol import HeadJob
-from benchmark.heads.sequence import CachedFrames, LiveFrames, extract_frames, frame_moments
+from benchmark.heads.sequence import LiveFrames, frame_moments, job_frames
 from benchmark.heads.training import (
     Fitted,
     HeadModel,
@@ -83,11 +83,7 @@ class DiarizationRun:
 
     # -- frames and labels -----------------------------------------------------------------------------------
     def frames(self, examples: Any, label: str) -> Any:
-        j = self.job
-        if j.hp["mode"] == "finetune" or not j.cache.enabled:
-            return LiveFrames(j.upstream, examples.inputs, j.hp["dtype"])
-        return CachedFrames(extract_frames(j.upstream, examples.inputs, j.hp["eval_batch_size"], j.cache,
-                                           dtype=j.hp["dtype"], progress=j.progress, label=label))
+        return job_frames(self.job, examples, label)
 
     def shift(self, n_frames: int, duration: float | None) -> float:
         """Seconds a frame: the upstream's samples per frame over its sample rate; else duration / frames."""

@@ -17,7 +17,7 @@ from torch import nn
 
 from benchmark.errors import BenchError
 from benchmark.heads.protocol import HeadJob
-from benchmark.heads.sequence import CachedFrames, LiveFrames, extract_frames, frame_moments
+from benchmark.heads.sequence import frame_moments, job_frames
 from benchmark.heads.training import Fitted, passes_per_epoch, score_predictions, selection_score, train_units
 from downstreams.sv_trials import AM_MARGIN, AM_SCALE, EMBEDDING_DIM, Trials, all_pairs, is_speaker
 
@@ -108,11 +108,7 @@ class VerificationRun:
         self.speakers = 0  # training speakers, once fit has counted them
 
     def frames(self, examples: Any, label: str) -> Any:
-        j = self.job
-        if not j.cache.enabled:  # --no-cache: the upstream runs on every batch
-            return LiveFrames(j.upstream, examples.inputs, j.hp["dtype"])
-        return CachedFrames(extract_frames(j.upstream, examples.inputs, j.hp["eval_batch_size"], j.cache,
-                                           dtype=j.hp["dtype"], progress=j.progress, label=label))
+        return job_frames(self.job, examples, label)
 
     def prepare(self) -> None:
         self.src_train, self.src_select = self.frames(self.job.train, "train"), self.frames(self.job.select, "select")

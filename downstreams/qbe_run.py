@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmark.errors import BenchError
 from benchmark.heads.protocol import HeadJob
-from benchmark.heads.sequence import CachedFrames, LiveFrames, extract_frames
+from benchmark.heads.sequence import CachedFrames, LiveFrames, job_frames
 from benchmark.heads.training import Fitted, score_predictions, selection_score
 from downstreams.qbe_dtw import Documents, normalise, query_scores
 
@@ -95,11 +95,7 @@ class QbERun:
         self.pairs = 0
 
     def frames(self, examples: Any, label: str) -> Any:
-        j = self.job
-        if not j.cache.enabled:  # --no-cache: the upstream runs on every pass
-            return LiveFrames(j.upstream, examples.inputs, j.hp["dtype"])
-        return CachedFrames(extract_frames(j.upstream, examples.inputs, j.hp["eval_batch_size"], j.cache,
-                                           dtype=j.hp["dtype"], progress=j.progress, label=label))
+        return job_frames(self.job, examples, label)
 
     def prepare(self) -> None:
         roles(self.job.task.name, self.job.select, "select")

@@ -69,6 +69,15 @@ def extract_frames(upstream: Any, inputs: Sequence[Any], batch_size: int, cache:
                           lambda rows, idx: _check_blocks(rows, idx, label), progress, label)
 
 
+def job_frames(job: Any, examples: Any, label: str) -> Any:
+    """A split's frames as a head job reads them (CachedFrames or LiveFrames): from the feature cache in frozen mode,
+    live from the upstream when fine-tuning or under --no-cache (the upstream then runs on every batch)."""
+    if job.hp["mode"] == "finetune" or not job.cache.enabled:
+        return LiveFrames(job.upstream, examples.inputs, job.hp["dtype"])
+    return CachedFrames(extract_frames(job.upstream, examples.inputs, job.hp["eval_batch_size"], job.cache,
+                                       dtype=job.hp["dtype"], progress=job.progress, label=label))
+
+
 class CachedFrames:
     """Frames read from a cache entry."""
 
