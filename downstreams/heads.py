@@ -54,10 +54,10 @@ class PooledHead:
 
 
 def _ctc_module(in_dim: int, n_out: int, hidden: int, dropout: float) -> nn.Module:
-    return _sequence_module(in_dim, n_out, hidden, dropout, log_softmax=True, rnn_layers=2)
+    return sequence_module(in_dim, n_out, hidden, dropout, log_softmax=True, rnn_layers=2)
 
 
-def _sequence_module(in_dim: int, n_out: int, hidden: int, dropout: float, *, log_softmax: bool,
+def sequence_module(in_dim: int, n_out: int, hidden: int, dropout: float, *, log_softmax: bool,
                      rnn_layers: int = 1) -> nn.Module:
     import torch
     from torch import nn
@@ -161,7 +161,7 @@ class SpanHead:
         """hidden == 0: the start and end vectors on each token (BERT's head); hidden > 0: a bidirectional LSTM of
         that many units per direction over the context tokens first (for frozen upstreams: the head can then
         relate a token to its neighbours, which a fine-tuned encoder does itself)."""
-        return _sequence_module(in_dim, 2, hidden, dropout, log_softmax=False)  # (batch, tokens, 2)
+        return sequence_module(in_dim, 2, hidden, dropout, log_softmax=False)  # (batch, tokens, 2)
 
     def loss(self, outputs: torch.Tensor, lengths: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor
              ) -> torch.Tensor:

@@ -27,7 +27,7 @@ from benchmark.heads.training import (
     selection_score,
     train_units,
 )
-from downstreams.heads import _sequence_module
+from downstreams.heads import sequence_module
 from downstreams.sd_metrics import MEDIANS, SPEAKERS, THRESHOLDS, activity_to_segments, frame_labels, postprocess
 
 N_SPEAKERS = len(SPEAKERS)
@@ -40,7 +40,7 @@ at 100 ms (subsampling 10); an LSTM's steps are sequential, and 40 ms keeps CPU 
 def _pooled_head(dim: int, factor: int, hidden: int, dropout: float) -> torch.nn.Module:
     """The BiLSTM head (downstreams.heads' sequence module: hidden 0 is a linear layer per step) run on groups of
     `factor` frames: (batch, frames, dim) -> (batch, frames, 2) logits."""
-    inner = _sequence_module(dim, N_SPEAKERS, hidden, dropout, log_softmax=False)
+    inner = sequence_module(dim, N_SPEAKERS, hidden, dropout, log_softmax=False)
 
     class PooledHead(torch.nn.Module):
         takes_lengths = True
