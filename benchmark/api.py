@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,7 +67,7 @@ def run_request(request: RunRequest, progress: Progress | None = None) -> list[R
     for job in the_plan.jobs:
         if job.job_id in fresh:
             out.append(fresh[job.job_id])
-        elif job.path.is_file():
-            out.append(result_from_dict(json.loads(job.path.read_text(encoding="utf-8"))))
+        elif job.job_id in the_plan.finished:  # read and checked once, by planning
+            out.append(result_from_dict(the_plan.finished[job.job_id]))
         # else the job failed: its reason is in the *.failed.json beside (benchmark.engine.results.load_failures)
     return out

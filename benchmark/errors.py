@@ -23,8 +23,24 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 class JobFailed(Exception):
     """One job could not finish (training diverged, out of memory, an upstream broke its contract).
 
-    The runner records it as a failed result with this message and goes on with the other jobs.
+    The runner records it as a failed result with this message and goes on with the other jobs. `transient`: a
+    rerun of the same command may pass (memory that another process held, a network that was down); the end of
+    the run says "rerun" only then. Decided where the error is caught, by its type (`transient_error`), not by
+    the words of its message.
     """
+
+    def __init__(self, *args: object, transient: bool = False) -> None:
+        super().__init__(*args)
+        self.transient = transient
+
+
+def transient_error(err: BaseException) -> bool:
+    """An error that a rerun may not meet again: out of memory, or a connection / timeout error (the builtin
+    types, and requests' / urllib3's / httpx's by class name, without importing them)."""
+    if out_of_memory(err) or isinstance(err, ConnectionError | TimeoutError):
+        return True
+    return any(cls.__name__.endswith(("ConnectionError", "Timeout", "TimeoutError", "ConnectError"))
+               for cls in type(err).__mro__)
 
 
 def out_of_memory(err: BaseException) -> bool:

@@ -5,9 +5,11 @@ local directory. Data: bench's `vader-polarity` task (train / dev / test from `d
 to JSONL files that a local MTEB classification task reads; nothing comes from the Hugging Face Hub
 (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1, TRANSFORMERS_OFFLINE=1 on the MTEB side).
 
-MTEB is installed into its own virtual environment (`benchmarks/.venvs/mteb`, created with
---system-site-packages so it reuses the installed torch stack): the script downloads the MTEB wheel with
-`pip download mteb --no-deps`, reads its Requires-Dist, installs the wheel with --no-deps and only the
+MTEB is installed into its own virtual environment (`benchmarks/.venvs/mteb`) that sees the running
+interpreter's packages through a `.pth` file (`site.addsitedir` of each of its site-packages folders), so it
+reuses the installed torch stack whether this script runs from a venv (the README's install) or not —
+`--system-site-packages` would see the base interpreter's packages, not the venv's. The script downloads the
+MTEB wheel with `pip download mteb --no-deps`, reads its Requires-Dist, installs the wheel with --no-deps and only the
 requirements that are missing, under a constraints file that pins every already-installed distribution to
 its installed version (so no second torch, transformers or numpy can come in). If that cannot be satisfied
 the script says so and exits 0.
@@ -203,11 +205,12 @@ def ensure_mteb(venv: Path, spec: str) -> tuple[Path, str]:
         proc = run([str(py), "-c", probe], env={**os.environ, **OFFLINE_ENV})
         if proc.returncode == 0 and proc.stdout.split()[1] == torch_version():
             return py, proc.stdout.split()[0]
-    print(f"[setup] creating {venv} (--system-site-packages, reuses torch {torch_version()})", flush=True)
+    print(f"[setup] creating {venv} (sees this interpreter's packages, reuses torch {torch_version()})", flush=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
-    proc = run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
+    proc = run([sys.executable, "-m", "venv", "--clear", str(venv)])
     if proc.returncode != 0:
         raise NotSatisfiable(f"python -m venv failed:\n{tail(proc)}")
+    see_parent(py)
     pip = [str(py), "-m", "pip", "--disable-pip-version-check"]
     with tempfile.TemporaryDirectory(prefix="p4-mteb-wheel-") as tmp:
         proc = run(pip + ["download", "--no-deps", "-q", "-d", tmp, spec], timeout=600)
@@ -252,6 +255,28 @@ def ensure_mteb(venv: Path, spec: str) -> tuple[Path, str]:
         print(f"[setup] note, pip check in the MTEB venv:\n{tail(check)}", flush=True)
     print(f"[setup] MTEB {mteb_version} ready in {venv}", flush=True)
     return py, mteb_version
+
+
+def parent_site_dirs() -> list[str]:
+    """The running interpreter's package folders (a venv's own, and the base ones a --system-site-packages venv
+    sees), in its order."""
+    import site
+
+    dirs = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    dirs += [p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))]
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir()]
+
+
+def see_parent(py: Path) -> None:
+    """Make the venv of `py` see this interpreter's packages after its own: a .pth file whose `import` line
+    runs site.addsitedir on each folder, so their own .pth files (editable installs) count too, and pip
+    treats what is there as installed."""
+    proc = run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    if proc.returncode != 0:
+        raise NotSatisfiable(f"the new venv's python does not start:\n{tail(proc)}")
+    own = Path(proc.stdout.strip())
+    line = "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in parent_site_dirs())
+    (own / "zz_bench_parent.pth").write_text(line + "\n", encoding="utf-8")
 
 
 def torch_version() -> str:

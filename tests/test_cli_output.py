@@ -23,6 +23,7 @@ import pytest
 from reliability_workspace import ROOT, make_workspace
 
 from benchmark.cli import progress
+from benchmark.cli.progress import Failure
 from benchmark.cli.run import what_next
 
 
@@ -203,10 +204,40 @@ def test_a_deterministic_failure_says_what_to_change_not_rerun(tmp_path: Path) -
     assert "rerun the same command" not in r.stderr
 
 
+FLAKY = PLUGIN.replace('raise ValueError("unknown size \'huge\' (small or base)")',
+                       'raise ConnectionResetError("the model server closed the connection")')
+
+
+def test_a_connection_error_is_transient_by_its_type_and_the_record_says_so(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    (tmp_path / "flaky_plugin.py").write_text(FLAKY, encoding="utf-8")
+    env = ws.env()
+    r = ws.bench(*ws.run_args("--upstream", "strict", "--tasks", "mini-sent"),
+                 env={"BENCH_PLUGINS": "bench_testplugin,flaky_plugin",
+                      "PYTHONPATH": f"{tmp_path}:{env['PYTHONPATH']}"})
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip().splitlines()[-1].endswith("ConnectionResetError: the model server closed the "
+                                                      "connection); rerun the same command to retry them")
+    [record] = [json.loads(p.read_text()) for p in ws.out.glob("*.failed.json")]
+    assert record["transient"] is True
+
+
+def test_transient_is_decided_by_the_error_type_not_its_words() -> None:
+    from benchmark.errors import transient_error
+
+    class ReadTimeout(OSError):  # as requests / httpx name theirs
+        pass
+
+    assert transient_error(MemoryError()) and transient_error(ConnectionRefusedError()) and transient_error(
+        TimeoutError()) and transient_error(ReadTimeout("read timed out"))
+    assert not transient_error(ValueError("connection string missing: out of memory"))
+    assert not transient_error(RuntimeError("timeout must be positive"))
+
+
 def test_rerun_is_said_only_where_a_rerun_can_help() -> None:
     job = _Job("minilm", "sst2")
-    oom = (job, "out of memory on a training batch of 256; lower --batch-size (now 256)")
-    bad = (job, "upstream 'x' (plugin 'p') failed to load: ValueError: no")
+    oom = Failure(job, "out of memory on a training batch of 256; lower --batch-size (now 256)", transient=True)
+    bad = Failure(job, "upstream 'x' (plugin 'p') failed to load: ValueError: no connection string given")
     assert what_next([oom, oom]) == "rerun the same command to retry them"
     assert what_next([bad]) == ("a rerun fails the same way: first change what the reason names (the plugin, the "
                                 "data or an option)")

@@ -7,6 +7,7 @@ import pytest
 
 import benchmark
 from benchmark.engine import execution, runner
+from benchmark.engine import results as results_mod
 from benchmark.errors import BenchError
 
 REQUIRED = {"job_id", "upstream", "task", "suite", "seed", "mode", "scores", "main_score", "relative_to_human",
@@ -59,8 +60,12 @@ def test_rerun_does_no_work_and_overwrite_redoes(tiny_bert_dir: Path, glue_dir: 
         raise AssertionError("a finished job must not load the model")
 
     monkeypatch.setattr(execution, "build_upstream", no_model)
+    reads: list[Path] = []
+    real = results_mod.read_result
+    monkeypatch.setattr(results_mod, "read_result", lambda p: reads.append(p) or real(p))
     again = benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0, 1], **kwargs)
     assert _snapshot(out) == before
+    assert len(reads) == 2  # each finished result read once, schema-checked, by planning; the API returns those
     assert [r.main_score for r in again] == [json.loads(v[0])["main_score"] for v in before.values()]
     monkeypatch.undo()
     benchmark.run(f"bert:{tiny_bert_dir}", "sst2", seeds=[0], overwrite=True, **kwargs)

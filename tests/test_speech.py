@@ -4,7 +4,6 @@ and the offline synthetic speech data."""
 from __future__ import annotations
 
 import re
-
 import shutil
 from pathlib import Path
 

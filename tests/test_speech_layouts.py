@@ -386,7 +386,8 @@ def test_librispeech_phonemes_stress_oov_and_lexicon_priority(libri_root: Path,
 
 
 def test_every_layout_is_described() -> None:
-    assert sorted(sl.LAYOUTS) == ["fluent-speech-commands", "iemocap", "librispeech", "librispeech-phonemes",
-                                  "librispeech-phonemes-nostress", "speech-commands", "voxceleb1"]
+    assert sorted(sl.LAYOUTS) == ["fluent-speech-commands", "iemocap", "librimix", "librispeech",
+                                  "librispeech-phonemes", "librispeech-phonemes-nostress", "quesst14",
+                                  "speech-commands", "voxceleb1", "voxceleb1-verification"]
     assert all(layout.description for layout in sl.LAYOUTS.values())
     assert sl.ER_LABELS == ["neu", "hap", "ang", "sad"] and len(sl.KS_LABELS) == 12

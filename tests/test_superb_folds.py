@@ -109,3 +109,15 @@ def test_a_fold_naming_an_unknown_task_is_one_line_at_its_line(tmp_path: Path, c
     assert exit_.value.code == 2 and not (tmp_path / "o").exists()
     assert capsys.readouterr().err.strip() == (f"error: {tasks}:7: suite 'mine' names unknown fold task "
                                                "'vader-polarty2' — did you mean 'vader-polarity'?")
+
+
+def test_a_superb_scored_suite_shows_every_task_those_without_results_as_missing(registry) -> None:
+    board = leaderboard.build([_result("superb-ks", "accuracy", 90.0)], registry, uncertainty=False)
+    assert board.suite_info["superb"]["columns"] == registry.suites.get("superb").obj.tasks
+    assert board.tasks == ["superb-ks"]  # the other tasks have no results: columns only, not tasks of the board
+    text = markdown.render(board)
+    section = text[text.index("## superb\n"):]
+    header = section.splitlines()[2]
+    assert header == "| upstream | " + " | ".join(registry.suites.get("superb").obj.tasks) + " |"
+    assert section.splitlines()[4].startswith("| fbank | 90.0 | — | — |")
+    assert board.rows[0].superb.get("superb") is None  # a SUPERB score needs every task

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmark.engine.result_schema import printable
 
@@ -48,6 +48,14 @@ def score_line(result: Any) -> str:
     return f"{result.main_score:.2f}{rel}"
 
 
+class Failure(NamedTuple):
+    """A job that failed in this run: its reason, and whether a rerun may pass (JobFailed.transient)."""
+
+    job: Any
+    reason: str
+    transient: bool = False
+
+
 class Reporter:
     """What both views share: counting finished and failed jobs (the run's summary lines read them)."""
 
@@ -55,7 +63,7 @@ class Reporter:
         self.n_jobs = n_jobs
         self.quiet = quiet
         self.done = 0
-        self.failed: list[tuple[Any, str]] = []
+        self.failed: list[Failure] = []
 
     def __enter__(self) -> Reporter:
         return self
@@ -133,7 +141,7 @@ class Bars(Reporter):
             p.advance(self.jobs)
             p.update(self.step, visible=False)
             if event == "job_failed":
-                self.failed.append((info["job"], info["reason"]))
+                self.failed.append(Failure(info["job"], info["reason"], bool(info.get("transient"))))
                 p.console.print(printable(f"  {job_name(info['job'])}: FAILED: {info['reason']}"), highlight=False,
                                 markup=False)
                 return
@@ -259,7 +267,7 @@ class Lines(Reporter):
                 self._say(f"{job_name(info['job'])}: claimed by another bench run sharing the output; waiting for it")
         elif event == "job_failed":
             self._release()
-            self.failed.append((info["job"], info["reason"]))
+            self.failed.append(Failure(info["job"], info["reason"], bool(info.get("transient"))))
             self._phase("between jobs")
             self._say(f"[{self.done + len(self.failed)}/{self.n_jobs}] {job_name(info['job'])}: FAILED: "
                       f"{info['reason']}")

@@ -5,13 +5,14 @@ Every rule between options is the request's (benchmark.engine.request.RunRequest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from benchmark.cli.common import split, tasks_file_option, warn_plugin_failures
-from benchmark.cli.progress import reporter
+from benchmark.cli.progress import Failure, reporter
 from benchmark.cli.report import print_leaderboard
 from benchmark.cli.types import PathArg
 from benchmark.clitools import command_line
@@ -155,7 +156,7 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str 
     if the_plan.done and not quiet:
         console.print(f"{len(the_plan.done)} of {len(the_plan.jobs)} jobs already finished in {output} "
                       "(--overwrite redoes them)", highlight=False)
-    failed: list[tuple[Any, str]] = []
+    failed: list[Failure] = []
     if the_plan.todo:
         with reporter(console, len(the_plan.todo), quiet, intro=_intro(the_plan, output)) as progress:
             try:
@@ -180,8 +181,8 @@ def run(upstream: str, tasks: str, tasks_files: tuple[Path, ...], train_on: str 
         raise JobsFailed(f"{n} job{'s' * (n != 1)} did not start, {the_plan.offline_message}{failed_too}")
     if failed:
         raise JobsFailed(f"{len(failed)} of {len(the_plan.todo)} jobs failed (why: {output}/*.failed.json; "
-                         f"first: {failed[0][0].upstream.text} · {failed[0][0].task.name} · seed "
-                         f"{failed[0][0].seed}: {failed[0][1]}); {what_next(failed)}")
+                         f"first: {failed[0].job.upstream.text} · {failed[0].job.task.name} · seed "
+                         f"{failed[0].job.seed}: {failed[0].reason}); {what_next(failed)}")
 
 
 class Interrupted(Exception):
@@ -201,20 +202,11 @@ def _intro(the_plan: Any, output: Path) -> str:
             f"tasks: {', '.join(dict.fromkeys(j.task.name for j in todo))}; seeds: {seeds}), results in {output}")
 
 
-TRANSIENT = ("out of memory", "interrupted", "network", "connection", "timed out", "timeout", "temporarily",
-             "unreachable")
-"""Failure reasons a rerun can fix: memory that was taken, a network that was down, a run that was stopped."""
-
-
-def transient(reason: str) -> bool:
-    low = reason.lower()
-    return any(word in low for word in TRANSIENT)
-
-
-def what_next(failed: list[tuple[Any, str]]) -> str:
-    """The end of the failure line: rerun only when a rerun can help. A deterministic failure (a plugin that
-    raises, diverged training, bad data) fails the same way again, so the line says to change something first."""
-    n_transient = sum(transient(reason) for _job, reason in failed)
+def what_next(failed: Sequence[Failure]) -> str:
+    """The end of the failure line: rerun only when a rerun can help (the failure is `transient`: out of memory,
+    a connection or a timeout, as the job's JobFailed said). A deterministic failure (a plugin that raises,
+    diverged training, bad data) fails the same way again, so the line says to change something first."""
+    n_transient = sum(f.transient for f in failed)
     if n_transient == len(failed):
         return "rerun the same command to retry them"
     change = "a rerun fails the same way: first change what the reason names (the plugin, the data or an option)"

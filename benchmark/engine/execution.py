@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmark.engine import results as results_mod
-from benchmark.errors import BenchError, JobFailed, out_of_memory
+from benchmark.errors import BenchError, JobFailed, out_of_memory, transient_error
 from benchmark.plugin.specs import LazyUpstream, UpstreamSpec, build_upstream, check_built
 from benchmark.tasks.data import load as load_data
 
@@ -85,12 +85,14 @@ def _check_layer(job: Job, upstream: Any) -> None:
                          f"0 (embeddings) to {n}")
 
 
-def record_failure(job: Job, reason: str, env: dict[str, Any]) -> Path:
-    """Write the failed job's record beside where its result would be; a rerun retries the job."""
+def record_failure(job: Job, err: JobFailed, env: dict[str, Any]) -> Path:
+    """Write the failed job's record beside where its result would be; a rerun retries the job. `transient`: a
+    rerun may pass (JobFailed.transient)."""
     import datetime
 
     return results_mod.save_failure(job.path, {
-        "status": "failed", "reason": reason, "job_id": job.job_id, "upstream": job.upstream.text,
+        "status": "failed", "reason": str(err), "transient": err.transient, "job_id": job.job_id,
+        "upstream": job.upstream.text,
         "task": job.task.name, "seed": job.seed, "hyperparameters": dict(job.hparams), "environment": env,
         "failed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")})
 
@@ -167,9 +169,9 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
                 raise
             except Exception as err:  # a plugin's factory: its jobs fail, the others go on
                 if out_of_memory(err):
-                    raise JobFailed(f"out of memory loading upstream '{spec.text}'") from None
+                    raise JobFailed(f"out of memory loading upstream '{spec.text}'", transient=True) from None
                 raise JobFailed(f"upstream '{spec.text}' (plugin '{plugin}') failed to load: "
-                                f"{type(err).__name__}: {err}") from None
+                                f"{type(err).__name__}: {err}", transient=transient_error(err)) from None
             check_built(built, spec, plugin)
             return built.to(dev)
 
@@ -182,8 +184,8 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
                 upstream = load()
             except JobFailed as err:
                 for job in jobs:
-                    record_failure(job, str(err), env)
-                    emit("job_failed", job=job, reason=str(err))
+                    record_failure(job, err, env)
+                    emit("job_failed", job=job, reason=str(err), transient=err.transient)
                 return
         load_s = time.perf_counter() - t0
         pristine = True
@@ -209,8 +211,8 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
                     result = run_job(job, upstream, load, data_cache[job.task.name], registry, cache, env, emit,
                                      transfer_data={t.name: data_cache[t.name] for t in job.transfer})
                 except JobFailed as err:
-                    record_failure(job, str(err), env)
-                    emit("job_failed", job=job, reason=str(err))
+                    record_failure(job, err, env)
+                    emit("job_failed", job=job, reason=str(err), transient=err.transient)
                     pristine = False  # a failed fine-tuning run may have changed the weights
                     continue
                 result.durations["load_upstream"] = round(load_s, 3)

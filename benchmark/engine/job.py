@@ -50,7 +50,7 @@ def _memory_guard(where: str, knob: str) -> Iterator[None]:
     except Exception as err:
         if not out_of_memory(err):
             raise
-        raise JobFailed(f"out of memory on {where}; lower {knob}") from None
+        raise JobFailed(f"out of memory on {where}; lower {knob}", transient=True) from None
 
 
 def _scored(task: Any, registry: Registry, data: Any, preds: dict[str, list[Any]]) -> dict[str, float]:
@@ -92,6 +92,7 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
         """Train every grid point; the best by model selection wins, ties go to the first. A diverged point is
         recorded and loses; the job fails only when every point failed."""
         tried: list[dict[str, Any]] = []
+        transient: list[bool] = []
         best: tuple[Any, int] | None = None
         for i, point in enumerate(points):
             php = {**hp, **point}
@@ -103,12 +104,13 @@ def run_job(job: Any, upstream: Any, fresh_upstream: Callable[[], Any], data: An
                 if len(points) == 1:
                     raise
                 tried.append({**point, "failed": str(err)})
+                transient.append(err.transient)
                 continue
             tried.append({**point, "select_score": round(fitted_i.select_score, 4), "best_epoch": fitted_i.best_epoch})
             if best is None or training.better(task, registry, fitted_i.select_score, best[0].select_score):
                 best = (fitted_i, i)
         if best is None:
-            raise JobFailed(f"every grid point failed; the first: {tried[0]['failed']}")
+            raise JobFailed(f"every grid point failed; the first: {tried[0]['failed']}", transient=all(transient))
         return best[0], best[1], tried
 
     if hp["mode"] == "frozen":  # features of train and select once, before the grid (fine-tuning runs the upstream

@@ -50,6 +50,8 @@ class Plan:
     redo: dict[str, str] = field(default_factory=dict)
     """Jobs in `todo` whose result file is there but cannot stand (job id -> why, one clause): it fails the result
     schema, or the job's inputs changed since it ran. The old file is kept aside when the new result is saved."""
+    finished: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The results of the jobs in `done` as planning read them, schema-checked (job id -> result)."""
 
     def check(self) -> None:
         """Raise the one-line BenchError when the plan cannot start: inputs missing, or every unfinished job

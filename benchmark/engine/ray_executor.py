@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'encoder-bench[ray]'"
 # Passed on to the workers (a cluster's processes do not inherit the driver's environment).
-FORWARD_ENV = ("BENCH_CACHE", "BENCH_OFFLINE", "BENCH_DISABLE_PLUGIN_AUTOLOAD", "BENCH_BLOCK_PLUGINS", "BENCH_PLUGINS",
+FORWARD_ENV = ("BENCH_CACHE", "BENCH_RUNTIME", "BENCH_OFFLINE", "BENCH_DISABLE_PLUGIN_AUTOLOAD", "BENCH_BLOCK_PLUGINS", "BENCH_PLUGINS",
                "HF_HOME",
                "HF_HUB_CACHE", "HF_DATASETS_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
                "HF_DATASETS_OFFLINE")
@@ -273,7 +273,8 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
                 from benchmark.engine.results import failure_path
 
                 record = json.loads(failure_path(job.path).read_text(encoding="utf-8"))
-                return {"failed": record["reason"], "worker": {**worker, "finished": time.time()}}
+                return {"failed": record["reason"], "transient": bool(record.get("transient")),
+                        "worker": {**worker, "finished": time.time()}}
             [result] = ran
     except BenchError as err:
         return {"error": str(err), "worker": {**worker, "finished": time.time()}}
@@ -321,7 +322,7 @@ class RayExecutor:
                     if "error" in payload:
                         raise BenchError(payload["error"])
                     if "failed" in payload:
-                        emit("job_failed", job=job, reason=payload["failed"])
+                        emit("job_failed", job=job, reason=payload["failed"], transient=payload.get("transient", False))
                         continue
                     result = result_from_dict(payload["result"])
                     done[job.job_id] = result

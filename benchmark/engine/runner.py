@@ -188,7 +188,7 @@ def plan_request(registry: Registry, request: RunRequest) -> Plan:
                 jid = results_mod.job_id(identity)
                 path = results_mod.result_path(output, task.name, spec.text, seed, jid)
                 jobs.append(Job(spec, task, seed, job_hp, jid, path, source, others))
-    done, redo = ([], {}) if overwrite else finished(jobs, registry, data_dir)
+    done, redo, read = ([], {}, {}) if overwrite else finished(jobs, registry, data_dir)
     unfinished = [j for j in jobs if j not in done]
     set_aside = [j for j in unfinished
                  if any(lacks[k] for k in (j.upstream.text, j.task.name, *(t.name for t in j.transfer)))]
@@ -196,18 +196,21 @@ def plan_request(registry: Registry, request: RunRequest) -> Plan:
     suites = {name: list(registry.suites.get(name).obj.tasks) for name in tasks if name in registry.suites}
     message = offline_message(set_aside, len(unfinished), lacks, offline_flag, suites) if set_aside else ""
     return Plan(jobs, todo, done, output, data_dir, cache, problems, request, set_aside, message,
-                {j.job_id: redo[j.job_id] for j in todo if j.job_id in redo})
+                {j.job_id: redo[j.job_id] for j in todo if j.job_id in redo}, read)
 
 
-def finished(jobs: Sequence[Job], registry: Registry, data_dir: Path | None) -> tuple[list[Job], dict[str, str]]:
-    """The jobs whose result file holds a result bench can trust for what the job reads now; and for the others
+def finished(jobs: Sequence[Job], registry: Registry, data_dir: Path | None
+             ) -> tuple[list[Job], dict[str, str], dict[str, dict[str, Any]]]:
+    """The jobs whose result file holds a result bench can trust for what the job reads now; for the others
     that have a file there, why it is redone (job id -> reason): the file fails the result schema, or the job's
-    inputs changed since it ran (benchmark.engine.inputs)."""
+    inputs changed since it ran (benchmark.engine.inputs); and the finished jobs' results as read and checked
+    (job id -> result), so that nothing reads them a second time."""
     from benchmark.engine.inputs import Digests, changes
 
     digests = Digests(registry, data_dir)
     done: list[Job] = []
     redo: dict[str, str] = {}
+    read: dict[str, dict[str, Any]] = {}
     for job in jobs:
         if not job.path.is_file():
             continue
@@ -220,7 +223,8 @@ def finished(jobs: Sequence[Job], registry: Registry, data_dir: Path | None) -> 
             redo[job.job_id] = f"{' and '.join(changed)} changed since it ran"
             continue
         done.append(job)
-    return done, redo
+        read[job.job_id] = data
+    return done, redo, read
 
 
 def redo_message(plan_: Plan) -> str:

@@ -71,10 +71,11 @@ def _params(n: int | None) -> str:
 def _suite_section(board: Leaderboard, suite: str, view: int) -> str:
     """One benchmark's view: a dense table and bar chart of the upstreams with results in it, then the details."""
     info = board.suite_info[suite]
-    tasks = [t for t in info["tasks"] if t in board.tasks]
+    columns = info["columns"]
+    tasks = [t for t in columns if t in board.tasks]
     head = "".join(f'<th class="num" title="an error rate: lower is better">{escape(t)} ↓</th>'
                    if board.task_info.get(t, {}).get("lower_is_better") else f'<th class="num">{escape(t)}</th>'
-                   for t in tasks)
+                   for t in columns)
     rows = views.suite_rows(board, suite)
     superb = any(row.superb.get(suite) is not None for row in rows)
     superb_head = '<th class="num" title="FBANK 0, state of the art 1000">SUPERB</th>' if superb else ""
@@ -87,9 +88,9 @@ def _suite_section(board: Leaderboard, suite: str, view: int) -> str:
         body.append(f'<tr{_row_attrs(row)}><th scope="row">{escape(row.label)}</th>'
                     f'<td class="num"{_sort_attr(value)}>{_num(value)}</td>'
                     + (f'<td class="num"{_sort_attr(rel)}>{_num(rel, 3)}</td>' if human else "")
-                    + f'{superb_cell}{"".join(_cell(row.cell(suite, t)) for t in tasks)}</tr>')
-    refs = "".join(_reference_row(board, suite, name, tasks, superb, human)
-                   for name in sorted({n for t in tasks for n in board.references.get(t, {})}))
+                    + f'{superb_cell}{"".join(_cell(row.cell(suite, t)) for t in columns)}</tr>')
+    refs = "".join(_reference_row(board, suite, name, columns, superb, human)
+                   for name in sorted({n for t in columns for n in board.references.get(t, {})}))
     citation = f'<p class="cite">{escape(info["citation"])}</p>' if info.get("citation") else ""
     return (f'<section class="suite view" data-view="{view}" data-suite="{escape(suite)}" id="suite-{escape(suite)}">'
             f'<h2>{escape(suite)} <span class="modality">{escape(views.suite_modality(board, suite))}</span></h2>'

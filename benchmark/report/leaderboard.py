@@ -21,6 +21,7 @@ from benchmark.scoring import stats
 from benchmark.scoring.scores import (
     Aggregate,
     mean_by_key,
+    on_superb_scale,
     reference_score,
     relative,
     suite_reference,
@@ -211,7 +212,7 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
         cell = row.tasks[task_name]
         cell.flag = flags.get((label, task_name))
         if all(k in cell.metrics for k in task.score_keys()):
-            cell.superb = superb_score(task, {k: cell.metrics[k].mean for k in task.score_keys()})
+            cell.superb = superb_score(task, {k: a.mean for k, a in cell.metrics.items()})
     present = {t for (_, t) in grouped}
     suites = [s.name for s in registry.suites if present & set(s.obj.tasks)]
     tasks_by_name = {r.name: r.obj for r in registry.tasks}
@@ -238,7 +239,7 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
     for t in ordered:
         human[t] = reference_score(tasks_by_name[t])
     board = Leaderboard(sorted(rows.values(), key=lambda r: r.label), suites, ordered, human, sorted(unknown))
-    for t in ordered:
+    def describe(t: str) -> None:
         task = tasks_by_name[t]
         board.task_info[t] = {"description": task.description, "suites": list(registry.suites_of(t)),
                               "metrics": task.metric_keys(), "score": task.score_keys(), "citation": task.citation,
@@ -248,9 +249,20 @@ def build(results: Sequence[dict[str, Any]], registry: Registry, *, uncertainty:
         board.references[t] = {name: {"score": reference_score(task, name), "scores": dict(ref.scores),
                                       "citation": ref.citation, "method": ref.method}
                                for name, ref in task.references.items()}
+
+    for t in ordered:
+        describe(t)
     for s in suites:
         spec = registry.suites.get(s).obj
-        board.suite_info[s] = {"description": spec.description, "tasks": list(spec.tasks), "citation": spec.citation}
+        columns = [t for t in spec.tasks if t in present]
+        if all(t in tasks_by_name and on_superb_scale(tasks_by_name[t]) for t in spec.tasks):
+            # A SUPERB-scored suite shows every task, those without results as —: its score needs all of them.
+            columns = list(spec.tasks)
+            for t in columns:
+                if t not in board.task_info:
+                    describe(t)
+        board.suite_info[s] = {"description": spec.description, "tasks": list(spec.tasks), "citation": spec.citation,
+                               "columns": columns}
     if uncertainty:
         for t in ordered:
             task = tasks_by_name[t]
@@ -288,8 +300,7 @@ def _fold(row: Row, task: Any, folds: Sequence[str], grouped: dict[tuple[str, st
                            if all(k in r["scores"] for r in rs)} for rs in per_seed)
     score = Aggregate.of(scores)
     flags = [row.tasks[f].flag for f in folds if row.tasks[f].flag]
-    superb = (superb_score(task, {k: metrics[k].mean for k in task.score_keys()})
-              if all(k in metrics for k in task.score_keys()) else None)
+    superb = superb_score(task, {k: a.mean for k, a in metrics.items()})
     return TaskCell(score, relative(score.mean, reference_score(task)), metrics, seeds=seeds, superb=superb,
                     flag=flags[0] if flags else None, note=f"mean of {len(folds)} folds")
 

@@ -43,7 +43,7 @@ def render(board: Leaderboard) -> str:
         out.append(f"| {_md(row.label)} | {params} | {cells} |")
     out.append("| human | | " + " | ".join(f"{_num(board.human.get(s))} | 1.000" for s in board.suites) + " |")
     for suite in board.suites:
-        tasks = [t for t in board.suite_info[suite]["tasks"] if t in board.tasks]
+        tasks = board.suite_info[suite]["columns"]
         out += ["", f"## {_md(suite)}", "", "| upstream | " + " | ".join(_md(t) for t in tasks) + " |",
                 "|---|" + "---:|" * len(tasks)]
         for row in board.rows:

@@ -56,17 +56,33 @@ def suite_reference(suite: SuiteSpec, tasks: Mapping[str, TaskSpec], reference: 
 SUPERB_ZERO, SUPERB_TOP = "fbank", "sota"
 
 
-def superb_score(task: TaskSpec, scores: Mapping[str, float]) -> float | None:
-    """SUPERB's normalised task score: each scored metric mapped linearly so that the task's `fbank` reference
-    is 0 and its `sota` reference is 1000, then averaged. A lower-is-better metric (WER, PER) needs no flag: its
-    SOTA value is below FBANK's, so the slope's sign turns an improvement into a higher score.
-    None when the task lacks either reference (or they coincide on a metric)."""
+def superb_keys(task: TaskSpec) -> list[str] | None:
+    """The metric keys SUPERB's score averages: every metric of the task that has both reference points (FBANK and
+    SOTA), its scored ones included (SF: slot-type F1 and slot-value CER, though only F1 is the task's main score).
+    None when the task is not on the SUPERB scale: a reference is missing for a scored metric, or the two coincide."""
     zero, top = task.references.get(SUPERB_ZERO), task.references.get(SUPERB_TOP)
-    keys = task.score_keys()
-    if zero is None or top is None or any(k not in zero.scores or k not in top.scores for k in keys):
+    if zero is None or top is None:
         return None
-    if any(zero.scores[k] == top.scores[k] for k in keys):
+    keys = [k for k in task.metric_keys() if k in zero.scores and k in top.scores]
+    if any(k not in keys for k in task.score_keys()) or any(zero.scores[k] == top.scores[k] for k in keys):
         return None
+    return keys
+
+
+def on_superb_scale(task: TaskSpec) -> bool:
+    """Whether the task has SUPERB's two reference points (FBANK and SOTA) for every scored metric."""
+    return superb_keys(task) is not None
+
+
+def superb_score(task: TaskSpec, scores: Mapping[str, float]) -> float | None:
+    """SUPERB's normalised task score: each metric with both reference points (`superb_keys`) mapped linearly so
+    that the task's `fbank` reference is 0 and its `sota` reference is 1000, then averaged. A lower-is-better
+    metric (WER, CER) needs no flag: its SOTA value is below FBANK's, so the slope's sign turns an improvement
+    into a higher score. None when the task is not on the SUPERB scale or `scores` lacks one of those metrics."""
+    keys = superb_keys(task)
+    if keys is None or any(k not in scores for k in keys):
+        return None
+    zero, top = task.references[SUPERB_ZERO], task.references[SUPERB_TOP]
     return statistics.fmean(1000.0 * (float(scores[k]) - zero.scores[k]) / (top.scores[k] - zero.scores[k])
                             for k in keys)
 

@@ -51,7 +51,8 @@ class LocalOverride(_Strict):
 
 
 AUDIO_LAYOUTS = ("speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap", "librispeech",
-                 "librispeech-phonemes", "librispeech-phonemes-nostress")
+                 "librispeech-phonemes", "librispeech-phonemes-nostress", "quesst14", "librimix",
+                 "voxceleb1-verification")
 """Official speech corpus layouts (benchmark.tasks.speech_layouts): splits are `SUBDIR#SELECTOR`, relative to the data
 directory; no input or label columns."""
 IMAGE_LAYOUTS = ("image-folder", "cifar10-binary", "stl10-binary")

@@ -1,4 +1,5 @@
-"""Readers for the official download layouts of SUPERB's tasks (KS, IC, SID, ER, ASR, PR), after s3prl's recipes.
+"""Readers for the official download layouts of SUPERB's tasks (KS, IC, SID, ER, ASR, PR; SV in sv_layout.py), after
+s3prl's recipes.
 
 A reader turns a split string from tasks.yaml, "SUBDIR" or "SUBDIR#SELECTOR" under --data-dir, into AudioClips
 (files on disk, never decoded here: SUPERB corpora do not fit in memory) and raw labels (class names or
@@ -19,7 +20,11 @@ from pathlib import Path
 
 from benchmark.errors import BenchError
 from benchmark.media.audio import AudioClip, clip
+from benchmark.tasks.librimix_layout import LAYOUT as LIBRIMIX
+from benchmark.tasks.librimix_layout import LibriMix
+from benchmark.tasks.quesst_layout import Quesst14
 from benchmark.tasks.speech_files import Layout, clip_at, missing_path, parse_split, read_lines, scan
+from benchmark.tasks.sv_layout import VoxCeleb1Verification
 
 log = logging.getLogger(__name__)
 
@@ -369,4 +374,7 @@ LAYOUTS: dict[str, Layout] = {
     "librispeech": LibriSpeech(),
     "librispeech-phonemes": LibriSpeech("stress"),
     "librispeech-phonemes-nostress": LibriSpeech("nostress"),
+    "quesst14": Quesst14(),
+    LIBRIMIX: LibriMix(),
+    "voxceleb1-verification": VoxCeleb1Verification(),
 }

@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -255,8 +255,47 @@ def _speakers(o: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class EspeakSpeech:
-    """The `espeak-speech` dataset loader (register_datasets)."""
+# -- the loaders: what every synthesised-speech recipe shares, then this module's own --------------------------
+# A recipe (downstreams/recipes/speech_*.py) says only what is its own: its options, how it synthesises each split
+# (waveforms plus arrays of targets) and how a split's arrays become Examples. SynthRecipe keeps the clips as one
+# compressed NumPy file per set of options under CACHE/speech/, written atomically, and names the data's revision
+# from the recipe's version, the shared voices' version (RECIPE_VERSION: the speaker pool and degradations every
+# recipe draws from) and the synthesiser's, so that a change of any of them is a new revision.
+
+Split = tuple[list[np.ndarray], dict[str, np.ndarray]]
+"""A split as synthesised: its waveforms (16 kHz, float32) and named arrays of the same length (targets...)."""
+
+
+class SynthRecipe:
+    """Base of a synthesised-speech dataset loader (register_datasets)."""
+
+    name: ClassVar[str]
+    """The registered recipe name, e.g. 'espeak-sv' (the revision starts with it)."""
+    prefix: ClassVar[str]
+    """The cache file's name starts with it."""
+    what: ClassVar[str]
+    """What the clips are, for `bench prefetch`'s list, e.g. 'eSpeak NG verification audio'."""
+    version: ClassVar[int]
+    """The recipe's own version: bump it when the same options would give other clips."""
+    splits: ClassVar[tuple[str, ...]] = ("train", "select", "test")
+
+    # -- what a recipe writes ------------------------------------------------------------------------------------
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options with their defaults, checked (a BenchError naming the recipe for a bad one)."""
+        raise NotImplementedError
+
+    def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
+        """Every split's waveforms and arrays."""
+        raise NotImplementedError
+
+    def examples(self, split: str, waves: tuple[np.ndarray, ...], arrays: dict[str, np.ndarray]) -> Examples:
+        """A split's Examples from its waveforms and the arrays `synthesise` stored."""
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------------------------------
+    def digest(self, o: dict[str, Any]) -> str:
+        payload = {**o, "v": self.version, "synth": RECIPE_VERSION}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     def missing(self, options: dict[str, Any], cache_dir: Path) -> str | None:
         lacking = [name for name, exe in (("espeak-ng", espeak()), ("flite", flite())) if exe is None]
@@ -266,51 +305,81 @@ class EspeakSpeech:
         return None
 
     def revision(self, options: dict[str, Any]) -> str:
-        o = _options(options)
-        return f"espeak-speech-v{RECIPE_VERSION}:espeak-ng-{synth_versions()}:{_digest(o)}"
+        return f"{self.name}-v{self.version}:espeak-ng-{synth_versions()}:{self.digest(self.options(options))}"
+
+    def need_name(self, o: dict[str, Any]) -> str:
+        return f"{self.what} ({self.digest(o)})"
 
     def needs(self, options: dict[str, Any], cache_dir: Path) -> list[Any]:
-        """The synthesised clips, built here (no network) and kept in the cache."""
+        """The clips, built here (no network) and kept in the cache."""
         from benchmark.plugin.needs import Need
 
-        o = _options(options)
-        return [Need("data", f"eSpeak NG audio ({o['kind']}, {_digest(o)})", self.path(o, cache_dir).is_file(),
+        o = self.options(options)
+        return [Need("data", self.need_name(o), self.path(o, cache_dir).is_file(),
                      fetch=lambda: self.build(o, cache_dir),
                      how="apt-get install espeak-ng flite (Debian/Ubuntu)" if self.missing(o, cache_dir) else "")]
 
     def path(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        return Path(cache_dir) / "speech" / f"{o['kind']}-{_digest(o)}-{synth_versions()}.npz"
+        return Path(cache_dir) / "speech" / f"{self.prefix}-{self.digest(o)}-{synth_versions()}.npz"
 
     def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
-        data = np.load(self.build(_options(options), cache_dir))
+        data = np.load(self.build(self.options(options), cache_dir))
         out = {}
-        for split in ("train", "select", "test"):
-            ends = np.cumsum(data[f"{split}_lengths"])
+        for split in self.splits:
+            lengths = data[f"{split}_lengths"]
             audio = data[f"{split}_audio"]
-            waves = tuple(audio[e - n:e] for e, n in zip(ends, data[f"{split}_lengths"], strict=True))
-            labels = data[f"{split}_labels"]
-            out[split] = Examples(waves, tuple(str(v) if labels.dtype.kind == "U" else int(v) for v in labels))
+            waves = tuple(audio[e - n:e] for e, n in zip(np.cumsum(lengths), lengths, strict=True))
+            arrays = {k.split("_", 1)[1]: data[k] for k in data.files
+                      if k.startswith(f"{split}_") and k not in (f"{split}_lengths", f"{split}_audio")}
+            out[split] = self.examples(split, waves, arrays)
         return out
 
     def build(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        """The clips' file in the cache, synthesised first if it is not there."""
+        """The clips' file in the cache, synthesised first if it is not there (written whole or not at all)."""
         path = self.path(o, cache_dir)
         if not path.is_file():
-            built = {"keywords": _keywords, "speakers": _speakers, "sentences": _transcripts}[o["kind"]](o)
+            stored: dict[str, np.ndarray] = {}
+            for split, (waves, arrays) in self.synthesise(o).items():
+                stored[f"{split}_lengths"] = np.array([len(w) for w in waves])
+                stored[f"{split}_audio"] = np.concatenate(waves)
+                stored.update({f"{split}_{k}": v for k, v in arrays.items()})
             path.parent.mkdir(parents=True, exist_ok=True)
-            arrays: dict[str, Any] = {}
-            for split, (waves, labels) in built.items():
-                arrays[f"{split}_lengths"] = np.array([len(w) for w in waves])
-                arrays[f"{split}_audio"] = np.concatenate(waves)
-                arrays[f"{split}_labels"] = np.array(labels)
             tmp = path.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, **arrays)
+            np.savez_compressed(tmp, **stored)
             tmp.replace(path)
         return path
 
 
-def _digest(o: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps({**o, "v": RECIPE_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
+def as_json(items: list[Any]) -> np.ndarray:
+    """Targets of any shape (dicts, lists) as a string array a .npz holds without pickling."""
+    return np.array([json.dumps(t, sort_keys=True) for t in items])
+
+
+def from_json(array: np.ndarray) -> tuple[Any, ...]:
+    return tuple(json.loads(str(t)) for t in array)
+
+
+class EspeakSpeech(SynthRecipe):
+    """The `espeak-speech` dataset loader (register_datasets): one file per kind (keywords, speakers, sentences)."""
+
+    name, prefix, what, version = "espeak-speech", "", "synthetic speech", RECIPE_VERSION
+
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return _options(options)
+
+    def path(self, o: dict[str, Any], cache_dir: Path) -> Path:
+        return Path(cache_dir) / "speech" / f"{o['kind']}-{self.digest(o)}-{synth_versions()}.npz"
+
+    def need_name(self, o: dict[str, Any]) -> str:
+        return f"synthetic speech ({o['kind']}, {self.digest(o)})"
+
+    def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
+        built = {"keywords": _keywords, "speakers": _speakers, "sentences": _transcripts}[o["kind"]](o)
+        return {split: (waves, {"labels": np.array(labels)}) for split, (waves, labels) in built.items()}
+
+    def examples(self, split: str, waves: tuple[np.ndarray, ...], arrays: dict[str, np.ndarray]) -> Examples:
+        labels = arrays["labels"]
+        return Examples(waves, tuple(str(v) if labels.dtype.kind == "U" else int(v) for v in labels))
 
 
 @hookimpl
