@@ -44,8 +44,7 @@ def encode(task: TaskSpec, texts: Sequence[str]) -> list[list[int]]:
 
 def to_text(task: TaskSpec, ids: Sequence[int]) -> str:
     assert task.vocabulary is not None
-    syms = [task.vocabulary[i] for i in ids]
-    return " ".join("".join(syms).split()) if task.tokenize == "characters" else " ".join(syms)
+    return task.transcript([task.vocabulary[i] for i in ids])
 
 
 def _ctc_loss(head: Any, log_probs: torch.Tensor, lengths: torch.Tensor, ys: Sequence[Sequence[int]]) -> torch.Tensor:

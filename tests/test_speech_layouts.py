@@ -386,7 +386,7 @@ def test_librispeech_phonemes_stress_oov_and_lexicon_priority(libri_root: Path,
 
 
 def test_every_layout_is_described() -> None:
-    assert sorted(sl.LAYOUTS) == ["fluent-speech-commands", "iemocap", "librimix", "librispeech",
+    assert sorted(sl.LAYOUTS) == ["audio-snips", "fluent-speech-commands", "iemocap", "librimix", "librispeech",
                                   "librispeech-phonemes", "librispeech-phonemes-nostress", "quesst14",
                                   "speech-commands", "voxceleb1", "voxceleb1-verification"]
     assert all(layout.description for layout in sl.LAYOUTS.values())

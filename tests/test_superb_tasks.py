@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from benchmark.scoring.scores import superb_score
+from benchmark.scoring.scores import superb_keys, superb_score
 from benchmark.tasks import speech_layouts as sl
 
 # The SUPERB website's public-set table (FBANK, SOTA), as the issue and docs/superb.md cite it.
 TABLE = {"superb-pr": ("per", 82.01, 3.53), "superb-ks": ("accuracy", 41.38, 96.66),
          "superb-ic": ("accuracy", 9.65, 98.76), "superb-sid": ("accuracy", 20.06, 90.3),
          **{f"superb-er-fold{k}": ("accuracy", 48.24, 67.62) for k in range(1, 6)},
-         "superb-asr": ("wer", 23.18, 3.62)}
+         "superb-asr": ("wer", 23.18, 3.62), "superb-qbe": ("mtwv", 0.58, 7.36), "superb-sv": ("eer", 9.56, 5.11),
+         "superb-sd": ("der", 10.05, 5.62)}
 
 
 def test_superb_reference_points_and_the_score_at_them(registry) -> None:
@@ -38,6 +39,13 @@ def test_superb_reference_points_and_the_score_at_them(registry) -> None:
     assert 0 < worse < better < 1000  # a lower WER is a higher SUPERB score
     assert better == pytest.approx(1000 * (10.0 - 23.18) / (3.62 - 23.18))
     assert superb_score(asr, {"wer": 30.0}) < 0  # worse than FBANK is below zero
+    # SF counts both of its metrics, as SUPERB does, though only slot-type F1 is the task's main score
+    sf = registry.tasks.get("superb-sf").obj
+    assert sf.score == ["slot_type_f1"] and superb_keys(sf) == ["slot_type_f1", "slot_value_cer"]
+    assert (sf.references["fbank"].scores, sf.references["sota"].scores) == (
+        {"slot_type_f1": 69.64, "slot_value_cer": 52.94}, {"slot_type_f1": 89.81, "slot_value_cer": 21.76})
+    assert superb_score(sf, {"slot_type_f1": 89.81, "slot_value_cer": 52.94}) == pytest.approx(500.0)
+    assert superb_score(sf, {"slot_type_f1": 89.81}) is None  # a metric SUPERB counts is missing
 
 
 def test_superb_label_sets_match_the_corpus_readers(registry) -> None:
@@ -52,7 +60,8 @@ def test_superb_label_sets_match_the_corpus_readers(registry) -> None:
     assert task("superb-asr").hparams["frozen"]["hidden"] == 1024  # SUPERB's ASR head: 2-layer 1024-unit BiLSTM
     assert task("superb-pr").hparams["frozen"]["hidden"] == 0  # PR: a linear layer
     assert registry.suites.get("superb").obj.tasks == ["superb-ks", "superb-ic", "superb-sid", "superb-er-fold1",
-                                                       "superb-asr", "superb-pr"]
+                                                       "superb-asr", "superb-pr", "superb-qbe", "superb-sf",
+                                                       "superb-sv", "superb-sd"]
 
 
 def _bench(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

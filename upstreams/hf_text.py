@@ -168,7 +168,6 @@ class HFTextUpstream(HFEncoder):
             self.pretraining = record
         self._trust_remote_code = trust_remote_code
         self._mlm: nn.Module | None = None
-        self._onnx: Any = None
 
     @staticmethod
     def describe_source(name_or_path: str) -> str:
@@ -294,19 +293,6 @@ class HFTextUpstream(HFEncoder):
         offsets = offsets.masked_fill((seq_ids < 0).unsqueeze(-1), -1)
         device = self.device
         model_inputs = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        out = self.model(**model_inputs, output_hidden_states=True, return_dict=True)
         mask = enc["attention_mask"].to(device).bool()  # (batch, time)
-        runtime = self._runtime(tuple(model_inputs))
-        layers = runtime.run(model_inputs) if runtime is not None and runtime.applies() else None
-        if layers is None:
-            layers = tuple(self.model(**model_inputs, output_hidden_states=True, return_dict=True).hidden_states)
-        return HiddenStates(layers=layers, mask=mask, offsets=offsets, segments=seq_ids)
-
-    def _runtime(self, names: tuple[str, ...]) -> Any:
-        """The ONNX Runtime twin for these input names (upstreams.onnx_runtime), None where it is not wanted."""
-        if self._onnx is None or self._onnx.names != names or self._onnx.fingerprint != self.fingerprint:
-            from upstreams import onnx_runtime
-
-            if not onnx_runtime.wanted():
-                return None
-            self._onnx = onnx_runtime.OnnxEncoder(self.model, self.fingerprint, names)
-        return self._onnx
+        return HiddenStates(layers=tuple(out.hidden_states), mask=mask, offsets=offsets, segments=seq_ids)

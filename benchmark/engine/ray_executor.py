@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'encoder-bench[ray]'"
 # Passed on to the workers (a cluster's processes do not inherit the driver's environment).
-FORWARD_ENV = ("BENCH_CACHE", "BENCH_RUNTIME", "BENCH_OFFLINE", "BENCH_DISABLE_PLUGIN_AUTOLOAD", "BENCH_BLOCK_PLUGINS", "BENCH_PLUGINS",
+FORWARD_ENV = ("BENCH_CACHE", "BENCH_OFFLINE", "BENCH_DISABLE_PLUGIN_AUTOLOAD", "BENCH_BLOCK_PLUGINS", "BENCH_PLUGINS",
                "HF_HOME",
                "HF_HUB_CACHE", "HF_DATASETS_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
                "HF_DATASETS_OFFLINE")

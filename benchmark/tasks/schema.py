@@ -7,6 +7,7 @@ code in task files: no `eval`, no templates, no custom YAML tags (yaml.safe_load
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
@@ -52,7 +53,7 @@ class LocalOverride(_Strict):
 
 AUDIO_LAYOUTS = ("speech-commands", "fluent-speech-commands", "voxceleb1", "iemocap", "librispeech",
                  "librispeech-phonemes", "librispeech-phonemes-nostress", "quesst14", "librimix",
-                 "voxceleb1-verification")
+                 "voxceleb1-verification", "audio-snips")
 """Official speech corpus layouts (benchmark.tasks.speech_layouts): splits are `SUBDIR#SELECTOR`, relative to the data
 directory; no input or label columns."""
 IMAGE_LAYOUTS = ("image-folder", "cifar10-binary", "stl10-binary")
@@ -187,8 +188,10 @@ class TaskSpec(_Strict):
     labels: list[str] | None = None
     vocabulary: list[str] | None = None
     """Sequence tasks (CTC): the output symbols; targets are transcripts made of them (see `tokenize`)."""
-    tokenize: Literal["characters", "whitespace"] = "characters"
-    """How a transcript splits into vocabulary symbols: each character (ASR), or space-separated units (phonemes)."""
+    tokenize: Literal["characters", "whitespace", "characters+tags"] = "characters"
+    """How a transcript splits into vocabulary symbols: each character (ASR), space-separated units (phonemes), or
+    characters with tags: a space-separated word that is a vocabulary entry of several characters (SUPERB SF's slot
+    markers B-time / E-time) is one symbol, and the spaces beside a tag are implied (not symbols)."""
     metrics: list[str]
     score: list[str]
     evals: list[str]
@@ -237,6 +240,9 @@ class TaskSpec(_Strict):
                 out.append((("vocabulary",), "vocabulary entries must be distinct and non-empty"))
             if self.tokenize == "characters" and any(len(v) != 1 for v in self.vocabulary):
                 out.append((("vocabulary",), "with tokenize: characters every vocabulary entry is one character"))
+            if self.tokenize == "characters+tags" and any(len(v) > 1 and len(v.split()) != 1 for v in self.vocabulary):
+                out.append((("vocabulary",), "with tokenize: characters+tags every vocabulary entry is one character "
+                                             "or a tag without spaces"))
         if self.symbol_map is not None and self.modality != "text":
             out.append((("symbol_map",), "symbol_map maps symbols onto a text upstream's vocabulary; it needs "
                                          "modality: text"))
@@ -266,8 +272,26 @@ class TaskSpec(_Strict):
         return out
 
     def symbols(self, text: str) -> list[str]:
-        """A transcript as vocabulary symbols (sequence tasks): its characters, or its space-separated units."""
+        """A transcript as vocabulary symbols (sequence tasks): its characters, its space-separated units, or its
+        characters with each tag word whole (characters+tags: no space symbol beside a tag)."""
+        if self.tokenize == "characters+tags":
+            tags = {v for v in self.vocabulary or () if len(v) > 1}
+            out: list[str] = []
+            after_tag = True  # nothing before the first word
+            for word in text.split():
+                tag = word in tags
+                if not tag and not after_tag:
+                    out.append(" ")
+                out.extend([word] if tag else word)
+                after_tag = tag
+            return out
         return list(text) if self.tokenize == "characters" else text.split()
+
+    def transcript(self, symbols: Sequence[str]) -> str:
+        """`symbols`'s inverse: vocabulary symbols as a transcript, runs of spaces as one (a tag is a word)."""
+        if self.tokenize == "whitespace":
+            return " ".join(symbols)
+        return " ".join("".join(f" {s} " if len(s) > 1 else s for s in symbols).split())
 
     def metric_keys(self) -> list[str]:
         """Keys of `Result.scores`: the metric name, prefixed by the eval split when there are several."""

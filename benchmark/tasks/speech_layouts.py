@@ -23,6 +23,7 @@ from benchmark.media.audio import AudioClip, clip
 from benchmark.tasks.librimix_layout import LAYOUT as LIBRIMIX
 from benchmark.tasks.librimix_layout import LibriMix
 from benchmark.tasks.quesst_layout import Quesst14
+from benchmark.tasks.snips_layout import AudioSnips
 from benchmark.tasks.speech_files import Layout, clip_at, missing_path, parse_split, read_lines, scan
 from benchmark.tasks.sv_layout import VoxCeleb1Verification
 
@@ -377,4 +378,5 @@ LAYOUTS: dict[str, Layout] = {
     "quesst14": Quesst14(),
     LIBRIMIX: LibriMix(),
     "voxceleb1-verification": VoxCeleb1Verification(),
+    "audio-snips": AudioSnips(),
 }

@@ -34,8 +34,8 @@ from downstreams.recipes.speech_synth import (
     as_json,
     degrade,
     from_json,
+    say,
     speakers,
-    synthesize,
 )
 
 RECIPE_VERSION = 1
@@ -111,16 +111,13 @@ def build_split(o: dict[str, Any], split: str, spec: dict[str, Any]) -> tuple[li
     for q, query in enumerate(spec["queries"]):
         voice = q_voices[query["voice"]]
         rng = np.random.default_rng([o["seed"], 13, s, q])
-        pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
-        waves.append(synthesize(query["term"], voice, pitch, int(voice["speed"] * rng.uniform(0.92, 1.08))))
+        waves.append(say(query["term"], voice, rng))
         hits = [d for d, doc in enumerate(spec["documents"]) if query["term"] in doc["terms"]]
         targets.append({"role": "query", "id": f"{split}_q{q:03d}_{query['term'].replace(' ', '-')}", "hits": hits})
     for d, doc in enumerate(spec["documents"]):
         voice = d_voices[doc["voice"]]
         rng = np.random.default_rng([o["seed"], 14, s, d])
-        pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
-        wave = synthesize(doc["text"], voice, pitch, int(voice["speed"] * rng.uniform(0.92, 1.08)))
-        waves.append(degrade(wave, rng))
+        waves.append(degrade(say(doc["text"], voice, rng), rng))
         targets.append({"role": "document", "id": f"{split}_d{d:03d}"})
     return waves, targets
 

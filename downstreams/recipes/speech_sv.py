@@ -31,8 +31,8 @@ from downstreams.recipes.speech_synth import (
     Split,
     SynthRecipe,
     degrade,
+    say,
     speakers,
-    synthesize,
 )
 
 RECIPE_VERSION = 1
@@ -88,9 +88,7 @@ def build(o: dict[str, Any]) -> dict[str, Any]:
             voice = voices[s]
             for _ in range(per[split]):
                 rng = np.random.default_rng([o["seed"], 13, s, used])
-                pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
-                speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
-                waves.append(degrade(synthesize(texts[used], voice, pitch, speed), rng))
+                waves.append(degrade(say(texts[used], voice, rng), rng))
                 names.append(f"spk{s:03d}")
                 speaker_of.append(s)
                 used += 1

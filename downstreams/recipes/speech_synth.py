@@ -131,6 +131,14 @@ def synthesize(text: str, voice: dict[str, Any], pitch: int, speed: int) -> np.n
     return resample(wave, rate, SAMPLE_RATE)
 
 
+def say(text: str, voice: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+    """One utterance of `text` by `voice`: its pitch (±4) and speed (±8 %) jittered around the speaker's, drawn from
+    `rng` in that order (the recipes' data depend on the order)."""
+    pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
+    speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
+    return synthesize(text, voice, pitch, speed)
+
+
 def _room(rng: np.random.Generator) -> np.ndarray:
     """A synthetic room impulse response: a direct path plus exponentially decaying noise (RT60 0.15-0.6 s)."""
     rt60 = rng.uniform(0.15, 0.6)
@@ -228,9 +236,7 @@ def _transcripts(o: dict[str, Any]) -> dict[str, Any]:
             for i in range(k):
                 text = sentences[s * k + i]
                 rng = np.random.default_rng([o["seed"], 5, s, i])
-                pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
-                speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
-                waves.append(degrade(synthesize(text, voice, pitch, speed), rng))
+                waves.append(degrade(say(text, voice, rng), rng))
                 texts.append(text)
         out[split] = (waves, texts)
     return out
@@ -247,10 +253,8 @@ def _speakers(o: dict[str, Any]) -> dict[str, Any]:
         for i, text in enumerate(mine):
             split = "train" if i < n_train else "select" if i < n_train + n_select else "test"
             rng = np.random.default_rng([o["seed"], 4, s, i])
-            pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
-            speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
             waves, labels = out[split]
-            waves.append(degrade(synthesize(text, voice, pitch, speed), rng))
+            waves.append(degrade(say(text, voice, rng), rng))
             labels.append(s)
     return out
 
