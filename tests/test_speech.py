@@ -3,6 +3,7 @@ and the offline synthetic speech data."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -104,6 +105,8 @@ def test_rand_variant_needs_no_checkpoint(registry) -> None:
 def test_offline_speech_data_is_deterministic_and_speaker_disjoint(tmp_path: Path, registry) -> None:
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is required (apt-get install espeak-ng; .ci/run installs it)")
+    if shutil.which("flite") is None:
+        pytest.fail("flite is required (apt-get install flite; .ci/run installs it)")
     from downstreams.recipes import speech_synth as ss
 
     loader = registry.datasets.get("espeak-speech").obj
@@ -116,14 +119,40 @@ def test_offline_speech_data_is_deterministic_and_speaker_disjoint(tmp_path: Pat
         assert all(len(x) == 16000 and x.dtype == np.float32 for x in first[split].inputs)
         assert sorted(set(first[split].targets)) == list(range(12))
     voices = ss.speakers(6, 3)
-    names = [v["accent"] + "+" + v["variant"] for v in voices]
-    assert len(set(names)) == 6  # distinct speakers, split 4 / 1 / 1 without overlap
+    assert len({v["id"] for v in voices}) == 6  # distinct speakers, split 4 / 1 / 1 without overlap
+    pool = ss.speakers(200, 0)  # the whole pool: eSpeak NG's 168 accent x variant pairs and 4 x 8 Flite slots
+    assert sum(v["accent"] == "flite" for v in pool) == 32 and len({v["id"] for v in pool}) == 200
+    assert {v["variant"] for v in pool if v["accent"] == "flite"} == {"kal16", "awb", "rms", "slt"}
     silence = first["train"].inputs[first["train"].targets.index(11)]
     word = first["train"].inputs[first["train"].targets.index(0)]
     assert np.abs(word).max() > np.abs(silence).max()  # "yes" is louder than background noise alone
-    assert loader.revision(opts).startswith("espeak-speech-v1:espeak-ng-")
+    assert re.match(r"espeak-speech-v2:espeak-ng-[\w.]+-flite-[\w.]+:[0-9a-f]{12}$", loader.revision(opts))
     with pytest.raises(BenchError, match="unknown option 'speakerz'"):
         loader(task=None, options={"speakerz": 3}, cache_dir=tmp_path)
+
+
+def _f0(wave: np.ndarray, rate: int = 16_000) -> float:
+    """Median F0 (Hz) of the voiced 40 ms frames, by autocorrelation: enough to tell a pitch change apart."""
+    n, found = int(0.04 * rate), []
+    for i in range(0, len(wave) - n, n):
+        x = wave[i:i + n] - wave[i:i + n].mean()
+        if np.sqrt((x**2).mean()) < 0.02:
+            continue
+        ac = np.correlate(x, x, "full")[n - 1:]
+        lag = rate // 400 + int(np.argmax(ac[rate // 400: rate // 60]))
+        if ac[lag] > 0.3 * ac[0]:
+            found.append(rate / lag)
+    return float(np.median(found))
+
+
+def test_flite_voices_follow_the_speakers_pitch_and_speed() -> None:
+    from downstreams.recipes import speech_synth as ss
+
+    text = "the old man painted the red door"
+    low, high = (ss.synthesize(text, {"accent": "flite", "variant": "slt"}, p, 175) for p in (20, 80))
+    assert 1.25 < _f0(high) / _f0(low) < 1.7  # 2 ** (0.32 * 1.2) = 1.31 asked; the voice's own contour on top
+    slow, fast = (ss.synthesize(text, {"accent": "flite", "variant": "awb"}, 50, s) for s in (130, 200))
+    assert len(slow) / len(fast) == pytest.approx(200 / 130, rel=0.15)
 
 
 SMALL_SPEECH_TASKS = """\

@@ -1,10 +1,14 @@
 """The offline speech suite: keyword spotting and speaker identification on speech synthesised here with
-eSpeak NG (Debian `espeak-ng`; Dunn et al., https://github.com/espeak-ng/espeak-ng, GPL-3.0), made
+eSpeak NG (Debian `espeak-ng`; Dunn et al., https://github.com/espeak-ng/espeak-ng, GPL-3.0) and Flite (Debian
+`flite`; Black & Lenzo 2001, Flite: a small fast run-time synthesis engine, ISCA SSW4; BSD-style licence), made
 non-trivial with room reverberation, background noise, gain and time shifts. Deterministic from a seed.
 
 A synthetic "speaker" is an eSpeak NG accent (English: US, British RP, Scottish, Lancaster, West Midlands,
-Caribbean...) with a voice variant (m1-m8, f1-f5, named variants) and its own base pitch and speed; each
-utterance jitters pitch and speed around them.
+Caribbean...) with a voice variant (m1-m8, f1-f5, named variants), or one of Flite's voices (kal16: a diphone
+voice; awb, rms, slt: CMU ARCTIC clustergen voices of three other speakers, recorded rather than rule-made, so
+their timbre differs from eSpeak NG's in more than formants), with its own base pitch and speed; each utterance
+jitters pitch and speed around them. Flite's voices enter the pool eight times each (each draw its own pitch and
+speed), so that about one speaker in six is a Flite voice.
 
 - `keywords` (like SUPERB KS, Speech Commands v1.0's 12 classes): yes, no, up, down, left, right, on, off,
   stop, go, _unknown_ (ten other Speech Commands words) and _silence_ (background noise only); 1-second clips;
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -34,7 +39,8 @@ from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
 from benchmark.types import Examples
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+"""2: Flite's voices joined the speaker pool (every split's speakers changed; the synth-* tasks' version 2)."""
 SAMPLE_RATE = 16_000
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 UNKNOWN = ["bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow"]
@@ -47,11 +53,28 @@ SUBJECTS = ["the old man", "my sister", "a small dog", "the teacher", "our neigh
 VERBS = ["painted", "carried", "found", "opened", "watched", "cleaned", "sold", "fixed", "visited", "closed"]
 OBJECTS = ["the red door", "a heavy box", "the garden gate", "an old map", "the kitchen window", "a blue boat",
            "the wooden chair", "a long letter", "the village shop", "a bright lamp"]
+FLITE_VOICES: dict[str, float] = {"kal16": 94.0, "awb": 131.0, "rms": 102.0, "slt": 170.0}
+"""Flite 2.2's English voices with their median F0 in Hz (measured here on one sentence), the centre that a
+speaker's pitch moves. Left out: kal (kal16 at 8 kHz: the same speaker) and awb_time (it speaks only clock
+times). rms ignores a target F0; its speakers differ in speed only."""
+FLITE_SLOTS = 8
 DEFAULTS: dict[str, Any] = {"kind": "keywords", "seed": 0, "speakers": 48, "repeats": 2, "sentences": 30}
 
 
 def espeak() -> str | None:
     return shutil.which("espeak-ng")
+
+
+def flite() -> str | None:
+    return shutil.which("flite")
+
+
+def synth_versions() -> str:
+    """The synthesisers' versions: the data depend on them (recorded in the data's revision and file name)."""
+    exe = flite()
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout if exe else ""
+    found = re.search(r"flite-(\d[\w.]*)", out)
+    return f"{espeak_version()}-flite-{found.group(1) if found else 'absent'}"
 
 
 def espeak_version() -> str:
@@ -73,12 +96,14 @@ def _options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def speakers(n: int, seed: int) -> list[dict[str, Any]]:
-    """n distinct synthetic speakers: accent, voice variant, base pitch (0-99) and speed (words per minute)."""
+    """n distinct synthetic speakers: accent ("flite" for a Flite voice), voice variant, id (unique), base pitch
+    (0-99, eSpeak NG's scale) and speed (words per minute)."""
     rng = np.random.default_rng([seed, 1])
-    combos = [(a, v) for a in ACCENTS for v in VARIANTS]
+    combos = [(a, v, "") for a in ACCENTS for v in VARIANTS] + [("flite", v, f"#{k}") for v in FLITE_VOICES
+                                                               for k in range(FLITE_SLOTS)]
     picked = rng.choice(len(combos), size=n, replace=False)
-    return [{"accent": combos[i][0], "variant": combos[i][1], "pitch": int(rng.integers(20, 80)),
-             "speed": int(rng.integers(130, 200))} for i in picked]
+    return [{"accent": combos[i][0], "variant": combos[i][1], "id": f"{combos[i][0]}+{combos[i][1]}{combos[i][2]}",
+             "pitch": int(rng.integers(20, 80)), "speed": int(rng.integers(130, 200))} for i in picked]
 
 
 def synthesize(text: str, voice: dict[str, Any], pitch: int, speed: int) -> np.ndarray:
@@ -87,12 +112,21 @@ def synthesize(text: str, voice: dict[str, Any], pitch: int, speed: int) -> np.n
 
     from benchmark.media.audio import resample
 
-    exe = espeak()
+    engine = "flite" if voice["accent"] == "flite" else "espeak-ng"
+    exe = shutil.which(engine)
     if exe is None:
-        raise BenchError("espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)")
+        raise BenchError(f"{engine} is not installed (Debian/Ubuntu: apt-get install {engine})")
     with tempfile.NamedTemporaryFile(suffix=".wav") as f:
-        subprocess.run([exe, "-v", f"{voice['accent']}+{voice['variant']}", "-p", str(pitch), "-s", str(speed),
-                        "-w", f.name, text], check=True, capture_output=True, timeout=60)
+        if engine == "flite":
+            # eSpeak NG's pitch scale (0-99, 50 = the voice's own) as a factor of 0.8-1.25 on the voice's F0; its
+            # words per minute (175 = normal) as Flite's duration stretch.
+            f0 = FLITE_VOICES[voice["variant"]] * 2 ** ((pitch - 50) / 50 * 0.32)
+            args = [exe, "-voice", voice["variant"], "--setf", f"int_f0_target_mean={f0:.1f}", "--setf",
+                    f"duration_stretch={175 / speed:.3f}", "-t", text, "-o", f.name]
+        else:
+            args = [exe, "-v", f"{voice['accent']}+{voice['variant']}", "-p", str(pitch), "-s", str(speed),
+                    "-w", f.name, text]
+        subprocess.run(args, check=True, capture_output=True, timeout=60)
         wave, rate = sf.read(f.name, dtype="float32")
     return resample(wave, rate, SAMPLE_RATE)
 
@@ -268,12 +302,14 @@ class SynthRecipe:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     def missing(self, options: dict[str, Any], cache_dir: Path) -> str | None:
-        if espeak() is None:
-            return "eSpeak NG is not installed: apt-get install espeak-ng (Debian/Ubuntu), then rerun"
+        lacking = [name for name, exe in (("espeak-ng", espeak()), ("flite", flite())) if exe is None]
+        if lacking:
+            return (f"{' and '.join(lacking)} {'is' if len(lacking) == 1 else 'are'} not installed: apt-get install "
+                    f"{' '.join(lacking)} (Debian/Ubuntu), then rerun")
         return None
 
     def revision(self, options: dict[str, Any]) -> str:
-        return f"{self.name}-v{self.version}:espeak-ng-{espeak_version()}:{self.digest(self.options(options))}"
+        return f"{self.name}-v{self.version}:espeak-ng-{synth_versions()}:{self.digest(self.options(options))}"
 
     def need_name(self, o: dict[str, Any]) -> str:
         return f"{self.what} ({self.digest(o)})"
@@ -285,10 +321,10 @@ class SynthRecipe:
         o = self.options(options)
         return [Need("data", self.need_name(o), self.path(o, cache_dir).is_file(),
                      fetch=lambda: self.build(o, cache_dir),
-                     how="apt-get install espeak-ng (Debian/Ubuntu)" if espeak() is None else "")]
+                     how="apt-get install espeak-ng flite (Debian/Ubuntu)" if self.missing(o, cache_dir) else "")]
 
     def path(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        return Path(cache_dir) / "speech" / f"{self.prefix}-{self.digest(o)}-{espeak_version()}.npz"
+        return Path(cache_dir) / "speech" / f"{self.prefix}-{self.digest(o)}-{synth_versions()}.npz"
 
     def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
         data = np.load(self.build(self.options(options), cache_dir))
@@ -328,23 +364,18 @@ def from_json(array: np.ndarray) -> tuple[Any, ...]:
 
 
 class EspeakSpeech(SynthRecipe):
-    """The `espeak-speech` dataset loader (register_datasets). Its revision, digest and file names are those of
-    recipe version 1, kept as they were when the shared loader (SynthRecipe) came: published results
-    record them."""
+    """The `espeak-speech` dataset loader (register_datasets): one file per kind (keywords, speakers, sentences)."""
 
-    name, prefix, what, version = "espeak-speech", "", "eSpeak NG audio", RECIPE_VERSION
+    name, prefix, what, version = "espeak-speech", "", "synthetic speech", RECIPE_VERSION
 
     def options(self, options: dict[str, Any]) -> dict[str, Any]:
         return _options(options)
 
-    def digest(self, o: dict[str, Any]) -> str:
-        return _digest(o)
-
     def path(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        return Path(cache_dir) / "speech" / f"{o['kind']}-{_digest(o)}-{espeak_version()}.npz"
+        return Path(cache_dir) / "speech" / f"{o['kind']}-{self.digest(o)}-{synth_versions()}.npz"
 
     def need_name(self, o: dict[str, Any]) -> str:
-        return f"eSpeak NG audio ({o['kind']}, {_digest(o)})"
+        return f"synthetic speech ({o['kind']}, {self.digest(o)})"
 
     def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
         built = {"keywords": _keywords, "speakers": _speakers, "sentences": _transcripts}[o["kind"]](o)
@@ -353,10 +384,6 @@ class EspeakSpeech(SynthRecipe):
     def examples(self, split: str, waves: tuple[np.ndarray, ...], arrays: dict[str, np.ndarray]) -> Examples:
         labels = arrays["labels"]
         return Examples(waves, tuple(str(v) if labels.dtype.kind == "U" else int(v) for v in labels))
-
-
-def _digest(o: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps({**o, "v": RECIPE_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @hookimpl
