@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from benchmark.engine import results
-from benchmark.engine.inputs import task_digest
+from types import SimpleNamespace
+
+from benchmark.engine.inputs import changes, task_digest
 from tests.reliability_workspace import Workspace, make_workspace, sentiment_rows, tsv
 
 SENT = "mini-sent"
@@ -133,6 +135,26 @@ def test_task_digest_ignores_fields_a_later_bench_adds_at_their_default(registry
     assert task_digest(same) == task_digest(task)
     assert task_digest(task.model_copy(update={"labels": ["neg", "pos", "other"]})) != task_digest(task)
 
+
+
+def test_a_measured_scale_point_leaves_results_fresh_a_human_reference_does_not(registry) -> None:
+    """A task's fbank point is measured from the run whose results it must not make stale; the human reference is
+    stored in every result (relative_to_human), so moving it does."""
+    task = registry.tasks.get("synth-ks").obj
+    refs = task.references
+    moved = task.model_copy(update={"references": {**refs, "fbank": refs["fbank"].model_copy(
+        update={"scores": {"accuracy": 12.5}})}})
+    assert task_digest(moved) == task_digest(task)
+    sst2 = registry.tasks.get("sst2").obj
+    human = sst2.references["human"]
+    assert task_digest(sst2.model_copy(update={"references": {
+        **sst2.references, "human": human.model_copy(update={"scores": {"accuracy": 90.0}})}})) != task_digest(sst2)
+    # a result recorded before the rule (references in its digest) still matches the task it ran
+    job = SimpleNamespace(task=task, transfer=(), upstream=SimpleNamespace(text="fbank"))
+    now = {"task": task_digest(task)}
+    assert task_digest(task, legacy=True) != now["task"]
+    assert changes({"task": task_digest(task, legacy=True)}, now, job) == []
+    assert changes({"task": task_digest(moved, legacy=True)}, now, job) == ["the definition of task 'synth-ks'"]
 
 @pytest.mark.slow
 def test_two_runs_into_one_output_train_each_job_once(ws: Workspace) -> None:

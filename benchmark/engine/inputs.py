@@ -39,10 +39,17 @@ log = logging.getLogger(__name__)
 _COSMETIC = {"description", "citation", "license"}
 
 
-def task_digest(task: TaskSpec) -> str:
+def task_digest(task: TaskSpec, *, legacy: bool = False) -> str:
     """sha256 of the task's definition: fields at their default are left out, so a field a later bench adds
-    changes no digest."""
+    changes no digest. References other than `human` (SUPERB's fbank / sota points, a paper's baseline) are left
+    out too: a result never holds them (the report scales raw scores with them when it prints), and a task's fbank
+    point is measured from the very run it must not invalidate. legacy: the digest before that rule (references
+    included), which results written then recorded and which still matches."""
     body = task.model_dump(mode="json", exclude_defaults=True, exclude=_COSMETIC)
+    if not legacy and "references" in body:
+        body["references"] = {k: v for k, v in body["references"].items() if k == "human"}
+        if not body["references"]:
+            del body["references"]
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -103,12 +110,15 @@ def changes(recorded: Any, now: dict[str, Any], job: Any) -> list[str]:
             out.append(what)
 
     differ("upstream", recorded.get("upstream"), now.get("upstream"), f"the weights of upstream '{job.upstream.text}'")
-    differ("task", recorded.get("task"), now.get("task"), f"the definition of task '{job.task.name}'")
+    if recorded.get("task") != task_digest(job.task, legacy=True):
+        differ("task", recorded.get("task"), now.get("task"), f"the definition of task '{job.task.name}'")
     differ("data", recorded.get("data"), now.get("data"), f"the data of task '{job.task.name}'")
     old_transfer = recorded.get("transfer") if isinstance(recorded.get("transfer"), dict) else {}
+    specs = {t.name: t for t in job.transfer}
     for name, new in (now.get("transfer") or {}).items():
         old = old_transfer.get(name)
         if isinstance(old, dict):
-            differ("task", old.get("task"), new.get("task"), f"the definition of task '{name}'")
+            if name not in specs or old.get("task") != task_digest(specs[name], legacy=True):
+                differ("task", old.get("task"), new.get("task"), f"the definition of task '{name}'")
             differ("data", old.get("data"), new.get("data"), f"the data of task '{name}'")
     return out
