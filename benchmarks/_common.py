@@ -67,3 +67,42 @@ def machine() -> str:
 
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads")
+
+
+def machine_facts() -> dict[str, Any]:
+    """What the figures were measured on, for benchmarks/regenerate.py: CPU model, cores, GPU, versions, commit."""
+    import platform
+    import subprocess
+    from importlib import metadata
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
+                            cwd=Path(__file__).resolve().parent).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "torch": torch.__version__, "transformers": metadata.version("transformers"),
+            "python": platform.python_version(), "commit": commit or None}
+
+
+def write_json(path: Path | None, ratios: dict[str, float], runs: int, **detail: Any) -> None:
+    """A script's figures as benchmarks/regenerate.py reads them: the ratios (medians), the number of runs, the
+    machine, when, and whatever else the script measured."""
+    import datetime
+    import json
+
+    if path is None:
+        return
+    payload = {"ratios": {k: round(float(v), 4) for k, v in ratios.items()}, "runs": runs,
+               "measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+               "machine": machine_facts(), **detail}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")

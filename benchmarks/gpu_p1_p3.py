@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import median, timed  # noqa: E402
+from _common import median, timed, write_json  # noqa: E402
 
 
 def checkpoint(root: Path, layers: int) -> Path:
@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--lengths", default="128,512")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="write the figures here (benchmarks/regenerate.py reads them)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
@@ -74,6 +75,7 @@ def main() -> None:
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     card = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
+    figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = checkpoint(Path(tmp), args.layers)
         up = build_upstream(parse_upstream(f"bert:{path}"), get_plugins().registry).to(dev)
@@ -123,6 +125,8 @@ def main() -> None:
                   f"tokens, batch {args.batch_size}: P1 {median(p1):.3f} (target <= 1.15), P3 {median(p3):.3f} "
                   f"(<= 0.67), sentences/s bench {median([r[0] for r in rates]):.0f} vs sentence-transformers "
                   f"{median([r[1] for r in rates]):.0f}", flush=True)
+            figures |= {f"P1@{length}": median(p1), f"P3@{length}": median(p3)}
+    write_json(args.json, figures, args.runs, card=card, layers=args.layers, inputs=args.n)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import fresh_cache, machine, median, timed  # noqa: E402
+from _common import fresh_cache, machine, median, timed, write_json  # noqa: E402
 
 
 def raw_forward(inputs: list[str], batch_size: int) -> None:
@@ -43,6 +43,7 @@ def raw_forward(inputs: list[str], batch_size: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="write the figures here (benchmarks/regenerate.py reads them)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import benchmark
@@ -76,6 +77,8 @@ def main() -> None:
     print(f"\nmachine: {machine()}; {len(inputs)} examples (vader-polarity train + select + test), batch 64")
     print(f"P1 bench cold / raw forward = {median(bench_s):.1f}s / {median(raw_s):.1f}s = {median(p1):.3f}  (target <= 1.15)")
     print(f"P2 second run / first run   = {median(warm_s):.1f}s / {median(bench_s):.1f}s = {median(p2):.3f}  (target <= 0.10)")
+    write_json(args.json, {"P1": median(p1), "P2": median(p2)}, args.runs, seconds={
+        "bench_cold": bench_s, "raw_forward": raw_s, "bench_warm": warm_s}, examples=len(inputs))
 
 
 if __name__ == "__main__":

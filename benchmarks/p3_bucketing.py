@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import interleave, machine, median, timed, vader_texts  # noqa: E402
+from _common import interleave, machine, median, timed, vader_texts, write_json  # noqa: E402
 
 
 def main() -> None:
@@ -22,6 +22,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--json", type=Path, help="write the figures here (benchmarks/regenerate.py reads them)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
@@ -54,6 +55,8 @@ def main() -> None:
     print(f"\nmachine: {machine()}; {len(texts)} snippets of {min(words)}-{max(words)} words, batch {args.batch_size}")
     print(f"P3 bucketed / arrival order = {median(t_b):.1f}s / {median(t_a):.1f}s = {median(ratios):.3f}  "
           f"(target <= 0.67; features equal to 1e-4)")
+    write_json(args.json, {"P3": median(ratios)}, args.runs, seconds={"bucketed": t_b, "arrival": t_a},
+               snippets=len(texts), batch_size=args.batch_size)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import fresh_cache, interleave, machine, median, vader_texts, write_sst2_dir  # noqa: E402
+from _common import fresh_cache, interleave, machine, median, vader_texts, write_json, write_sst2_dir  # noqa: E402
 
 CHILD = """
 import resource, sys, benchmark
@@ -40,6 +40,7 @@ def peak_rss(data_dir: Path, tmp: Path) -> tuple[int, int, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="write the figures here (benchmarks/regenerate.py reads them)")
     args = ap.parse_args()
     rows = interleave(vader_texts())
     small_n, large_n = 1000, min(10000, len(rows) - 500)
@@ -58,6 +59,8 @@ def main() -> None:
     print(f"\nmachine: {machine()}; parent peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     print(f"P5 peak RSS 10x / 1x = {median(l_kb) / 1024:.0f} MB / {median(s_kb) / 1024:.0f} MB = {median(ratios):.3f}  "
           f"(target <= 1.3)")
+    write_json(args.json, {"P5": median(ratios)}, args.runs, peak_rss_mb={"small": [k / 1024 for k in s_kb],
+                                                                          "large": [k / 1024 for k in l_kb]})
 
 
 if __name__ == "__main__":

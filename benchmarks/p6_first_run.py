@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import fresh_cache, machine, median, timed  # noqa: E402
+from _common import fresh_cache, machine, median, timed, write_json  # noqa: E402
 from p1_p2_overhead import raw_forward  # noqa: E402
 
 
@@ -44,6 +44,7 @@ def suite_inputs() -> tuple[list[str], int, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="write the figures here (benchmarks/regenerate.py reads them)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import benchmark
@@ -68,6 +69,8 @@ def main() -> None:
     print(f"\nmachine: {machine()}; offline-text reads {total} inputs, {len(unique)} distinct; batch {batch}")
     print(f"P6 bench cold / raw forward of the distinct inputs = {median(bench_s):.1f}s / {median(raw_s):.1f}s = "
           f"{median(ratios):.3f}  (target <= 1.15)")
+    write_json(args.json, {"P6": median(ratios)}, args.runs, seconds={"bench_cold": bench_s, "raw_forward": raw_s},
+               inputs={"read": total, "distinct": len(unique)})
 
 
 if __name__ == "__main__":

@@ -2,19 +2,28 @@
 per-image pipeline costs), on the same digits batch at the same settings; and both ÷ one training step of the
 ResNet-18 they feed. Prints medians of 5 runs.
 
-    python benchmarks/pa_augment.py
+    python benchmarks/pa_augment.py [--json FILE]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_json  # noqa: E402
+
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", type=Path, help="write the figures here (benchmarks/regenerate.py reads them)")
+    args = ap.parse_args()
     from torchvision.transforms import v2
 
     from downstreams.recipes.images import digits_splits
@@ -56,6 +65,7 @@ def main() -> None:
     print(f"PA batched ÷ per-image: {a / b:.3f}")
     print(f"augmentation share of a training step (forward + backward of 512 views): batched {a / s:.3f}, "
           f"per image {b / s:.3f}")
+    write_json(args.json, {"PA": a / b}, 5, milliseconds={"batched": a * 1000, "per_image": b * 1000, "step": s * 1000})
 
 
 if __name__ == "__main__":

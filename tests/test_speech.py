@@ -190,7 +190,7 @@ def test_speech_jobs_run_end_to_end_and_speaker_id_is_learned(tmp_path: Path, ti
     for x in results:
         assert x["n_examples"] == {"train": 160, "select": 40, "test": 40}
         assert x["upstream_info"]["modality"] == "speech"
-        assert x["task_info"]["data_revision"].startswith("espeak-speech-v1:")
+        assert x["task_info"]["data_revision"].startswith("espeak-speech-v2:")
 
 
 
