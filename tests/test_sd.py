@@ -176,7 +176,7 @@ def test_recipe_mixtures_labels_and_disjoint_voices(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(speech_sd, "synthesize", fake)
     monkeypatch.setattr(speech_sd, "mixture", tracked)
-    o = speech_sd._options({"speakers": 12, "train": 4, "select": 2, "test": 2, "turns": 3})
+    o = speech_sd.EspeakDiarization().options({"speakers": 12, "train": 4, "select": 2, "test": 2, "turns": 3})
     built = speech_sd.build_splits(o)
     voices = {"train": set(), "select": set(), "test": set()}
     for k, pair in enumerate(pairs):

@@ -246,3 +246,19 @@ def test_audio_clips_decode_lazily_and_key_the_cache_by_file_content(tmp_path: P
     assert inputs_digest([clip(path, start=0.5, stop=1.5, gain_db=-6.0)]) != before  # the file changed
     with pytest.raises(BenchError, match="audio file not found"):
         type(c)(str(tmp_path / "gone.wav")).decode(16_000)
+
+
+@pytest.mark.parametrize(("recipe", "count", "least"), [
+    ("espeak-speech", "speakers", 1), ("espeak-slots", "speakers", 6), ("espeak-sv", "test_speakers", 2),
+    ("espeak-diarization", "speakers", 12), ("synth-qbe", "terms", 1)])
+def test_every_synthesised_recipe_checks_its_options_in_the_same_words(registry, recipe: str, count: str,
+                                                                       least: int) -> None:
+    loader = registry.datasets.get(recipe).obj
+    names = ", ".join(loader.defaults)
+    with pytest.raises(BenchError, match=rf"^{recipe}: unknown option 'voices' \(options: {names}\)$"):
+        loader.options({"voices": 3})
+    for bad in (least - 1, True, 2.0, "3"):
+        with pytest.raises(BenchError, match=rf"^{recipe}: option {count} must be a whole number >= {least}, "):
+            loader.options({count: bad})
+    assert loader.options({count: least})[count] == least
+    assert loader.options({}) == loader.defaults

@@ -9,12 +9,11 @@ import re
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from benchmark.engine import results
-from types import SimpleNamespace
-
 from benchmark.engine.inputs import changes, task_digest
 from tests.reliability_workspace import Workspace, make_workspace, sentiment_rows, tsv
 

@@ -56,6 +56,7 @@ import numpy as np
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
 from benchmark.types import Examples
+from downstreams.recipes.options import recipe_options
 
 RECIPE_VERSION = 1
 SPLITS = ("train", "select", "test")
@@ -95,15 +96,8 @@ def per_class(n: int, k: int) -> list[int]:
 
 def check_options(recipe: str, options: dict[str, Any], defaults: dict[str, Any], n_classes: int) -> dict[str, Any]:
     """The options with defaults filled in; unknown names and bad split counts or seeds are a BenchError."""
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise BenchError(f"{recipe}: unknown option '{unknown[0]}' (options: {', '.join(defaults)})")
-    o = {**defaults, **options}
-    for name in (*SPLITS, "seed"):
-        v, least = o[name], 0 if name == "seed" else n_classes
-        if not isinstance(v, int) or isinstance(v, bool) or not least <= v <= 1_000_000:
-            raise BenchError(f"{recipe}: option {name} must be a whole number from {least} to 1000000, not {v!r}")
-    return o
+    return recipe_options(recipe, options, defaults, {**{name: n_classes for name in SPLITS}, "seed": 0},
+                          most=1_000_000)
 
 
 def describe(recipe: str, o: dict[str, Any]) -> str:

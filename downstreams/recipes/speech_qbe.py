@@ -44,26 +44,6 @@ DEFAULTS: dict[str, Any] = {"seed": 0, "terms": 3, "queries_per_term": 2, "docum
 """terms: verb terms and object terms per split (so 2 × terms terms); voices: per split."""
 
 
-def _options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise BenchError(f"synth-qbe: unknown option '{sorted(unknown)[0]}' (options: {', '.join(DEFAULTS)})")
-    o = {**DEFAULTS, **options}
-    for key in ("terms", "queries_per_term", "documents", "query_voices", "document_voices"):
-        if not isinstance(o[key], int) or isinstance(o[key], bool) or o[key] < 1:
-            raise BenchError(f"synth-qbe: {key} must be a whole number >= 1 (got {o[key]!r})")
-    if 2 * o["terms"] >= len(VERBS) or 2 * o["terms"] >= len(OBJECTS):
-        raise BenchError(f"synth-qbe: terms must be below {min(len(VERBS), len(OBJECTS)) // 2} (select and test "
-                         "terms are disjoint and each slot needs a filler)")
-    hits = round(o["fraction"] * o["documents"]) if isinstance(o["fraction"], int | float) else 0
-    if not 0 < o["fraction"] < 1 or hits < 1 or hits * o["terms"] > o["documents"]:
-        raise BenchError(f"synth-qbe: fraction must leave each term in at least one document and at most "
-                         f"documents / terms of them (got {o['fraction']!r} of {o['documents']} documents)")
-    if o["queries_per_term"] > o["query_voices"]:
-        raise BenchError("synth-qbe: queries_per_term must not exceed query_voices (one query per voice and term)")
-    return o
-
-
 def _term(phrase: str) -> str:
     """An object phrase without its article ("the garden gate" -> "garden gate")."""
     words = phrase.split()
@@ -126,10 +106,21 @@ class SynthQbE(SynthRecipe):
     """The `synth-qbe` dataset loader (register_datasets): select and test splits (nothing is trained)."""
 
     name, prefix, what, version = "synth-qbe", "qbe", "eSpeak NG QbE audio", RECIPE_VERSION
-    splits = ("select", "test")
+    defaults = DEFAULTS
+    whole = {"seed": 0, "terms": 1, "queries_per_term": 1, "documents": 1, "query_voices": 1, "document_voices": 1}
 
-    def options(self, options: dict[str, Any]) -> dict[str, Any]:
-        return _options(options)
+    def check(self, o: dict[str, Any]) -> dict[str, Any]:
+        if 2 * o["terms"] >= len(VERBS) or 2 * o["terms"] >= len(OBJECTS):
+            raise BenchError(f"synth-qbe: terms must be below {min(len(VERBS), len(OBJECTS)) // 2} (select and test "
+                             "terms are disjoint and each slot needs a filler)")
+        hits = round(o["fraction"] * o["documents"]) if isinstance(o["fraction"], int | float) else 0
+        if not 0 < o["fraction"] < 1 or hits < 1 or hits * o["terms"] > o["documents"]:
+            raise BenchError(f"synth-qbe: fraction must leave each term in at least one document and at most "
+                             f"documents / terms of them (got {o['fraction']!r} of {o['documents']} documents)")
+        if o["queries_per_term"] > o["query_voices"]:
+            raise BenchError("synth-qbe: queries_per_term must not exceed query_voices (one query per voice and term)")
+        return o
+    splits = ("select", "test")
 
     def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
         out: dict[str, Split] = {}

@@ -45,22 +45,6 @@ SPLITS = ("train", "select", "test")
 TRIM_DB = 35.0  # a 10 ms frame is speech when its energy is within 35 dB of the clip's loudest frame
 
 
-def _options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise BenchError(f"espeak-diarization: unknown option '{sorted(unknown)[0]}' (options: {', '.join(DEFAULTS)})")
-    o = {**DEFAULTS, **options}
-    for key in ("speakers", "train", "select", "test", "turns"):
-        if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < 1:
-            raise BenchError(f"espeak-diarization: {key} must be a whole number >= 1, got {o[key]!r}")
-    if o["speakers"] < 12 or o["turns"] < 2:
-        raise BenchError("espeak-diarization: speakers must be >= 12 (two voices per split) and turns >= 2")
-    for key, top in (("overlap", 0.5), ("silence", 0.5)):
-        if isinstance(o[key], bool) or not isinstance(o[key], int | float) or not 0 <= o[key] <= top:
-            raise BenchError(f"espeak-diarization: {key} must be a fraction in [0, {top}], got {o[key]!r}")
-    return o
-
-
 def trim(wave: np.ndarray, db: float = TRIM_DB) -> np.ndarray:
     """The clip from its first to its last 10 ms frame within `db` of its loudest frame (eSpeak NG pads its
     output with silence; the reference is the speech's extent)."""
@@ -180,10 +164,14 @@ class EspeakDiarization(SynthRecipe):
     """The `espeak-diarization` dataset loader (register_datasets)."""
 
     name, prefix, what, version = "espeak-diarization", "diarization", "eSpeak NG mixtures", RECIPE_VERSION
-    splits = SPLITS
+    defaults, whole = DEFAULTS, {"seed": 0, "speakers": 12, "train": 1, "select": 1, "test": 1, "turns": 2}
 
-    def options(self, options: dict[str, Any]) -> dict[str, Any]:
-        return _options(options)
+    def check(self, o: dict[str, Any]) -> dict[str, Any]:  # speakers >= 12: two voices per split
+        for key, top in (("overlap", 0.5), ("silence", 0.5)):
+            if isinstance(o[key], bool) or not isinstance(o[key], int | float) or not 0 <= o[key] <= top:
+                raise BenchError(f"espeak-diarization: {key} must be a fraction in [0, {top}], got {o[key]!r}")
+        return o
+    splits = SPLITS
 
     def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
         return {split: (waves, {"labels": as_json(refs)}) for split, (waves, refs) in build_splits(o).items()}

@@ -41,18 +41,6 @@ DEFAULTS: dict[str, Any] = {"seed": 0, "train_speakers": 24, "select_speakers": 
 SPLITS = ("train", "select", "test")
 
 
-def _options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise BenchError(f"espeak-sv: unknown option '{sorted(unknown)[0]}' (options: {', '.join(DEFAULTS)})")
-    out = {**DEFAULTS, **options}
-    for key in DEFAULTS:
-        if not isinstance(out[key], int) or isinstance(out[key], bool) or out[key] < (0 if key == "seed" else 2):
-            raise BenchError(f"espeak-sv: option {key} must be a whole number >= {0 if key == 'seed' else 2}, "
-                             f"not {out[key]!r}")
-    return out
-
-
 def sentences(seed: int) -> list[str]:
     """The grammar's 1,000 sentences (subject, verb, object) in a seeded order."""
     rng = np.random.default_rng([seed, 11])
@@ -112,10 +100,8 @@ class EspeakVerification(SynthRecipe):
     """The `espeak-sv` dataset loader (register_datasets)."""
 
     name, prefix, what, version = "espeak-sv", "sv", "eSpeak NG verification audio", RECIPE_VERSION
+    defaults, whole = DEFAULTS, {k: 0 if k == "seed" else 2 for k in DEFAULTS}
     splits = SPLITS
-
-    def options(self, options: dict[str, Any]) -> dict[str, Any]:
-        return _options(options)
 
     def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
         return {split: (waves, {"speakers": np.array(names), "trials": rows})

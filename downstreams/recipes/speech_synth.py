@@ -38,6 +38,7 @@ import numpy as np
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
 from benchmark.types import Examples
+from downstreams.recipes.options import recipe_options
 
 RECIPE_VERSION = 2
 """2: Flite's voices joined the speaker pool (every split's speakers changed; the synth-* tasks' version 2)."""
@@ -83,16 +84,6 @@ def espeak_version() -> str:
         return "absent"
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout
     return out.split(":")[1].split()[0] if ":" in out else out.strip()
-
-
-def _options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise BenchError(f"espeak-speech: unknown option '{sorted(unknown)[0]}' (options: {', '.join(DEFAULTS)})")
-    out = {**DEFAULTS, **options}
-    if out["kind"] not in ("keywords", "speakers", "sentences"):
-        raise BenchError(f"espeak-speech: kind must be 'keywords', 'speakers' or 'sentences', not {out['kind']!r}")
-    return out
 
 
 def speakers(n: int, seed: int) -> list[dict[str, Any]]:
@@ -283,10 +274,16 @@ class SynthRecipe:
     """The recipe's own version: bump it when the same options would give other clips."""
     splits: ClassVar[tuple[str, ...]] = ("train", "select", "test")
 
+    defaults: ClassVar[dict[str, Any]]
+    """Every option with its default; a name not here is refused."""
+    whole: ClassVar[dict[str, int]] = {}
+    """The options that are whole numbers, with their least value."""
+
     # -- what a recipe writes ------------------------------------------------------------------------------------
-    def options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """The options with their defaults, checked (a BenchError naming the recipe for a bad one)."""
-        raise NotImplementedError
+    def check(self, o: dict[str, Any]) -> dict[str, Any]:
+        """The recipe's own rules across options (after names and whole numbers are checked); a BenchError
+        naming the recipe for a bad one."""
+        return o
 
     def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
         """Every split's waveforms and arrays."""
@@ -297,6 +294,10 @@ class SynthRecipe:
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------------------------------
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options with their defaults, checked (a BenchError naming the recipe for a bad one)."""
+        return self.check(recipe_options(self.name, options, self.defaults, self.whole))
+
     def digest(self, o: dict[str, Any]) -> str:
         payload = {**o, "v": self.version, "synth": RECIPE_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
@@ -367,9 +368,12 @@ class EspeakSpeech(SynthRecipe):
     """The `espeak-speech` dataset loader (register_datasets): one file per kind (keywords, speakers, sentences)."""
 
     name, prefix, what, version = "espeak-speech", "", "synthetic speech", RECIPE_VERSION
+    defaults, whole = DEFAULTS, {"seed": 0, "speakers": 1, "repeats": 1, "sentences": 1}
 
-    def options(self, options: dict[str, Any]) -> dict[str, Any]:
-        return _options(options)
+    def check(self, o: dict[str, Any]) -> dict[str, Any]:
+        if o["kind"] not in ("keywords", "speakers", "sentences"):
+            raise BenchError(f"espeak-speech: kind must be 'keywords', 'speakers' or 'sentences', not {o['kind']!r}")
+        return o
 
     def path(self, o: dict[str, Any], cache_dir: Path) -> Path:
         return Path(cache_dir) / "speech" / f"{o['kind']}-{self.digest(o)}-{synth_versions()}.npz"
