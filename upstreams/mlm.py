@@ -8,6 +8,8 @@ cross-lingual alignment the model shows comes from the objective and the shared 
 of arXiv 2010.10938). Checkpoints are written along the way as Hugging Face model directories
 (`OUT/step-000000/` = the random initialisation, `OUT/step-000500/` ...) for checkpoint curves (`bench run --upstream bert@OUT`), and the final model to `OUT`
 itself (`bench run --upstream bert:OUT`). Each directory holds `bench_pretraining.json`: how it was made.
+With `--data artificial:KIND` the model trains on artificial token ids instead (upstreams/artificial.py; Chiang &
+Lee 2022) through the tokenizer the text would have given it, so it reads English downstream tasks the same way.
 """
 
 from __future__ import annotations
