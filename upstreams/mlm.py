@@ -8,6 +8,8 @@ cross-lingual alignment the model shows comes from the objective and the shared 
 of arXiv 2010.10938). Checkpoints are written along the way as Hugging Face model directories
 (`OUT/step-000000/` = the random initialisation, `OUT/step-000500/` ...) for checkpoint curves (`bench run --upstream bert@OUT`), and the final model to `OUT`
 itself (`bench run --upstream bert:OUT`). Each directory holds `bench_pretraining.json`: how it was made.
+With `--data artificial:KIND` the model trains on artificial token ids instead (upstreams/artificial.py; Chiang &
+Lee 2022) through the tokenizer the text would have given it, so it reads English downstream tasks the same way.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from benchmark.engine.results import write_text_atomic
+
+if TYPE_CHECKING:
+    from upstreams.artificial import ArtificialSpec
 
 METADATA = "bench_pretraining.json"
 CHECKPOINT_PREFIX = "step-"
@@ -113,6 +118,59 @@ def mask_tokens(ids: torch.Tensor, special: torch.Tensor, vocab_size: int, mask_
     return inputs, labels
 
 
+class Batches(Protocol):
+    def __len__(self) -> int: ...
+
+    def next(self, n: int) -> list[list[int]]:
+        """The next n training sequences as token ids, [CLS] and [SEP] included."""
+        ...
+
+
+class TextBatches:
+    """The encoded sentences, each epoch in a new shuffled order (an epoch's tail joins the next one's head)."""
+
+    def __init__(self, encoded: list[list[int]], seed: int) -> None:
+        self.encoded = encoded
+        self.order: list[int] = []
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def next(self, n: int) -> list[list[int]]:
+        if len(self.order) < n:
+            fresh = list(range(len(self.encoded)))
+            self.rng.shuffle(fresh)
+            self.order.extend(fresh)
+        batch = [self.encoded[i] for i in self.order[:n]]
+        del self.order[:n]
+        return batch
+
+
+class ArtificialBatches:
+    """Artificial sequences streamed chunk by chunk (upstreams.artificial.stream), token type t -> id lo + t."""
+
+    def __init__(self, spec: ArtificialSpec, lo: int, cls_id: int, sep_id: int, seed: int) -> None:
+        from upstreams.artificial import stream
+
+        self.spec, self.lo, self.cls_id, self.sep_id = spec, lo, cls_id, sep_id
+        self.source = stream(spec, seed)
+
+    def __len__(self) -> int:
+        return self.spec.sequences
+
+    def next(self, n: int) -> list[list[int]]:
+        return [[self.cls_id, *(next(self.source) + self.lo).tolist(), self.sep_id] for _ in range(n)]
+
+
+def resolve_artificial(spec: ArtificialSpec, tok: Any, seed: int) -> tuple[ArtificialSpec, int]:
+    """The spec with its vocabulary resolved against the tokenizer, and the first id of its slice: the ids after
+    the specials, which train_tokenizer puts first ([PAD] [UNK] [CLS] [SEP] [MASK] = 0..4), so the slice lo ..
+    lo + V - 1 is the first V entries of the sorted vocabulary and holds no special token."""
+    lo = max(tok.all_special_ids) + 1
+    return spec.resolved(len(tok) - lo, seed), lo
+
+
 def _lr_lambda(steps: int, warmup: float) -> Callable[[int], float]:
     ramp = max(1, int(steps * warmup))
     return lambda s: min((s + 1) / ramp, max(0.0, (steps - s) / max(1, steps - ramp)))
@@ -126,8 +184,12 @@ def _save(model: Any, tok: Any, folder: Path, meta: dict[str, Any]) -> None:
 
 
 def pretrain(corpus: Corpus, cfg: MLMConfig, out: Path, *, device: str = "cpu",
-             progress: Callable[..., None] | None = None) -> dict[str, Any]:
-    """Train and save; returns the final metadata (also in OUT/bench_pretraining.json)."""
+             progress: Callable[..., None] | None = None, artificial: ArtificialSpec | None = None,
+             tokenizer: Any = None) -> dict[str, Any]:
+    """Train and save; returns the final metadata (also in OUT/bench_pretraining.json). With `artificial`, the
+    tokenizer is still learned from the corpus (the vocabulary a text run of the same options gets), but the
+    model trains on the artificial token ids instead of the corpus (upstreams/artificial.py). `tokenizer`: one
+    train_tokenizer already learned from the corpus with cfg.vocab_size (the CLI checks a spec against it first)."""
     from transformers import BertConfig, BertForMaskedLM
     from transformers.utils import logging as hf_logging
 
@@ -137,8 +199,18 @@ def pretrain(corpus: Corpus, cfg: MLMConfig, out: Path, *, device: str = "cpu",
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     train = [s for lang in sorted(corpus.sentences) for s in corpus.sentences[lang]]
-    tok = train_tokenizer(train, cfg.vocab_size)
-    encoded = tok(train, truncation=True, max_length=cfg.max_tokens, add_special_tokens=True)["input_ids"]
+    tok = tokenizer if tokenizer is not None else train_tokenizer(train, cfg.vocab_size)
+    if artificial is None:
+        encoded = tok(train, truncation=True, max_length=cfg.max_tokens, add_special_tokens=True)["input_ids"]
+        batches: Batches = TextBatches(encoded, cfg.seed)
+        data = {"name": corpus.source, "sentences": len(train), "per_language": corpus.sizes(),
+                "tokens": sum(len(e) for e in encoded)}
+    else:
+        artificial, lo = resolve_artificial(artificial, tok, cfg.seed)
+        batches = ArtificialBatches(artificial, lo, tok.cls_token_id, tok.sep_token_id, cfg.seed)
+        data = {"name": artificial.canonical(), "kind": artificial.kind, "sentences": len(batches),
+                "tokens": artificial.tokens, "token_ids": [lo, lo + int(artificial.vocab or 0) - 1],
+                "tokenizer": f"WordPiece learned from {corpus.source} ({len(train)} sentences)"}
     config = BertConfig(vocab_size=len(tok), hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
                         num_attention_heads=cfg.heads, intermediate_size=4 * cfg.hidden,
                         max_position_embeddings=max(128, cfg.max_tokens), type_vocab_size=2)
@@ -146,13 +218,10 @@ def pretrain(corpus: Corpus, cfg: MLMConfig, out: Path, *, device: str = "cpu",
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.steps, cfg.warmup))
     gen = torch.Generator().manual_seed(cfg.seed)
-    order: list[int] = []
-    rng = random.Random(cfg.seed)
     special_ids = torch.tensor(sorted(set(tok.all_special_ids)))
     meta: dict[str, Any] = {
         "method": "mlm", "objective": "masked language modelling (BERT: 15 %, 80/10/10)",
-        "data": {"name": corpus.source, "sentences": len(train), "per_language": corpus.sizes(),
-                 "tokens": sum(len(e) for e in encoded)},
+        "data": data,
         "config": asdict(cfg) | {"languages": list(cfg.languages)},
         "architecture": {"layers": cfg.layers, "hidden": cfg.hidden, "heads": cfg.heads, "vocab": len(tok),
                          "parameters": sum(p.numel() for p in model.parameters())},
@@ -165,12 +234,7 @@ def pretrain(corpus: Corpus, cfg: MLMConfig, out: Path, *, device: str = "cpu",
     window: list[float] = []
     model.train()
     for step in range(1, cfg.steps + 1):
-        if len(order) < cfg.batch_size:
-            fresh = list(range(len(encoded)))
-            rng.shuffle(fresh)
-            order.extend(fresh)
-        batch = [encoded[i] for i in order[:cfg.batch_size]]
-        del order[:cfg.batch_size]
+        batch = batches.next(cfg.batch_size)
         width = max(len(b) for b in batch)
         ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
         for i, b in enumerate(batch):
@@ -202,7 +266,7 @@ def pretrain(corpus: Corpus, cfg: MLMConfig, out: Path, *, device: str = "cpu",
             meta["loss_curve"].append(round(mean, 4))
             meta["step_losses"].append({"step": step, "loss": round(mean, 4)})
             meta.update(step=step, seconds=round(time.perf_counter() - t0, 1),
-                        sentences_seen=step * cfg.batch_size, epochs=round(step * cfg.batch_size / len(train), 2))
+                        sentences_seen=step * cfg.batch_size, epochs=round(step * cfg.batch_size / len(batches), 2))
             emit("epoch", epoch=step, epochs=cfg.steps, loss=mean, unit="step")
             model.eval()
             _save(model, tok, out / f"{CHECKPOINT_PREFIX}{step:06d}", meta)
