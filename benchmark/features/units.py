@@ -148,10 +148,10 @@ def symbols(found: Sequence[Run]) -> str:
 
 def build_upstream(name: str) -> Any:
     """The speech upstream `name` (any spec bench run takes: mfcc, fbank, wav2vec2+rand...)."""
-    from benchmark.plugin.manager import load_plugins
+    from benchmark.plugin.manager import get_plugins
     from benchmark.plugin.specs import build_upstream as build, parse_upstream
 
-    registry = load_plugins().registry
+    registry = get_plugins().registry
     spec = parse_upstream(name)
     if spec.name not in registry.upstreams:
         raise BenchError(f"units: unknown upstream '{spec.name}' (bench list upstreams)")

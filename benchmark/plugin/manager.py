@@ -51,6 +51,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.recipes.spoken_qa",
     "downstreams.recipes.multilingual",
     "downstreams.analyses",
+    "downstreams.units_cmd",
     "upstreams.text",
     "upstreams.causal",
     "upstreams.speech",
