@@ -149,7 +149,8 @@ def symbols(found: Sequence[Run]) -> str:
 def build_upstream(name: str) -> Any:
     """The speech upstream `name` (any spec bench run takes: mfcc, fbank, wav2vec2+rand...)."""
     from benchmark.plugin.manager import get_plugins
-    from benchmark.plugin.specs import build_upstream as build, parse_upstream
+    from benchmark.plugin.specs import build_upstream as build
+    from benchmark.plugin.specs import parse_upstream
 
     registry = get_plugins().registry
     spec = parse_upstream(name)

@@ -128,6 +128,8 @@ class SpokenFortuneQA(SynthRecipe):
         return super().digest({k: o[k] for k in SYNTH_KEYS})
 
     def missing(self, options: dict[str, Any], cache_dir: Path) -> str | None:
+        """Bad options and a unit model file that is not there fail here, before a run plans (one line each)."""
+        self.units_key(self.options(options))
         if not fortunes_qa._files("en"):
             return "Debian's fortunes package is not installed: apt-get install fortunes"
         return super().missing(options, cache_dir)
