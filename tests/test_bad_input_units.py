@@ -115,7 +115,8 @@ def test_bad_input(case: Case, tmp_path: Path) -> None:
         if spoken.is_file():
             spoken.write_text(_fill(spoken.read_text(encoding="utf-8"), ws), encoding="utf-8")
     before = ws.snapshot()
-    r = ws.bench(*[_fill(a, ws) for a in case.args])
+    # (a generous plugin-import limit: the workspace's test plugin must not time out on a busy machine and add a line)
+    r = ws.bench(*[_fill(a, ws) for a in case.args], env={"BENCH_PLUGIN_IMPORT_TIMEOUT": "300"})
     assert "Traceback" not in r.stderr + r.stdout
     assert r.stderr.strip() == _fill(case.message, ws), r.stderr
     assert r.returncode == 2

@@ -104,15 +104,18 @@ def _all_inputs(data: TaskData) -> Iterable[str]:
 
 
 def _check_inputs(task: TaskSpec, data: TaskData) -> None:
-    def ok(x: Any) -> bool:
-        return isinstance(x, str) or (isinstance(x, tuple | list) and len(x) >= 2
-                                      and all(isinstance(t, str) for t in x[:2]))
+    def ok(x: Any, t: Any) -> bool:
+        # A pair is only an extractive QA example's (question, context): its target says where the answer is.
+        return isinstance(x, str) or (isinstance(x, tuple | list) and len(x) >= 2 and isinstance(t, dict)
+                                      and "answers" in t and all(isinstance(s, str) for s in x[:2]))
 
     for ex in (data.train, data.select, *data.evals.values(), *data.tests.values()):
-        bad = next((x for x in ex.inputs if not ok(x)), None)
+        targets = ex.targets if isinstance(ex, Examples) else ({"answers": []},) * len(ex.inputs)
+        bad = next((x for x, t in zip(ex.inputs, targets, strict=True) if not ok(x, t)), None)
         if bad is not None:
             raise BenchError(f"task '{task.name}' declares symbol_map but an input is {type(bad).__name__}, not one "
-                             "string of symbols or a (question, context) pair of them")
+                             "string of symbols (pairs of sequences only for extractive QA: a (question, context) "
+                             "pair with an answer target)")
     pairs = any(not isinstance(x, str) for ex in (data.train, data.select) for x in ex.inputs)
     if pairs and task.symbol_map is not None and task.symbol_map.k != 1:
         raise BenchError(f"task '{task.name}': extractive QA over symbols needs symbol_map k: 1 (a k-mer would cut "
