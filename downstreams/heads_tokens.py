@@ -90,18 +90,26 @@ class TaggingRun(UnitRun):
 # --- Extractive QA ---------------------------------------------------------------------------------------------
 
 
-def predict_answers(head: Any, model: HeadModel, src: spans.LiveWindows, batch_size: int
-                    ) -> tuple[list[str], list[torch.Tensor]]:
-    """Each example's best answer over its windows, as text cut from its context."""
+Answer = Callable[[Any, int, int], Any]
+"""answer(input, start_char, end_char): what a prediction is, from an example's input and the best span's
+characters in its context (the text cut from the context, by default)."""
+
+
+def answer_text(example: Any, start: int, end: int) -> str:
+    return str(example[1][start:end])
+
+
+def predict_answers(head: Any, model: HeadModel, src: spans.LiveWindows, batch_size: int,
+                    answer: Answer = answer_text, empty: Any = "") -> tuple[list[Any], list[torch.Tensor]]:
+    """Each example's best answer over its windows, as text cut from its context (or what `answer` makes of the
+    span's characters; `empty` for an example without a window)."""
     outs = tokens.outputs(model, src, batch_size)
-    best: dict[int, tuple[float, str]] = {}
+    best: dict[int, tuple[float, int, int]] = {}
     for w, o in zip(src.windows, outs, strict=True):
         score, i, j = spans.best_span(o[:, 0], o[:, 1], head.max_answer_tokens)
-        context = src.inputs[w.example][1]
-        text = context[w.spans[i][0]:w.spans[j][1]]
         if w.example not in best or score > best[w.example][0]:
-            best[w.example] = (score, text)
-    return [best[i][1] if i in best else "" for i in range(len(src.inputs))], outs
+            best[w.example] = (score, w.spans[i][0], w.spans[j][1])
+    return [answer(src.inputs[i], best[i][1], best[i][2]) if i in best else empty for i in range(len(src.inputs))], outs
 
 
 def span_loss(head: Any, outs: Sequence[torch.Tensor], targets: Sequence[tuple[int, int] | None]) -> float:
@@ -116,7 +124,15 @@ def span_loss(head: Any, outs: Sequence[torch.Tensor], targets: Sequence[tuple[i
 
 class SpanRun(UnitRun):
     """Context-token vectors of each (question, context) window, computed by the upstream on each batch (too large
-    to cache); the windows that hold their example's first answer train."""
+    to cache); the windows that hold their example's first answer train.
+
+    Extension point: a subclass overrides `answer` (and `empty`) to predict something else than the span's text
+    from the span's characters, e.g. the time span of spoken units (downstreams.heads_spoken_qa)."""
+
+    empty: Any = ""
+
+    def answer(self, example: Any, start: int, end: int) -> Any:
+        return answer_text(example, start, end)
 
     def __init__(self, kind: Any, job: HeadJob) -> None:
         super().__init__(kind, job)
@@ -150,13 +166,13 @@ class SpanRun(UnitRun):
         wt = spans.window_targets(src.windows, targets)
 
         def evaluate(model: HeadModel) -> tuple[float, float]:
-            preds, outs = predict_answers(self.kind.head, model, src, batch_size)
+            preds, outs = predict_answers(self.kind.head, model, src, batch_size, self.answer, self.empty)
             score = selection_score(self.task, score_predictions(self.task, self.registry, targets, preds))
             return score, span_loss(self.kind.head, outs, wt)
         return evaluate
 
     def predict_source(self, model: HeadModel, src: Any, batch_size: int) -> list[Any]:
-        return predict_answers(self.kind.head, model, src, batch_size)[0]
+        return predict_answers(self.kind.head, model, src, batch_size, self.answer, self.empty)[0]
 
     def passes_per_epoch(self, n: int, batch_size: int) -> int:
         return 1

@@ -6,6 +6,12 @@ Here a task declares `symbol_map:` (how an input splits into symbols, optional k
 task's alphabet (every distinct symbol in its splits) is mapped one-to-one onto whole words the upstream reads as
 exactly one token each (`upstream.single_token_words()`), drawn at random with the task's seed. The mapped input
 is those words joined by spaces, so a text upstream needs no code change, and the mapping goes into the result.
+
+Extractive QA over symbols (spoken QA over discrete speech units, downstreams/recipes/spoken_qa.py): an input may
+be a (question, context, ...) tuple whose first two strings are mapped (anything after them is kept as it is),
+and a QA target's answer (`{"answers": [...], "starts": [char, ...]}`) is moved onto the mapped context: the
+answer's first and last symbols become the same symbols' words there. This needs k = 1 (a k-mer would cut an
+answer's edges).
 """
 
 from __future__ import annotations
@@ -83,18 +89,67 @@ def upstream_words(upstream: Any, name: str) -> list[str]:
     return words
 
 
+def _texts(x: Any) -> tuple[str, ...]:
+    """The strings of an input that are symbols: the input itself, or a tuple's first two (question, context)."""
+    return (x,) if isinstance(x, str) else tuple(x[:2])
+
+
 def _all_inputs(data: TaskData) -> Iterable[str]:
     for ex in (data.train, data.select, *data.evals.values()):
-        yield from ex.inputs
+        for x in ex.inputs:
+            yield from _texts(x)
     for un in data.tests.values():
-        yield from un.inputs
+        for x in un.inputs:
+            yield from _texts(x)
 
 
 def _check_inputs(task: TaskSpec, data: TaskData) -> None:
-    bad = next((x for x in _all_inputs(data) if not isinstance(x, str)), None)
-    if bad is not None:
-        raise BenchError(f"task '{task.name}' declares symbol_map but an input is {type(bad).__name__}, not one "
-                         "string of symbols (pairs of sequences are not supported)")
+    def ok(x: Any, t: Any) -> bool:
+        # A pair is only an extractive QA example's (question, context): its target says where the answer is.
+        return isinstance(x, str) or (isinstance(x, tuple | list) and len(x) >= 2 and isinstance(t, dict)
+                                      and "answers" in t and all(isinstance(s, str) for s in x[:2]))
+
+    for ex in (data.train, data.select, *data.evals.values(), *data.tests.values()):
+        targets = ex.targets if isinstance(ex, Examples) else ({"answers": []},) * len(ex.inputs)
+        bad = next((x for x, t in zip(ex.inputs, targets, strict=True) if not ok(x, t)), None)
+        if bad is not None:
+            raise BenchError(f"task '{task.name}' declares symbol_map but an input is {type(bad).__name__}, not one "
+                             "string of symbols (pairs of sequences only for extractive QA: a (question, context) "
+                             "pair with an answer target)")
+    pairs = any(not isinstance(x, str) for ex in (data.train, data.select) for x in ex.inputs)
+    if pairs and task.symbol_map is not None and task.symbol_map.k != 1:
+        raise BenchError(f"task '{task.name}': extractive QA over symbols needs symbol_map k: 1 (a k-mer would cut "
+                         "an answer's edges)")
+
+
+def _positions(text: str, spec: SymbolMap) -> list[tuple[int, int]]:
+    """The character span of each symbol of `text` (k = 1)."""
+    if spec.unit == "characters":
+        return [(i, i + 1) for i in range(len(text))]
+    out, at = [], 0
+    for word in text.split():
+        at = text.index(word, at)
+        out.append((at, at + len(word)))
+        at += len(word)
+    return out
+
+
+def move_answer(context: str, target: dict[str, Any], mapping: SymbolMapping, spec: SymbolMap) -> dict[str, Any]:
+    """A QA target on `context` moved onto the mapped context: each answer covers the same symbols there."""
+    where = _positions(context, spec)
+    words = [mapping.table[s] for s in split(context, spec)]
+    starts = [0]
+    for w in words[:-1]:
+        starts.append(starts[-1] + len(w) + 1)
+    answers, new_starts = [], []
+    for text, start in zip(target["answers"], target["starts"], strict=True):
+        end = int(start) + len(text)
+        inside = [i for i, (a, b) in enumerate(where) if a < end and b > int(start)] or \
+            [next((i for i, (a, _) in enumerate(where) if a >= int(start)), len(where) - 1)]
+        first, last = inside[0], inside[-1]
+        new_starts.append(starts[first])
+        answers.append(" ".join(words[first:last + 1]))
+    return {**target, "answers": answers, "starts": new_starts}
 
 
 def map_data(task: TaskSpec, data: TaskData, upstream: Any, name: str) -> tuple[TaskData, dict[str, Any]]:
@@ -104,11 +159,22 @@ def map_data(task: TaskSpec, data: TaskData, upstream: Any, name: str) -> tuple[
     _check_inputs(task, data)
     mapping = build(alphabet(_all_inputs(data), spec), upstream_words(upstream, name), spec.seed)
 
+    def one(x: Any) -> Any:
+        if isinstance(x, str):
+            return mapping.apply(x, spec)
+        return (mapping.apply(x[0], spec), mapping.apply(x[1], spec), *x[2:])
+
+    def target(x: Any, t: Any) -> Any:
+        if isinstance(x, str) or not isinstance(t, dict) or "answers" not in t:
+            return t
+        return move_answer(x[1], t, mapping, spec)
+
     def ex(e: Examples) -> Examples:
-        return replace(e, inputs=tuple(mapping.apply(x, spec) for x in e.inputs))
+        return Examples(tuple(one(x) for x in e.inputs),
+                        tuple(target(x, t) for x, t in zip(e.inputs, e.targets, strict=True)))
 
     def un(u: Unlabeled) -> Unlabeled:
-        return replace(u, inputs=tuple(mapping.apply(x, spec) for x in u.inputs))
+        return replace(u, inputs=tuple(one(x) for x in u.inputs))
 
     mapped = replace(data, train=ex(data.train), select=ex(data.select), evals={k: ex(v) for k, v in data.evals.items()},
                      tests={k: un(v) for k, v in data.tests.items()})

@@ -1,0 +1,253 @@
+"""`spoken-fortune-qa`: textless spoken QA built offline, after DUAL (Lin et al. 2022, Interspeech): the fortune
+who-said-it questions (downstreams/recipes/fortunes_qa.py) spoken by synthetic voices, read as discrete units.
+
+Each item: a passage of `quotes` signed quotations from Debian's English fortunes ("quote -- Author."), spoken by
+one voice, and the question "Who said “five words”?" spoken by another voice of the same split; the answer is the
+target quotation's author, as a *time* span of the passage audio. Word timings come from synthesis itself: the
+passage is synthesised phrase by phrase (each quotation, each author), each phrase trimmed to its voiced extent
+and the phrases joined with 0.15 s pauses, so the author's phrase occupies a known stretch of samples (eSpeak NG's
+CLI reports no word times; phrase-by-phrase synthesis keeps each phrase's own prosody). Then half the passages
+get room reverberation, all a gain and background noise (10-30 dB SNR). Authors are split train / select / test
+by the fortune QA's hash (no test author is seen in training), and voices too: 2/3, 1/6 and 1/6 of the speaker
+pool (downstreams.recipes.speech_synth.speakers), so test voices are unseen.
+
+The text model reads units, not audio: at load time a unit model (benchmark.features.units; by default k-means
+with k = 64 over the `mfcc` upstream's frames of the training audio, HuBERT's first-iteration recipe; or a file
+from `bench units fit`, option `unit_model`) turns each clip into deduplicated unit runs, written as symbols
+('u12 u3 ...'). An input is (question units, passage units, the passage runs' [start, end] seconds); the target
+holds the answer as units of the passage (every run overlapping the gold time span) and the gold `time`. The
+task's symbol_map maps each unit onto one word of the text upstream; the `unit-span-qa` head
+(downstreams.heads_spoken_qa) predicts a span of passage units and answers with its time span.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.errors import BenchError
+from benchmark.hookspecs import hookimpl
+from benchmark.types import Examples
+from downstreams.recipes import fortunes_qa, speech_synth
+from downstreams.recipes.speech_synth import SAMPLE_RATE, Split, SynthRecipe
+
+DEFAULTS: dict[str, Any] = {"seed": 0, "speakers": 24, "quotes": 2, "train": 160, "select": 40, "test": 80,
+                            "max_words": 16, "units": {"upstream": "mfcc", "layer": 0, "k": 64, "seed": 0},
+                            "unit_model": None}
+SYNTH_KEYS = ("seed", "speakers", "quotes", "train", "select", "test", "max_words")
+PAUSE = int(0.15 * SAMPLE_RATE)
+
+
+def trim(wave: np.ndarray, floor: float = 0.02) -> np.ndarray:
+    """The wave from its first to its last 10 ms frame whose RMS reaches `floor` of the loudest frame's."""
+    hop = SAMPLE_RATE // 100
+    n = max(1, len(wave) // hop)
+    rms = np.sqrt(np.mean(wave[: n * hop].reshape(n, hop) ** 2, axis=1)) if len(wave) >= hop else np.ones(1)
+    loud = np.nonzero(rms >= floor * max(float(rms.max()), 1e-9))[0]
+    return wave[int(loud[0]) * hop: (int(loud[-1]) + 1) * hop] if len(loud) else wave
+
+
+def passage(phrases: list[str], voice: dict[str, Any], rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """The phrases spoken by one voice (one pitch and speed for all), trimmed and joined by pauses; each phrase's
+    [start, end] in seconds."""
+    pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
+    speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
+    pieces, times, at = [np.zeros(PAUSE, np.float32)], [], PAUSE
+    for text in phrases:
+        w = trim(speech_synth.synthesize(text, voice, pitch, speed))
+        times.append((at / SAMPLE_RATE, (at + len(w)) / SAMPLE_RATE))
+        pieces += [w, np.zeros(PAUSE, np.float32)]
+        at += len(w) + PAUSE
+    return np.concatenate(pieces).astype(np.float32), times
+
+
+def noisy(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Reverberation (half of the clips, FFT convolution: passages are long), gain, and coloured noise at 10-30 dB
+    SNR; the length is kept, so phrase times stay exact."""
+    from scipy.signal import fftconvolve
+
+    x = wave
+    if rng.random() < 0.5:
+        x = fftconvolve(x, speech_synth._room(rng))[: len(x)].astype(np.float32)
+    x = x * np.float32(10 ** (rng.uniform(-6, 6) / 20))
+    noise = speech_synth._noise(len(x), rng)
+    power = max(float(np.mean(x**2)), 1e-8)
+    x = x + noise * np.float32(np.sqrt(power / 10 ** (rng.uniform(10, 30) / 10) / max(float(np.mean(noise**2)), 1e-12)))
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def items(quotes: list[fortunes_qa.Quote], split: str, n: int, o: dict[str, Any]) -> list[dict[str, Any]]:
+    """n questions over one split's quotations (the fortune QA's rules, `quotes` quotations per passage)."""
+    by_author: dict[str, list[fortunes_qa.Quote]] = {}
+    for q in quotes:
+        by_author.setdefault(q.author, []).append(q)
+    authors = sorted(by_author)
+    if len(authors) < o["quotes"] * 2:
+        raise BenchError(f"spoken-fortune-qa ({split}): only {len(authors)} authors; the fortune files look incomplete "
+                         "(reinstall Debian's fortunes package)")
+    rng = random.Random(f"spoken-fortune-qa:{o['seed']}:{split}")
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        chosen = [rng.choice(by_author[a]) for a in rng.sample(authors, o["quotes"])]
+        target = rng.randrange(len(chosen))
+        words = chosen[target].text.split()
+        at = rng.randrange(len(words) - fortunes_qa.PHRASE_WORDS + 1)
+        phrase = " ".join(words[at:at + fortunes_qa.PHRASE_WORDS]).strip(".,;:!?\"'“”„«»()[]- ")
+        if sum(w.isalpha() for w in phrase.split()) < 3 or any(
+                phrase.lower() in q.text.lower() for k, q in enumerate(chosen) if k != target):
+            continue  # the quoted words must point at one quotation only
+        out.append({"phrases": [p for q in chosen for p in (q.text, f"{q.author}.")], "answer": 2 * target + 1,
+                    "question": f"Who said “{phrase}”?", "author": chosen[target].author})
+    return out
+
+
+class SpokenFortuneQA(SynthRecipe):
+    """The `spoken-fortune-qa` dataset loader (register_datasets)."""
+
+    name, prefix, what, version = "spoken-fortune-qa", "spoken-fortune-qa", "spoken fortune QA audio", 1
+
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(options) - set(DEFAULTS)
+        if unknown:
+            raise BenchError(f"spoken-fortune-qa: unknown option '{sorted(unknown)[0]}' (options: "
+                             f"{', '.join(DEFAULTS)})")
+        o = {**DEFAULTS, **options, "units": {**DEFAULTS["units"], **(options.get("units") or {})}}
+        for key in ("speakers", "train", "select", "test", "quotes", "max_words"):
+            if not isinstance(o[key], int) or o[key] < 1:
+                raise BenchError(f"spoken-fortune-qa: option {key} must be a positive integer, not {o[key]!r}")
+        if o["speakers"] < 12 or o["quotes"] < 2 or o["max_words"] < 8:
+            raise BenchError("spoken-fortune-qa: needs speakers >= 12 (two voices in every split), quotes >= 2 and max_words >= 8")
+        return o
+
+    def digest(self, o: dict[str, Any]) -> str:
+        """The audio's digest: the synthesis options only (another unit model reuses the same clips)."""
+        return super().digest({k: o[k] for k in SYNTH_KEYS})
+
+    def missing(self, options: dict[str, Any], cache_dir: Path) -> str | None:
+        """Bad options and a unit model file that is not there fail here, before a run plans (one line each)."""
+        self.units_key(self.options(options))
+        if not fortunes_qa._files("en"):
+            return "Debian's fortunes package is not installed: apt-get install fortunes"
+        return super().missing(options, cache_dir)
+
+    def revision(self, options: dict[str, Any]) -> str:
+        o = self.options(options)
+        return f"{super().revision(options)}:units-{self.units_key(o)}"
+
+    def units_key(self, o: dict[str, Any]) -> str:
+        """What names the unit model: its file's digest, or the spec it is fitted from on this audio."""
+        if o["unit_model"]:
+            from benchmark.features import units
+
+            return units.load(Path(str(o["unit_model"])).expanduser()).digest()
+        return self.unit_spec(o).digest()
+
+    def unit_spec(self, o: dict[str, Any]) -> Any:
+        from benchmark.features.units import UnitSpec
+
+        u = o["units"]
+        unknown = set(u) - {"upstream", "layer", "k", "seed", "max_frames"}
+        if unknown:
+            raise BenchError(f"spoken-fortune-qa: unknown units option '{sorted(unknown)[0]}' (upstream, layer, k, "
+                             "seed, max_frames)")
+        spec = UnitSpec(**u)
+        spec.check()
+        return spec
+
+    def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
+        voices = speech_synth.speakers(o["speakers"], o["seed"])
+        n = len(voices)
+        groups = {"train": voices[: n * 2 // 3], "select": voices[n * 2 // 3: n * 5 // 6], "test": voices[n * 5 // 6:]}
+        quotes = fortunes_qa.read_quotes("en", max_words=o["max_words"])
+        pools: dict[str, list[fortunes_qa.Quote]] = {"train": [], "dev": [], "test": []}
+        for q in quotes:
+            pools[fortunes_qa.split_of(q.author)].append(q)
+        out: dict[str, Split] = {}
+        for split, pool in (("train", "train"), ("select", "dev"), ("test", "test")):
+            waves, spans, meta = [], [], []
+            for i, item in enumerate(items(pools[pool], split, o[split], o)):
+                rng = np.random.default_rng([o["seed"], 7, speech_synth._split_id(split), i])
+                pv, qv = (groups[split][int(k)] for k in rng.choice(len(groups[split]), 2, replace=False))
+                wave, times = passage(item["phrases"], pv, rng)
+                question, _ = passage([item["question"]], qv, rng)
+                waves += [noisy(wave, rng), noisy(question, rng)]
+                spans.append(times[item["answer"]])
+                meta.append({"question": item["question"], "passage": " ".join(
+                    f"{p} --" if k % 2 == 0 else p for k, p in enumerate(item["phrases"])), "author": item["author"],
+                    "voices": [pv["id"], qv["id"]]})
+            out[split] = (waves, {"spans": np.array(spans, dtype=np.float64), "meta": speech_synth.as_json(meta)})
+        return out
+
+    def examples(self, split: str, waves: tuple[np.ndarray, ...], arrays: dict[str, np.ndarray]) -> Examples:
+        raise NotImplementedError  # units are made in __call__, from every split at once
+
+    def audio(self, options: dict[str, Any], cache_dir: Path, split: str = "train") -> list[np.ndarray]:
+        """A split's clips (passages and questions): what `bench units fit --tasks spoken-fortune-qa` clusters."""
+        data = np.load(self.build(self.options(options), cache_dir))
+        lengths, audio = data[f"{split}_lengths"], data[f"{split}_audio"]
+        return [audio[e - n:e] for e, n in zip(np.cumsum(lengths), lengths, strict=True)]
+
+    def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
+        from benchmark.features import units
+
+        o = self.options(options)
+        data = np.load(self.build(o, cache_dir))
+        clips = {s: self.audio(o, cache_dir, s) for s in self.splits}
+        folder = Path(cache_dir) / "units"
+        if o["unit_model"]:
+            model = units.load(Path(str(o["unit_model"])).expanduser())
+        else:
+            spec = self.unit_spec(o)
+            path = folder / f"{self.prefix}-{self.digest(o)}-{spec.digest()}.npz"
+            if path.is_file():
+                model = units.load(path)
+            else:
+                upstream = units.build_upstream(spec.upstream)
+                feats = units.frames(upstream, clips["train"], spec.layer)
+                model = units.fit(feats, spec, units.frame_rate(upstream),
+                                  f"spoken-fortune-qa train audio ({self.digest(o)})")
+                folder.mkdir(parents=True, exist_ok=True)
+                model.save(path)
+        encoded = self.encoded(model, clips, folder / f"{self.prefix}-{self.digest(o)}-{model.digest()}.json")
+        return {s: self.split_examples(encoded[s], data[f"{s}_spans"], model.frame_rate) for s in self.splits}
+
+    def encoded(self, model: Any, clips: dict[str, list[np.ndarray]], path: Path) -> dict[str, list[list[list[int]]]]:
+        """Every clip's unit runs [unit, start, end], cached as JSON beside the unit model."""
+        from benchmark.features import units
+
+        if path.is_file():
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+        upstream = units.build_upstream(model.spec.upstream)
+        out = {s: [[[r.unit, r.start, r.end] for r in found]
+                   for found in units.encode(model, units.frames(upstream, waves, model.spec.layer))]
+               for s, waves in clips.items()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(out), encoding="utf-8")
+        tmp.replace(path)
+        return out
+
+    @staticmethod
+    def split_examples(encoded: list[list[list[int]]], spans: np.ndarray, rate: float) -> Examples:
+        inputs, targets = [], []
+        for k, (t0, t1) in enumerate(spans.tolist()):
+            p_runs, q_runs = encoded[2 * k], encoded[2 * k + 1]
+            bounds = tuple((round(a / rate, 3), round(b / rate, 3)) for _, a, b in p_runs)
+            p_text = " ".join(f"u{u}" for u, _, _ in p_runs)
+            inside = [i for i, (a, b) in enumerate(bounds) if a < t1 and b > t0] or [0]
+            start = sum(len(f"u{u}") + 1 for u, _, _ in p_runs[: inside[0]])
+            answer = " ".join(f"u{u}" for u, _, _ in p_runs[inside[0]: inside[-1] + 1])
+            inputs.append((" ".join(f"u{u}" for u, _, _ in q_runs), p_text, bounds))
+            targets.append({"answers": [answer], "starts": [start], "time": [round(t0, 3), round(t1, 3)]})
+        return Examples(tuple(inputs), tuple(targets))
+
+
+@hookimpl
+def register_datasets(register: Any) -> None:
+    register("spoken-fortune-qa", SpokenFortuneQA(),
+             description="who-said-it questions over fortune quotations, spoken by eSpeak NG / Flite voices (unseen "
+                         "at test time) and read as discrete speech units; answers are time spans")
