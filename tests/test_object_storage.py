@@ -265,3 +265,22 @@ def test_a_ray_run_whose_workers_share_only_the_bucket_gives_the_local_results(
     assert not list(tmp_path.rglob("features.npy")) and not list(ws.out.glob("mini-*"))
     again = ws.bench(*args, env=env, timeout=120)
     assert again.returncode == 0 and "6 of 6 jobs already finished in " + url in again.stderr
+
+
+def test_analysis_records_and_failure_records_live_in_the_bucket_too(s3: S3, monkeypatch) -> None:
+    from benchmark.analysis import records
+    from benchmark.engine import results
+
+    for k, v in s3.env().items():
+        monkeypatch.setenv(k, v)
+    out = location(f"s3://{s3.bucket()}/run")
+    record = records.Analysis("similarity", "char", {"fingerprint": "f"}, {"words": ["a"]}, {"layers": [0.5]})
+    path = records.save(out, record)
+    assert str(path).startswith(f"{out}/analyses/similarity__char__")
+    [back] = records.load_all(out)
+    assert back.data == {"layers": [0.5]} and back.analysis_id
+    result_file = results.result_path(out, "mini-sent", "char", 0, "0123abcd")
+    results.save_failure(result_file, {"status": "failed", "reason": "out of memory", "job_id": "0123abcd"})
+    assert str(results.failure_path(result_file)).endswith("mini-sent__char__seed0__0123abcd.failed.json")
+    assert [r["reason"] for r in results.load_failures(out)] == ["out of memory"]
+    assert results.load_all(out) == []  # a failure record is never read as a result
