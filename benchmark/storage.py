@@ -310,13 +310,13 @@ class Leases:
             time.sleep(pause)
 
     def release(self, name: str) -> None:
-        with self._lock:
+        with self._lock:  # under the lock: a renewal in flight cannot write the lease back after its deletion
             mine = self._held.pop(name, None)
-        if mine is not None:
-            try:
-                mine.unlink(missing_ok=True)
-            except Exception as err:  # it expires anyway
-                log.warning("cannot release the lease %s: %s", mine, describe_error(err))
+            if mine is not None:
+                try:
+                    mine.unlink(missing_ok=True)
+                except Exception as err:  # it expires anyway
+                    log.warning("cannot release the lease %s: %s", mine, describe_error(err))
 
     @contextmanager
     def held(self, name: str) -> Iterator[None]:
@@ -338,16 +338,14 @@ class Leases:
             self._beat.start()
 
     def _renew(self) -> None:
+        """Runs until close(): a thread that ended when nothing was held could miss a lease taken meanwhile."""
         while not self._stop.wait(self.ttl / 3):
             with self._lock:
-                held = list(self._held.items())
-            if not held:
-                return
-            for _, path in held:
-                try:
-                    path.write_bytes(self._body())
-                except Exception as err:
-                    log.warning("cannot renew the lease %s: %s", path, describe_error(err))
+                for path in self._held.values():
+                    try:
+                        path.write_bytes(self._body())
+                    except Exception as err:
+                        log.warning("cannot renew the lease %s: %s", path, describe_error(err))
 
 
 class ObjectClaims:

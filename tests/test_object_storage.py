@@ -181,22 +181,29 @@ def test_leases_let_exactly_one_process_in_and_expire_when_the_holder_dies(s3: S
         t.join()
     assert sum(won) == 1
 
-    # A holder that dies (no heartbeat, no release) blocks others only until its lease expires; then one taker
-    # gets it, again exactly one of several.
-    dead = Leases(out / ".locks", ttl=1.0)
+    # A holder that dies (no heartbeat, no release) blocks others until its lease expires; then one taker gets
+    # it, again exactly one of several, by creating the next generation.
+    dead = Leases(out / ".locks", ttl=30)
     assert dead.try_acquire("dies")
     dead._stop.set()  # as after a SIGKILL: nothing renews it any more
+    [lease] = dead._held.values()
     dead._held.clear()
     takers = [Leases(out / ".locks", ttl=30) for _ in range(4)]
     assert not any(t.try_acquire("dies") for t in takers)
-    time.sleep(1.2)
+    lease.write_bytes(json.dumps({"owner": "killed", "expires": time.time() - 1}).encode())  # its time is up
     assert [t.try_acquire("dies") for t in takers].count(True) == 1
+    assert sorted(p.name for p in (out / ".locks").glob("dies.*")) == ["dies.2.lease"]  # the expired one is gone
 
-    # A live holder's heartbeat keeps its lease past its duration.
-    live = Leases(out / ".locks", ttl=0.6)
+    # A live holder's heartbeat pushes its lease's expiry on (every third of the lease), so it outlives its
+    # duration; a release deletes it and frees the name at once.
+    live = Leases(out / ".locks", ttl=1.5)
     assert live.try_acquire("renewed")
-    time.sleep(1.5)
-    assert not Leases(out / ".locks", ttl=30).try_acquire("renewed")
+    [lease] = live._held.values()
+    first = json.loads(lease.read_bytes())["expires"]
+    deadline = time.monotonic() + 60  # (polled: a loaded machine may be slow to run the heartbeat)
+    while json.loads(lease.read_bytes())["expires"] <= first and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert json.loads(lease.read_bytes())["expires"] > first
     live.close()
     assert Leases(out / ".locks", ttl=30).try_acquire("renewed")
 
