@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from benchmark.cli.types import PathArg
+from benchmark.cli.types import OutputArg
 
 if TYPE_CHECKING:
     from benchmark.analysis.records import Analysis
@@ -84,7 +84,7 @@ class PretrainProgress:
 # -- for `bench analyze` commands ------------------------------------------------------------------------------
 
 def output_option(fn: F) -> F:
-    return click.option("--output", "-o", type=PathArg(path_type=Path), default=Path("bench-results"),
+    return click.option("--output", "-o", type=OutputArg(path_type=Path), default=Path("bench-results"),
                         show_default=True, help="Results folder (analyses go to OUTPUT/analyses/).")(fn)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from benchmark.cli.types import PathArg
+from benchmark.cli.types import OutputArg, PathArg
 from benchmark.engine import results
 from benchmark.errors import BenchError
 from benchmark.paths import check_creatable
@@ -20,7 +20,7 @@ def export_cmd() -> None:
 
 
 @export_cmd.command(name="glue-submission")
-@click.option("--output", "-o", type=PathArg(path_type=Path), default=Path("bench-results"), show_default=True,
+@click.option("--output", "-o", type=OutputArg(path_type=Path), default=Path("bench-results"), show_default=True,
               help="Directory of result files, from runs with --predict-test.")
 @click.option("--to", "to", type=PathArg(path_type=Path), required=True,
               help="Directory for the TSV files (zip its files to submit them).")

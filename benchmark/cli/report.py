@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from benchmark.cli.common import add_tasks_files, plugins, tasks_file_option, warn_plugin_failures
-from benchmark.cli.types import PathArg
+from benchmark.cli.types import OutputArg, PathArg
 from benchmark.paths import check_creatable
 
 
@@ -158,8 +158,8 @@ def print_leaderboard(output: Path, upstreams: set[str] | None = None, ran: set[
 
 
 @click.command(name="report")
-@click.option("--output", "-o", type=PathArg(path_type=Path), default=Path("bench-results"), show_default=True,
-              help="Directory of result files.")
+@click.option("--output", "-o", type=OutputArg(path_type=Path), default=Path("bench-results"), show_default=True,
+              help="Directory of result files, or an fsspec URL (s3://bucket/run).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True,
               help="What to print: the terminal table, the leaderboard as JSON, or Markdown for READMEs and papers.")
 @click.option("--html", "html_file", type=PathArg(path_type=Path, dir_okay=False), default=None,

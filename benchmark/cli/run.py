@@ -14,7 +14,7 @@ import click
 from benchmark.cli.common import split, tasks_file_option, warn_plugin_failures
 from benchmark.cli.progress import Failure, reporter
 from benchmark.cli.report import print_leaderboard
-from benchmark.cli.types import PathArg
+from benchmark.cli.types import OutputArg, PathArg
 from benchmark.clitools import command_line
 
 
@@ -75,8 +75,8 @@ def _layer(_ctx: Any, _param: Any, value: str | None) -> int | None:
 @click.option("--doc-stride", "stride", type=click.IntRange(min=1), default=None, metavar="TOKENS",
               help="Span QA: a long context is read in windows overlapping by this many tokens (128).")
 @click.option("--seeds", default="0", show_default=True, callback=_seeds, help="Comma-separated integer seeds.")
-@click.option("--output", "-o", type=PathArg(path_type=Path), default=Path("bench-results"), show_default=True,
-              help="Directory for the result files (one JSON per job).")
+@click.option("--output", "-o", type=OutputArg(path_type=Path), default=Path("bench-results"), show_default=True,
+              help="Directory for the result files (one JSON per job), or an fsspec URL: s3://bucket/run (docs/scale.md).")
 @click.option("--data-dir", type=PathArg(path_type=Path), envvar="BENCH_DATA_DIR",
               help="Local task data, e.g. GLUE in its download layout (DIR/SST-2/train.tsv). Env: BENCH_DATA_DIR.")
 @click.option("--mode", type=click.Choice(["frozen", "finetune"]), default="frozen", show_default=True,

@@ -6,6 +6,7 @@ the job runs and dropped by the kernel when the process ends, however it ends (n
 A run that finds a job claimed runs its other jobs first, then waits for the claim; when it gets it, the job's
 result is read back if the other run finished it, and the job is run only if it did not (it failed, or was killed).
 Lock files are never deleted: removing one while another process waits on it would let two runners in.
+An output on object storage has no flock: `claims_for` gives it leases instead (benchmark.storage.ObjectClaims).
 """
 
 from __future__ import annotations
@@ -72,3 +73,10 @@ class Claims:
         for fd in self._held.values():
             os.close(fd)
         self._held.clear()
+
+
+def claims_for(output: Any) -> Any:
+    """The claims of an output: flocks in a local folder, leases on object storage (same methods)."""
+    from benchmark.storage import ObjectClaims, ObjectPath
+
+    return ObjectClaims(output) if isinstance(output, ObjectPath) else Claims(output)

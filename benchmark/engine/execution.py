@@ -130,7 +130,7 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
     by_upstream: dict[str, list[Job]] = {}
     for job in plan_.todo:
         by_upstream.setdefault(job.upstream.text, []).append(job)
-    from benchmark.engine.claims import Claims
+    from benchmark.engine.claims import claims_for
     from benchmark.engine.inputs import Digests
 
     digests = Digests(registry, plan_.data_dir)
@@ -142,7 +142,7 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
                 data_cache[task.name] = load_data(task, plan_.data_dir, registry, plan_.cache_dir, tests=tests)
                 if not tests:  # its revision is the data digest results record (test splits left out)
                     digests.knows_data(task, data_cache[task.name].revision)
-    claims = Claims(plan_.output)
+    claims = claims_for(plan_.output)
     planned = {job.job_id: _stamp(job.path) for job in plan_.todo}
     deferred: list[Job] = []
 
@@ -238,8 +238,12 @@ def execute(plan_: Plan, registry: Registry, *, device: str = "cpu", trust_remot
     return out
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    """Which file is at `path` (inode, size, modification time), or None."""
+def _stamp(path: Any) -> tuple[Any, ...] | None:
+    """Which file is at `path` (inode, size, modification time; an object's ETag, size, time), or None."""
+    from benchmark.storage import ObjectPath, stamp
+
+    if isinstance(path, ObjectPath):
+        return stamp(path)
     try:
         st = os.stat(path)
     except OSError:

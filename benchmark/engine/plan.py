@@ -4,12 +4,13 @@ import it rather than each other."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.engine.request import RunRequest
+from benchmark.engine.request import RunRequest, feature_store
 from benchmark.errors import BenchError
 from benchmark.plugin.needs import Missing
 from benchmark.plugin.specs import UpstreamSpec
@@ -36,7 +37,7 @@ class Plan:
     jobs: list[Job]
     todo: list[Job]
     done: list[Job]
-    output: Path
+    output: Any  # a Path, or a benchmark.storage.ObjectPath for an fsspec URL
     data_dir: Path | None
     cache_dir: Path
     problems: list[Missing] = field(default_factory=list)
@@ -62,8 +63,17 @@ class Plan:
             raise BenchError(f"cannot start: {self.offline_message}")
 
     def feature_cache(self) -> Any:
+        """The request's feature cache: a local folder, or entries in a bucket (BENCH_CACHE=s3://...) used from a
+        local staging copy (benchmark.features.remote)."""
         from benchmark.features.cache import FeatureCache
 
+        remote = feature_store() if self.request.cache_dir is None and self.request.use_cache else None
+        if remote is not None:
+            from benchmark.features.remote import MirroredCache
+
+            local = self.cache_dir if os.environ.get("BENCH_CACHE_LOCAL") else None
+            return MirroredCache(remote, local, dtype=self.request.cache_dtype,
+                                 max_bytes=self.request.cache_max_bytes)
         return FeatureCache(self.cache_dir, dtype=self.request.cache_dtype, max_bytes=self.request.cache_max_bytes,
                             enabled=self.request.use_cache)
 

@@ -39,7 +39,12 @@ INSTALL_HINT = "the ray executor needs Ray: pip install 'encoder-bench[ray]'"
 FORWARD_ENV = ("BENCH_CACHE", "BENCH_OFFLINE", "BENCH_DISABLE_PLUGIN_AUTOLOAD", "BENCH_BLOCK_PLUGINS", "BENCH_PLUGINS",
                "HF_HOME",
                "HF_HUB_CACHE", "HF_DATASETS_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-               "HF_DATASETS_OFFLINE")
+               "HF_DATASETS_OFFLINE",
+               # Object storage (--output / BENCH_CACHE as s3:// URLs, docs/scale.md): the credentials and endpoint
+               # the driver uses, for workers that have no role of their own; FSSPEC_* options are forwarded too.
+               "BENCH_LEASE_SECONDS", "BENCH_CACHE_LOCAL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+               "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL",
+               "AWS_ENDPOINT_URL_S3", "GOOGLE_APPLICATION_CREDENTIALS")
 
 
 def _import_ray() -> Any:
@@ -80,7 +85,7 @@ def source_roots() -> list[str]:
 
 
 def worker_env() -> dict[str, str]:
-    env = {k: os.environ[k] for k in FORWARD_ENV if k in os.environ}
+    env = {k: v for k, v in os.environ.items() if k in FORWARD_ENV or k.startswith("FSSPEC_")}
     roots = source_roots()
     if roots:
         rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in roots]
@@ -272,7 +277,7 @@ def run_one(upstream: str, task: str, seed: int, job_id: str, file_name: str, re
 
                 from benchmark.engine.results import failure_path
 
-                record = json.loads(failure_path(job.path).read_text(encoding="utf-8"))
+                record = json.loads(failure_path(job.path).read_text(encoding="utf-8"))  # a Path or an ObjectPath
                 return {"failed": record["reason"], "transient": bool(record.get("transient")),
                         "worker": {**worker, "finished": time.time()}}
             [result] = ran

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
+from benchmark.storage import Location, ObjectPath, is_url, location
 
 MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     "frozen": {"lr": 1e-3, "epochs": 50, "batch_size": 256, "patience": 5, "dropout": 0.0},
@@ -37,7 +38,23 @@ GRID_KEYS = ("lr", "head_lr", "hidden", "weight_decay", "dropout", "batch_size")
 
 
 def default_cache_dir() -> Path:
+    """BENCH_CACHE, or ~/.cache/bench. When BENCH_CACHE is an object-storage URL only the feature cache lives
+    there (`feature_store`); what else bench caches (built datasets, upstream info) stays in BENCH_CACHE_LOCAL,
+    or ~/.cache/bench."""
+    raw = os.environ.get("BENCH_CACHE", "")
+    if is_url(raw):
+        found = location(raw)
+        if isinstance(found, Path):  # file://
+            return found
+        return Path(os.environ.get("BENCH_CACHE_LOCAL") or Path.home() / ".cache" / "bench").expanduser()
     return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench")).expanduser()
+
+
+def feature_store() -> ObjectPath | None:
+    """The feature cache's place on object storage (BENCH_CACHE=s3://bucket/prefix), or None for a local cache."""
+    raw = os.environ.get("BENCH_CACHE", "")
+    found = location(raw) if is_url(raw) else None
+    return found if isinstance(found, ObjectPath) else None
 
 
 def cache_max_bytes() -> int | None:
@@ -185,7 +202,7 @@ class RunRequest:
     upstreams: tuple[str, ...] = ("minilm",)
     tasks: tuple[str, ...] = ("offline-text",)
     seeds: tuple[int, ...] = (0,)
-    output: Path = Path("bench-results")
+    output: Location = Path("bench-results")
     hparams: HParams = field(default_factory=HParams)
     explicit: frozenset[str] = frozenset()
     data_dir: Path | None = None
@@ -209,7 +226,7 @@ class RunRequest:
         object.__setattr__(self, "seeds", tuple(self.seeds))
         object.__setattr__(self, "tasks_files", tuple(Path(p) for p in self.tasks_files))
         object.__setattr__(self, "explicit", frozenset(self.explicit))
-        object.__setattr__(self, "output", Path(self.output))
+        object.__setattr__(self, "output", location(self.output))  # a folder, or an fsspec URL (benchmark.storage)
         object.__setattr__(self, "data_dir", _path(self.data_dir))
         object.__setattr__(self, "cache_dir", _path(self.cache_dir))
         self._check()
@@ -241,7 +258,7 @@ class RunRequest:
     @classmethod
     def build(cls, *, upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] | None = None,
               train_on: str | Sequence[str] | None = None, eval_on: str | Sequence[str] | None = None,
-              seeds: Sequence[int] = (0,), output: str | Path = "bench-results", data_dir: str | Path | None = None,
+              seeds: Sequence[int] = (0,), output: str | Location = "bench-results", data_dir: str | Path | None = None,
               tasks_files: Sequence[str | Path] = (), mode: str = "frozen", hparams: Mapping[str, Any] | None = None,
               overwrite: bool = False, offline: bool = False, device: str = "cpu", trust_remote_code: bool = False,
               executor: str = "local", cache_dir: str | Path | None = None, use_cache: bool = True,
@@ -267,7 +284,7 @@ class RunRequest:
         if "head_lr" in explicit and mode != "finetune":  # before the values are checked: the flag is the mistake
             raise BenchError(_HEAD_LR)
         return cls(upstreams=_names(upstreams), tasks=_names("offline-text" if tasks is None else tasks),
-                   seeds=tuple(seeds), output=Path(output), hparams=HParams.resolve(mode, given),
+                   seeds=tuple(seeds), output=location(output), hparams=HParams.resolve(mode, given),
                    explicit=frozenset(explicit), data_dir=_path(data_dir),
                    tasks_files=tuple(Path(p) for p in tasks_files), eval_on=_names(eval_on), overwrite=overwrite,
                    offline=offline, device=device, trust_remote_code=trust_remote_code, executor=executor,

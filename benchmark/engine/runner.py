@@ -31,6 +31,7 @@ from benchmark.engine.request import (  # noqa: F401  (re-exported: their home w
     HParams,
     RunRequest,
     default_cache_dir,
+    feature_store,
     resolve_hparams,
 )
 from benchmark.errors import BenchError
@@ -211,8 +212,9 @@ def finished(jobs: Sequence[Job], registry: Registry, data_dir: Path | None
     done: list[Job] = []
     redo: dict[str, str] = {}
     read: dict[str, dict[str, Any]] = {}
+    listed = _listed(jobs)
     for job in jobs:
-        if not job.path.is_file():
+        if (job.path.name not in listed) if listed is not None else not job.path.is_file():
             continue
         data, why = results_mod.read_result(job.path)
         if data is None:
@@ -225,6 +227,17 @@ def finished(jobs: Sequence[Job], registry: Registry, data_dir: Path | None
         done.append(job)
         read[job.job_id] = data
     return done, redo, read
+
+
+def _listed(jobs: Sequence[Job]) -> set[str] | None:
+    """On object storage, the names of the result objects under each job's output, in one LIST per output
+    (a HEAD per job would cost a request per job); None for local folders, checked file by file as before."""
+    from benchmark.storage import ObjectPath
+
+    folders = {j.path.parent for j in jobs if isinstance(j.path, ObjectPath)}
+    if not folders:
+        return None
+    return {p.name for folder in folders for p in folder.glob(f"*{results_mod.RESULT_SUFFIX}")}
 
 
 def redo_message(plan_: Plan) -> str:
@@ -319,9 +332,15 @@ def prepare(request: RunRequest, plugins: Plugins | None = None) -> Launch:
     every input is here (or the jobs lacking a network are set aside), and the output folder is writable when
     there is something to write. Raises one BenchError line otherwise."""
     from benchmark.engine.results import check_writable
+    from benchmark.storage import ObjectPath, check_readable
 
     registry = registry_for(request, plugins)
     executor = registry.executors.get(request.executor).obj
+    if isinstance(request.output, ObjectPath):  # a missing bucket or bad credentials: one line, before planning
+        check_readable(request.output, "use --output")
+    store = feature_store() if request.use_cache and request.cache_dir is None else None
+    if store is not None:  # BENCH_CACHE=s3://...: checked here, not halfway through the first job
+        check_readable(store, "use the feature cache at")
     plan = plan_request(registry, request)
     plan.check()
     if plan.redo:
