@@ -215,20 +215,22 @@ def read_result(path: Location, *, schema: bool = True) -> tuple[dict[str, Any] 
 
     Only regular files are opened (a FIFO would block forever, a link to /dev/zero would fill memory), and at
     most MAX_RESULT_BYTES of them. schema=False: any JSON object (a failure record)."""
-    if isinstance(path, ObjectPath):
-        raw, why = _read_object(path)
-        if raw is None:
-            return None, why
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except RecursionError:
-            return None, "nested too deeply"
-        except ValueError as err:
-            return None, f"not valid JSON: {err}"
-        if not schema:
-            return (data, "") if isinstance(data, dict) else (None, "not a JSON object")
-        why = result_schema.problem(data)
-        return (None, why) if why else (data, "")
+    raw, why = _read_object(path) if isinstance(path, ObjectPath) else _read_file(path)
+    if raw is None:
+        return None, why
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        return None, "nested too deeply"
+    except ValueError as err:
+        return None, f"not valid JSON: {err}"
+    if not schema:
+        return (data, "") if isinstance(data, dict) else (None, "not a JSON object")
+    why = result_schema.problem(data)
+    return (None, why) if why else (data, "")
+
+
+def _read_file(path: Path) -> tuple[bytes | None, str]:
     try:
         st = os.stat(path)  # follows a link: a link to a regular file is read, a link to a device is not
     except OSError as err:
@@ -240,19 +242,11 @@ def read_result(path: Location, *, schema: bool = True) -> tuple[dict[str, Any] 
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_RESULT_BYTES + 1)
-        if len(raw) > MAX_RESULT_BYTES:
-            return None, f"larger than {MAX_RESULT_BYTES // 2**20} MB"
-        data = json.loads(raw.decode("utf-8"))
     except OSError as err:
         return None, f"cannot read it: {err.strerror or err}"
-    except RecursionError:
-        return None, "nested too deeply"
-    except ValueError as err:
-        return None, f"not valid JSON: {err}"
-    if not schema:
-        return (data, "") if isinstance(data, dict) else (None, "not a JSON object")
-    why = result_schema.problem(data)
-    return (None, why) if why else (data, "")
+    if len(raw) > MAX_RESULT_BYTES:
+        return None, f"larger than {MAX_RESULT_BYTES // 2**20} MB"
+    return raw, ""
 
 
 def load_all(output: Location) -> list[dict[str, Any]]:
