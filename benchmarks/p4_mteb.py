@@ -307,11 +307,10 @@ def main(argv: list[str] | None = None) -> int:
               f"of 32), {f['classifier']} with sklearn defaults otherwise (lbfgs, C=1, max_iter=100), "
               f"samples_per_label={spl}, n_experiments={f['n_experiments']} (accuracy averaged), dev unused; "
               f"encodes the union of sampled train rows + test {f['n_test']}")
-    if args.json:
-        peer = "mteb" if args.no_full else "mteb-full"  # the whole-train side is the fair accuracy comparison
-        write_json(args.json, {"P4": b["wall"] / stats[peer]["wall"]}, runs, against=peer, sizes=sizes,
-                   mteb_version=mteb_version, accuracy={side: st["acc"] for side, st in stats.items()},
-                   measurements=meas)
+    peer = "mteb" if args.no_full else "mteb-full"  # the whole-train side is the fair accuracy comparison
+    write_json(args.json, {"P4": b["wall"] / stats[peer]["wall"]}, runs, against=peer, sizes=sizes,
+               mteb_version=mteb_version, accuracy={side: st["acc"] for side, st in stats.items()},
+               measurements=meas)
     return 0
 
 

@@ -224,9 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"P7 = {p7:.2f} (wall, medians; cpu {cpu['bench'] / cpu['trainer']:.2f}), target <= 1.0 at equal accuracy; "
           f"accuracy {acc['bench']:.2f} vs {acc['trainer']:.2f}, difference {acc['bench'] - acc['trainer']:+.2f} "
           f"(one standard error {se:.2f}): {'equal' if equal else 'NOT equal'} within one standard error")
-    if args.json:
-        write_json(args.json, {"P7": p7}, runs, sizes=sizes, recipe=RECIPE, accuracy=acc, equal_accuracy=equal,
-                   standard_error=se, measurements=meas)
+    write_json(args.json, {"P7": p7}, runs, sizes=sizes, recipe=RECIPE, accuracy=acc, equal_accuracy=equal,
+               standard_error=se, measurements=meas)
     return 0
 
 

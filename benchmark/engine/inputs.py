@@ -110,7 +110,7 @@ def changes(recorded: Any, now: dict[str, Any], job: Any) -> list[str]:
             out.append(what)
 
     differ("upstream", recorded.get("upstream"), now.get("upstream"), f"the weights of upstream '{job.upstream.text}'")
-    if recorded.get("task") != task_digest(job.task, legacy=True):
+    if not _same_task(recorded.get("task"), now.get("task"), job.task):
         differ("task", recorded.get("task"), now.get("task"), f"the definition of task '{job.task.name}'")
     differ("data", recorded.get("data"), now.get("data"), f"the data of task '{job.task.name}'")
     old_transfer = recorded.get("transfer") if isinstance(recorded.get("transfer"), dict) else {}
@@ -118,7 +118,13 @@ def changes(recorded: Any, now: dict[str, Any], job: Any) -> list[str]:
     for name, new in (now.get("transfer") or {}).items():
         old = old_transfer.get(name)
         if isinstance(old, dict):
-            if name not in specs or old.get("task") != task_digest(specs[name], legacy=True):
+            if name not in specs or not _same_task(old.get("task"), new.get("task"), specs[name]):
                 differ("task", old.get("task"), new.get("task"), f"the definition of task '{name}'")
             differ("data", old.get("data"), new.get("data"), f"the data of task '{name}'")
     return out
+
+
+def _same_task(old: Any, new: Any, task: TaskSpec) -> bool:
+    """Whether a recorded task digest names the task as it is now: today's digest, or the one results recorded
+    before scale references left it (computed only when today's differs: the common case costs nothing)."""
+    return old == new or old == task_digest(task, legacy=True)
