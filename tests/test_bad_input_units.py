@@ -96,7 +96,7 @@ CASES = [
          "error: spoken-fortune-qa: unknown units option 'kk' (upstream, layer, k, seed, max_frames)",
          _spoken("units: {kk: 3}")),
     Case("task-too-few-speakers", RUN_SPOKEN,
-         "error: spoken-fortune-qa: needs speakers >= 12 (two voices in every split), quotes >= 2 and max_words >= 8",
+         "error: spoken-fortune-qa: option speakers must be a whole number >= 12, not 6",
          _spoken("speakers: 6")),
 ]
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmark.media.audio import trim
 from benchmark.tasks import symbols
 from benchmark.tasks.schema import SymbolMap
 from benchmark.types import Examples, TaskData
-from downstreams.recipes.spoken_qa import SpokenFortuneQA, trim
+from downstreams.recipes.spoken_qa import TRIM_DB, SpokenFortuneQA
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +25,7 @@ def test_trim_keeps_the_voiced_extent() -> None:
     wave = np.zeros(16_000, np.float32)
     wave[3200:8000] = 0.5  # 0.2 s .. 0.5 s
     wave[100] = 0.001  # a click below 2 % of the loudest frame's RMS
-    out = trim(wave)
+    out = trim(wave, TRIM_DB)
     assert len(out) == 4800 and out.min() == 0.5
 
 

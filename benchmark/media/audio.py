@@ -143,3 +143,13 @@ def pad_batch(waves: Sequence[Any]) -> tuple[Any, Any]:
     for i, a in enumerate(arrays):
         out[i, : len(a)] = torch.from_numpy(a)
     return out, lengths
+
+
+def trim(wave: np.ndarray, db: float, sample_rate: int = 16_000) -> np.ndarray:
+    """The clip from its first to its last 10 ms frame within `db` of its loudest frame (a synthesiser pads its
+    output with silence; a diarization reference or an answer's time is the speech's extent)."""
+    hop = sample_rate // 100
+    n = max(1, len(wave) // hop)
+    energy = np.array([float(np.mean(wave[i * hop:(i + 1) * hop] ** 2)) for i in range(n)]) + 1e-12
+    loud = np.flatnonzero(10 * np.log10(energy / energy.max()) > -db)
+    return wave[loud[0] * hop:(loud[-1] + 1) * hop] if len(loud) else wave

@@ -23,6 +23,7 @@ import numpy as np
 
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
+from benchmark.media.audio import trim
 from benchmark.types import Examples
 from downstreams.recipes.speech_synth import (
     OBJECTS,
@@ -43,16 +44,6 @@ DEFAULTS: dict[str, Any] = {"seed": 0, "speakers": 24, "train": 80, "select": 20
                             "overlap": 0.2, "silence": 0.1}
 SPLITS = ("train", "select", "test")
 TRIM_DB = 35.0  # a 10 ms frame is speech when its energy is within 35 dB of the clip's loudest frame
-
-
-def trim(wave: np.ndarray, db: float = TRIM_DB) -> np.ndarray:
-    """The clip from its first to its last 10 ms frame within `db` of its loudest frame (eSpeak NG pads its
-    output with silence; the reference is the speech's extent)."""
-    hop = SAMPLE_RATE // 100
-    n = max(1, len(wave) // hop)
-    energy = np.array([float(np.mean(wave[i * hop:(i + 1) * hop] ** 2)) for i in range(n)]) + 1e-12
-    loud = np.flatnonzero(10 * np.log10(energy / energy.max()) > -db)
-    return wave[loud[0] * hop:(loud[-1] + 1) * hop] if len(loud) else wave
 
 
 def _sentence(rng: np.random.Generator) -> str:
@@ -116,7 +107,7 @@ def mixture(pair: tuple[dict[str, Any], dict[str, Any]], o: dict[str, Any], rng:
         voice = pair[k % 2]
         pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
         speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
-        clips.append(trim(synthesize(_sentence(rng), voice, pitch, speed)) * np.float32(gains[k % 2]))
+        clips.append(trim(synthesize(_sentence(rng), voice, pitch, speed), TRIM_DB) * np.float32(gains[k % 2]))
         who.append("AB"[k % 2])
     starts, length = placement([len(c) / SAMPLE_RATE for c in clips], o["overlap"], o["silence"], rng)
     mix = np.zeros(int(np.ceil(length * SAMPLE_RATE)) + 1, np.float32)

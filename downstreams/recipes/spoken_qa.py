@@ -31,8 +31,10 @@ import numpy as np
 
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
+from benchmark.media.audio import trim
 from benchmark.types import Examples
 from downstreams.recipes import fortunes_qa, speech_synth
+from downstreams.recipes.options import recipe_options
 from downstreams.recipes.speech_synth import SAMPLE_RATE, Split, SynthRecipe
 
 DEFAULTS: dict[str, Any] = {"seed": 0, "speakers": 24, "quotes": 2, "train": 160, "select": 40, "test": 80,
@@ -40,15 +42,7 @@ DEFAULTS: dict[str, Any] = {"seed": 0, "speakers": 24, "quotes": 2, "train": 160
                             "unit_model": None}
 SYNTH_KEYS = ("seed", "speakers", "quotes", "train", "select", "test", "max_words")
 PAUSE = int(0.15 * SAMPLE_RATE)
-
-
-def trim(wave: np.ndarray, floor: float = 0.02) -> np.ndarray:
-    """The wave from its first to its last 10 ms frame whose RMS reaches `floor` of the loudest frame's."""
-    hop = SAMPLE_RATE // 100
-    n = max(1, len(wave) // hop)
-    rms = np.sqrt(np.mean(wave[: n * hop].reshape(n, hop) ** 2, axis=1)) if len(wave) >= hop else np.ones(1)
-    loud = np.nonzero(rms >= floor * max(float(rms.max()), 1e-9))[0]
-    return wave[int(loud[0]) * hop: (int(loud[-1]) + 1) * hop] if len(loud) else wave
+TRIM_DB = 20 * np.log10(50)  # a 10 ms frame is voiced when its RMS reaches 2 % of the loudest frame's
 
 
 def passage(phrases: list[str], voice: dict[str, Any], rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -58,7 +52,7 @@ def passage(phrases: list[str], voice: dict[str, Any], rng: np.random.Generator)
     speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
     pieces, times, at = [np.zeros(PAUSE, np.float32)], [], PAUSE
     for text in phrases:
-        w = trim(speech_synth.synthesize(text, voice, pitch, speed))
+        w = trim(speech_synth.synthesize(text, voice, pitch, speed), TRIM_DB)
         times.append((at / SAMPLE_RATE, (at + len(w)) / SAMPLE_RATE))
         pieces += [w, np.zeros(PAUSE, np.float32)]
         at += len(w) + PAUSE
@@ -108,20 +102,12 @@ def items(quotes: list[fortunes_qa.Quote], split: str, n: int, o: dict[str, Any]
 class SpokenFortuneQA(SynthRecipe):
     """The `spoken-fortune-qa` dataset loader (register_datasets)."""
 
-    name, prefix, what, version = "spoken-fortune-qa", "spoken-fortune-qa", "spoken fortune QA audio", 1
+    name, prefix, what, version = "spoken-fortune-qa", "spoken-fortune-qa", "spoken fortune QA audio", 2
 
     def options(self, options: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(options) - set(DEFAULTS)
-        if unknown:
-            raise BenchError(f"spoken-fortune-qa: unknown option '{sorted(unknown)[0]}' (options: "
-                             f"{', '.join(DEFAULTS)})")
-        o = {**DEFAULTS, **options, "units": {**DEFAULTS["units"], **(options.get("units") or {})}}
-        for key in ("speakers", "train", "select", "test", "quotes", "max_words"):
-            if not isinstance(o[key], int) or o[key] < 1:
-                raise BenchError(f"spoken-fortune-qa: option {key} must be a positive integer, not {o[key]!r}")
-        if o["speakers"] < 12 or o["quotes"] < 2 or o["max_words"] < 8:
-            raise BenchError("spoken-fortune-qa: needs speakers >= 12 (two voices in every split), quotes >= 2 and max_words >= 8")
-        return o
+        o = recipe_options(self.name, options, DEFAULTS, {"seed": 0, "speakers": 12, "train": 1, "select": 1,
+                                                          "test": 1, "quotes": 2, "max_words": 8})
+        return {**o, "units": {**DEFAULTS["units"], **(options.get("units") or {})}}  # speakers >= 12: two per split
 
     def digest(self, o: dict[str, Any]) -> str:
         """The audio's digest: the synthesis options only (another unit model reuses the same clips)."""
