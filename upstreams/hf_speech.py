@@ -29,12 +29,22 @@ FILTERBANK_BINS = {"fbank": 80, "mfcc": 13}
 
 def filterbank_fingerprint(kind: str) -> str:
     """Names the feature recipe: change it whenever the features change."""
-    return f"{kind}-kaldi-v1:{FILTERBANK_BINS[kind]}+d+dd"
+    return f"{kind}-kaldi-v2:{FILTERBANK_BINS[kind]}+d+dd+cmvn"
+
+
+def cmvn(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Per-utterance mean and variance normalisation of (frames, dims), as s3prl's CMVN: subtract each
+    dimension's mean, divide by eps + its standard deviation (Bessel-corrected; a single frame becomes zeros)."""
+    std = x.std(dim=0, keepdim=True) if x.shape[0] > 1 else torch.zeros_like(x)
+    return (x - x.mean(dim=0, keepdim=True)) / (eps + std)
 
 
 class FilterbankUpstream(nn.Module):
     """Kaldi-compatible log-mel filterbank (80 bins) or MFCC (13 coefficients), each with first and second
-    derivatives: 25 ms windows every 10 ms, no dither (deterministic). SUPERB's FBANK is its zero point."""
+    derivatives, then per-utterance mean and variance normalisation of every dimension: 25 ms windows every 10 ms,
+    no dither (deterministic). This is s3prl's `fbank` / `mfcc` baseline (upstream/baseline: ExtractAudioFeature,
+    Delta order 2 window 5, CMVN), so SUPERB's FBANK, its zero point. Version 1 (before 2026-12-06) had no CMVN:
+    a recording's gain shifted every log-mel value by a constant the downstream had to undo."""
 
     modality, sample_rate, downsample_rate, num_layers, n_parameters = "speech", SAMPLE_RATE, 160, 0, 0
 
@@ -63,7 +73,7 @@ class FilterbankUpstream(nn.Module):
             feats = kaldi.mfcc(x, num_ceps=13, num_mel_bins=23, sample_frequency=SAMPLE_RATE, dither=0.0)
         d1 = F.compute_deltas(feats.T)
         d2 = F.compute_deltas(d1)
-        return torch.cat([feats.T, d1, d2], dim=0).T  # (frames, 3 * bins)
+        return cmvn(torch.cat([feats.T, d1, d2], dim=0).T)  # (frames, 3 * bins)
 
     def forward(self, inputs: Sequence[Any]) -> HiddenStates:
         if not inputs:
