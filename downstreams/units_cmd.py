@@ -77,7 +77,8 @@ def units_group() -> None:
 
 
 @units_group.command("fit")
-@click.option("--upstream", default="mfcc", show_default=True, help="A speech upstream (mfcc, fbank, wav2vec2+rand...).")
+@click.option("--upstream", default="mfcc_no_cmvn", show_default=True,
+              help="A speech upstream (mfcc_no_cmvn: HuBERT's first iteration; mfcc, fbank, wav2vec2+rand...).")
 @click.option("--layer", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which layer's frames (0: the input layer; mfcc and fbank have only 0).")
 @click.option("--k", type=click.IntRange(2, 4096), default=64, show_default=True, help="How many units.")

@@ -27,8 +27,11 @@ SAMPLE_RATE = 16_000
 FILTERBANK_BINS = {"fbank": 80, "mfcc": 13}
 
 
-def filterbank_fingerprint(kind: str) -> str:
-    """Names the feature recipe: change it whenever the features change."""
+def filterbank_fingerprint(kind: str, normalise: bool = True) -> str:
+    """Names the feature recipe: change it whenever the features change. Without CMVN the features are exactly
+    version 1's, so they keep its fingerprint (and its cached frames)."""
+    if not normalise:
+        return f"{kind}-kaldi-v1:{FILTERBANK_BINS[kind]}+d+dd"
     return f"{kind}-kaldi-v2:{FILTERBANK_BINS[kind]}+d+dd+cmvn"
 
 
@@ -44,16 +47,17 @@ class FilterbankUpstream(nn.Module):
     derivatives, then per-utterance mean and variance normalisation of every dimension: 25 ms windows every 10 ms,
     no dither (deterministic). This is s3prl's `fbank` / `mfcc` baseline (upstream/baseline: ExtractAudioFeature,
     Delta order 2 window 5, CMVN), so SUPERB's FBANK, its zero point. Version 1 (before 2026-12-06) had no CMVN:
-    a recording's gain shifted every log-mel value by a constant the downstream had to undo."""
+    a recording's gain shifted every log-mel value by a constant the downstream had to undo. `normalise=False` is
+    s3prl's `fbank_no_cmvn` (and bench's `mfcc_no_cmvn`: the features HuBERT's first iteration clusters)."""
 
     modality, sample_rate, downsample_rate, num_layers, n_parameters = "speech", SAMPLE_RATE, 160, 0, 0
 
-    def __init__(self, kind: Literal["fbank", "mfcc"], *, name: str) -> None:
+    def __init__(self, kind: Literal["fbank", "mfcc"], *, name: str, normalise: bool = True) -> None:
         super().__init__()
-        self.kind, self.name = kind, name
+        self.kind, self.name, self.normalise = kind, name, normalise
         self.bins = FILTERBANK_BINS[kind]
         self.hidden_size = 3 * self.bins
-        self.fingerprint = filterbank_fingerprint(kind)
+        self.fingerprint = filterbank_fingerprint(kind, normalise)
         self.source = "torchaudio.compliance.kaldi"
 
     def reinitialize(self, scope: str, seed: int) -> None:
@@ -73,7 +77,8 @@ class FilterbankUpstream(nn.Module):
             feats = kaldi.mfcc(x, num_ceps=13, num_mel_bins=23, sample_frequency=SAMPLE_RATE, dither=0.0)
         d1 = F.compute_deltas(feats.T)
         d2 = F.compute_deltas(d1)
-        return cmvn(torch.cat([feats.T, d1, d2], dim=0).T)  # (frames, 3 * bins)
+        out = torch.cat([feats.T, d1, d2], dim=0).T  # (frames, 3 * bins)
+        return cmvn(out) if self.normalise else out
 
     def forward(self, inputs: Sequence[Any]) -> HiddenStates:
         if not inputs:

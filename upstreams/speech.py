@@ -18,21 +18,21 @@ DEFAULTS = {"wav2vec2": "facebook/wav2vec2-base", "hubert": "facebook/hubert-bas
 
 
 class FilterbankFactory:
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, kind: str, normalise: bool = True) -> None:
+        self.kind, self.normalise = kind, normalise
 
     def fingerprint(self, arg: str | None, scopes: tuple[str, ...], seed: int) -> str | None:
         from upstreams.hf_speech import filterbank_fingerprint
 
-        return None if scopes else filterbank_fingerprint(self.kind)
+        return None if scopes else filterbank_fingerprint(self.kind, self.normalise)
 
     def __call__(self, arg: str | None, *, name: str, trust_remote_code: bool = False) -> Any:
         from benchmark.errors import BenchError
         from upstreams.hf_speech import FilterbankUpstream
 
         if arg:
-            raise BenchError(f"upstream '{self.kind}' takes no argument (got '{arg}')")
-        return FilterbankUpstream(self.kind, name=name)  # type: ignore[arg-type]
+            raise BenchError(f"upstream '{name}' takes no argument (got '{arg}')")
+        return FilterbankUpstream(self.kind, name=name, normalise=self.normalise)  # type: ignore[arg-type]
 
 
 class SpeechModelFactory:
@@ -83,8 +83,15 @@ class SpeechModelFactory:
 @hookimpl
 def register_upstreams(register: Any) -> None:
     register("fbank", FilterbankFactory("fbank"), modality="speech",
-             description="80-bin log-mel filterbank + deltas (Kaldi-compatible); SUPERB's zero point")
-    register("mfcc", FilterbankFactory("mfcc"), modality="speech", description="13 MFCCs + deltas (Kaldi-compatible)")
+             description="80-bin log-mel filterbank + deltas, per-utterance CMVN (Kaldi-compatible, s3prl's fbank); "
+                         "SUPERB's zero point")
+    register("mfcc", FilterbankFactory("mfcc"), modality="speech",
+             description="13 MFCCs + deltas, per-utterance CMVN (Kaldi-compatible, s3prl's mfcc)")
+    register("fbank_no_cmvn", FilterbankFactory("fbank", normalise=False), modality="speech",
+             description="fbank without CMVN (s3prl's fbank_no_cmvn; bench's fbank before 2026-12-06)")
+    register("mfcc_no_cmvn", FilterbankFactory("mfcc", normalise=False), modality="speech",
+             description="mfcc without CMVN: the features HuBERT's first iteration clusters (bench's mfcc before "
+                         "2026-12-06)")
     for family, checkpoint in DEFAULTS.items():
         register(family, SpeechModelFactory(family), modality="speech",
                  description=f"{family} encoder ({checkpoint} from the Hub; {family}:ID_OR_PATH; "

@@ -34,7 +34,7 @@ MAX_FRAMES = 200_000
 class UnitSpec:
     """What to cluster: which upstream's frames, at which layer, into how many units, with which seed."""
 
-    upstream: str = "mfcc"
+    upstream: str = "mfcc_no_cmvn"
     layer: int = 0
     k: int = 64
     seed: int = 0

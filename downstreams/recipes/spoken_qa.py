@@ -38,7 +38,7 @@ from downstreams.recipes.options import recipe_options
 from downstreams.recipes.speech_synth import SAMPLE_RATE, Split, SynthRecipe
 
 DEFAULTS: dict[str, Any] = {"seed": 0, "speakers": 24, "quotes": 2, "train": 160, "select": 40, "test": 80,
-                            "max_words": 16, "units": {"upstream": "mfcc", "layer": 0, "k": 64, "seed": 0},
+                            "max_words": 16, "units": {"upstream": "mfcc_no_cmvn", "layer": 0, "k": 64, "seed": 0},
                             "unit_model": None}
 SYNTH_KEYS = ("seed", "speakers", "quotes", "train", "select", "test", "max_words")
 PAUSE = int(0.15 * SAMPLE_RATE)
