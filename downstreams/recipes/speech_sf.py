@@ -1,5 +1,6 @@
 """Offline slot filling (`synth-sf`, after SUPERB SF on Audio SNIPS): spoken commands from a small grammar with
-slots ("set an alarm for seven am tomorrow", "play music by nina simone", "book a table for four in dublin"),
+slots ("set an alarm for seven am tomorrow", "play music by nina simone", "book a table for four in dublin"; every
+template with its own set of slot types),
 synthesised with eSpeak NG through downstreams.recipes.speech_synth (its speakers, synthesis and degradation:
 reverberation, noise, gain).
 
@@ -27,28 +28,31 @@ from benchmark.hookspecs import hookimpl
 from benchmark.types import Examples
 from downstreams.recipes.speech_synth import Split, SynthRecipe, degrade, say, speakers
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 SLOT_VALUES: dict[str, list[str]] = {
     "time": ["seven am", "six thirty", "noon", "nine pm", "half past eight", "midnight", "ten fifteen", "five am"],
     "date": ["tomorrow", "tonight", "on monday", "on friday", "next week", "this weekend"],
     "city": ["paris", "london", "boston", "tokyo", "madrid", "berlin", "chicago", "dublin"],
     "artist": ["the beatles", "adele", "miles davis", "nina simone", "bob marley", "elton john", "frank sinatra",
                "billie holiday"],
-    "party_size": ["two", "three", "four", "six", "eight"],
+    "party_size": ["two", "three", "four", "five", "six", "eight"],
     "contact": ["alice", "my mother", "john", "doctor smith", "maria", "peter"],
 }
 TEMPLATES = [
     "wake me up at {time}",
-    "set an alarm for {time} {date}",
-    "play music by {artist}",
-    "book a table for {party_size} in {city}",
-    "book a table in {city} {date}",
-    "what is the weather in {city} {date}",
+    "what is on my calendar {date}",
     "will it rain in {city}",
-    "call {contact} at {time}",
-    "remind me to call {contact} {date}",
+    "play music by {artist}",
+    "call {contact}",
+    "book a table for {party_size}",
+    "set an alarm for {time} {date}",
+    "book a table for {party_size} in {city}",
+    "play {artist} for {contact}",
     "turn off the music",
 ]
+"""Version 2: every template has its own slot-type set (six with one type, three with two, the pairs disjoint, one
+with none), so the slot types a command holds are not given away by the most frequent set; in version 1 five of
+the ten templates shared `city` or `date` and always guessing {city, date} scored F1 43.75."""
 SLOTS = sorted(SLOT_VALUES)
 VOCABULARY = [" ", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "'", *(f"{p}-{s}" for s in SLOTS for p in "BE")]
 """s3prl's character vocabulary (space, A-Z, apostrophe), then a B- and an E- tag per slot type."""
