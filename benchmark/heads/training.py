@@ -229,6 +229,23 @@ def length_batches(length: Callable[[int], int], items: Sequence[int], batch_siz
     return [out[i] for i in torch.randperm(len(out), generator=gen).tolist()]
 
 
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """One epoch's batches as transformers' `group_by_length` forms them (its LengthGroupedSampler,
+    get_length_grouped_indices): a random order cut into megabatches of min(n // (4 x batch_size), 50) batches (at
+    least one), each sorted longest first (stably), the longest item of all swapped to the very front so that an
+    out-of-memory shows at the first step, and the result cut into batches in that order. Similar lengths share a
+    batch (less padding) while the megabatches stay in random order."""
+    n = len(lengths)
+    size = max(1, min(n // (batch_size * 4), 50)) * batch_size
+    order = torch.randperm(n, generator=gen).tolist()
+    megas = [sorted(order[i:i + size], key=lambda j: lengths[j], reverse=True) for i in range(0, n, size)]
+    if megas:
+        longest = max(range(len(megas)), key=lambda m: lengths[megas[m][0]])  # the first of equals, as argmax
+        megas[0][0], megas[longest][0] = megas[longest][0], megas[0][0]
+    flat = [i for m in megas for i in m]
+    return [torch.tensor(flat[i:i + batch_size]) for i in range(0, n, batch_size)]
+
+
 def train_units(task: TaskSpec, registry: Registry, src: Any, items: Sequence[int],
                 build_head: Callable[[int], nn.Module],
                 unit_loss: Callable[[torch.Tensor, torch.Tensor, list[int]], torch.Tensor],
