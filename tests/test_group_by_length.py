@@ -139,3 +139,29 @@ def test_fine_tuning_without_the_switch_is_what_it_was_and_with_it_trains_on_gro
     expect = length_grouped_batches([input_length(t) for t in ws_train], 4, torch.Generator().manual_seed(0))
     assert seen[0] == [b.tolist() for b in expect]  # drawn from the job's seed
     assert [p["train_loss"] for p in grouped.selection["step_curve"]] != BEFORE_STEP_LOSSES
+
+
+def test_the_fine_tune_optimizer_steps_bit_for_bit_as_torchs_per_tensor_loop() -> None:
+    from benchmark.heads.training import finetune_optimizer
+
+    torch.manual_seed(0)
+    shapes = [(300, 24), (24, 24), (96, 24), (24,)]
+    start = [torch.randn(s) for s in shapes]
+    hp = {"lr": 2e-5, "head_lr": 1e-3, "weight_decay": 0.01, "epochs": 1, "batch_size": 1}
+    finals = []
+    for ours in (True, False):
+        up = torch.nn.ParameterList([torch.nn.Parameter(t.clone()) for t in start[:3]])
+        head = [torch.nn.Parameter(start[3].clone())]
+        opt = finetune_optimizer(up, head, hp, 10)[0]  # (its schedule has already scaled the learning rates)
+        assert all(g["foreach"] for g in opt.param_groups)
+        if not ours:  # what bench built before: torch's default on the CPU, a per-tensor loop
+            for g in opt.param_groups:
+                g["foreach"] = False
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(4):
+            for p in [*up, *head]:
+                p.grad = torch.randn(p.shape, generator=gen) * 1e-2
+            opt.step()
+        finals.append([p.detach().clone() for p in [*up, *head]])
+    assert all(torch.equal(a, b) for a, b in zip(*finals, strict=True))
+    assert not torch.equal(finals[0][0], start[0])  # it did step

@@ -168,7 +168,9 @@ def finetune_optimizer(upstream: nn.Module, head_params: list[nn.Parameter], hp:
     """AdamW with the upstream at lr and the featurizer + head at head_lr; linear warm-up over the first 10 % of
     the steps, then linear decay to zero."""
     groups = [{"params": list(upstream.parameters()), "lr": hp["lr"]}, {"params": head_params, "lr": hp["head_lr"]}]
-    opt = torch.optim.AdamW(groups, weight_decay=hp["weight_decay"])
+    # foreach: torch picks it by itself only on accelerators; on a CPU its default is a per-tensor loop, slower
+    # on MiniLM's 22.7 M parameters, with bit-identical results (fused AdamW would change the last bits)
+    opt = torch.optim.AdamW(groups, weight_decay=hp["weight_decay"], foreach=True)
     steps = hp["epochs"] * math.ceil(n_train / hp["batch_size"])
     warmup = max(1, int(0.1 * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
