@@ -20,7 +20,8 @@ seconds and CPU seconds. The ratio is bench's median wall time over the Trainer'
 with their binomial standard errors ("equal" = within one standard error of their difference).
 
 With `--group-by-length` both sides batch by length, like for like: bench gets `--group-by-length` and the
-Trainer `group_by_length=True` (the same LengthGroupedSampler order: shuffled megabatches of 50 batches sorted
+Trainer `group_by_length=True` (transformers 5: `train_sampling_strategy="group_by_length"`; the same
+LengthGroupedSampler order: shuffled megabatches of 50 batches sorted
 longest first); without it both draw plain random batches. The first line and the table say which ran.
 
     python benchmarks/p7_finetune.py            # 3 runs, 3,000 train / 1,000 dev snippets
@@ -105,7 +106,7 @@ def trainer_worker(data_dir: Path, model_path: str, seed: int, out: Path, group_
                                  per_device_train_batch_size=RECIPE["batch_size"], per_device_eval_batch_size=64,
                                  seed=seed, save_strategy="no", eval_strategy="no", logging_strategy="no",
                                  report_to=[], disable_tqdm=True, dataloader_num_workers=0,
-                                 group_by_length=group_by_length,
+                                 **_sampling(group_by_length),
                                  use_cpu=not torch.cuda.is_available())
         trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tok))
         trainer.train()
@@ -116,6 +117,21 @@ def trainer_worker(data_dir: Path, model_path: str, seed: int, out: Path, group_
     out.write_text(json.dumps({"accuracy": accuracy, "n_train": len(train), "n_dev": len(dev), "seconds": {
         "import": t_import - t0, "load": t_model - t_import, "train": t_train - t_model, "predict": t_end - t_train}}),
         encoding="utf-8")
+
+
+def _sampling(group_by_length: bool) -> dict[str, Any]:
+    """The Trainer's length grouping: `train_sampling_strategy="group_by_length"` in transformers 5, the older
+    `group_by_length=True` before it; nothing when off (its default, random batches)."""
+    if not group_by_length:
+        return {}
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True}
 
 
 # ---------------------------------------------------------------- data and the two timed sides
