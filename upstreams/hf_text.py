@@ -277,6 +277,17 @@ class HFTextUpstream(HFEncoder):
                 handle.remove()
         return enc["input_ids"], logits.argmax(-1).cpu(), mask, offsets
 
+    def token_lengths(self, inputs: Sequence[TextInput]) -> list[int]:
+        """Each input's number of tokens as `forward` reads it (special tokens included, truncated the same way)."""
+        if not inputs:
+            return []
+        if isinstance(inputs[0], tuple | list):
+            enc = self.tokenizer([str(a) for a, _ in inputs], [str(b) for _, b in inputs], truncation="longest_first",
+                                 max_length=self.max_length)
+        else:
+            enc = self.tokenizer([str(t) for t in inputs], truncation=True, max_length=self.max_length)
+        return [len(ids) for ids in enc["input_ids"]]
+
     def forward(self, inputs: Sequence[TextInput]) -> HiddenStates:
         if not inputs:
             raise ValueError("empty batch")

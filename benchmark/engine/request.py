@@ -28,6 +28,11 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "align": "first", "stride": 128,
 }
 _HEAD_LR = "--head-lr applies to --mode finetune (in frozen mode only the head trains: use --lr)"
+OPT_IN: dict[str, Any] = {"group_by_length": False}
+"""Fine-tune switches added after results were published: a job's hyper-parameters (and with them its id and its
+result's `hyperparameters`) carry one only when it is on, so every earlier job keeps its id and record."""
+_GROUP_BY_LENGTH = ("--group-by-length applies to --mode finetune (it orders the fine-tuning batches; frozen mode "
+                    "trains on cached features in chunk order): drop it or add --mode finetune")
 MAX_SEED = 2**32 - 1  # numpy's limit; torch's is larger
 DEVICES = ("cpu", "cuda", "auto")
 CACHE_DTYPES = ("float32", "float16")
@@ -103,8 +108,14 @@ def resolve_hparams(mode: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
         raise BenchError(f"unknown mode '{mode}' (frozen or finetune)")
     hp = {"mode": mode, **COMMON_DEFAULTS, **MODE_DEFAULTS[mode]}
     for key, value in overrides.items():
+        if key in OPT_IN:
+            if not isinstance(value, bool | None):
+                raise BenchError(f"--{key.replace('_', '-')} is a switch: true or false (got {value!r})")
+            if value:  # absent when off: see OPT_IN
+                hp[key] = True
+            continue
         if key not in hp:
-            raise BenchError(f"unknown hyper-parameter '{key}' (one of {', '.join(sorted(hp))})")
+            raise BenchError(f"unknown hyper-parameter '{key}' (one of {', '.join(sorted([*hp, *OPT_IN]))})")
         if value is None:
             continue
         if isinstance(value, list | tuple):
@@ -147,6 +158,8 @@ class HParams:
     batch_size: int | tuple[int, ...] = 256
     patience: int = 5
     dropout: float | tuple[float, ...] = 0.0
+    group_by_length: bool = False
+    """Fine-tuning: length-grouped training batches (transformers' group_by_length); in `as_dict` only when on."""
 
     def __post_init__(self) -> None:
         for f in fields(self):  # a grid given as a list is kept as a tuple: the value stays hashable
@@ -163,6 +176,7 @@ class HParams:
         """From the dict `resolve_hparams` gives (missing keys take the mode's defaults); lists become tuples."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(hp) - known)
+        hp = {k: v for k, v in hp.items() if not (k in OPT_IN and v == OPT_IN[k])}
         if unknown:
             raise BenchError(f"unknown hyper-parameter '{unknown[0]}' (one of {', '.join(sorted(known))})")
         mode = hp.get("mode", "frozen")
@@ -171,7 +185,8 @@ class HParams:
 
     def as_dict(self) -> dict[str, Any]:
         """The hyper-parameters as jobs carry them (grids as lists), in the order job records have always had."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)
+                if not (f.name in OPT_IN and getattr(self, f.name) == OPT_IN[f.name])}
 
 
 def _names(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -235,6 +250,8 @@ class RunRequest:
         """The rules any request obeys (messages name the flags: the command line is where users meet them)."""
         if "head_lr" in self.explicit and self.hparams.mode != "finetune":
             raise BenchError(_HEAD_LR)
+        if self.hparams.group_by_length and self.hparams.mode != "finetune":
+            raise BenchError(_GROUP_BY_LENGTH)
         if not self.use_cache and self.cache_dtype != "float32":
             raise BenchError("--cache-dtype has no effect with --no-cache; drop one of them")
         if self.cache_dtype not in CACHE_DTYPES:
@@ -283,6 +300,8 @@ class RunRequest:
             data_dir = os.environ["BENCH_DATA_DIR"]
         if "head_lr" in explicit and mode != "finetune":  # before the values are checked: the flag is the mistake
             raise BenchError(_HEAD_LR)
+        if given.get("group_by_length") and mode != "finetune":
+            raise BenchError(_GROUP_BY_LENGTH)
         return cls(upstreams=_names(upstreams), tasks=_names("offline-text" if tasks is None else tasks),
                    seeds=tuple(seeds), output=location(output), hparams=HParams.resolve(mode, given),
                    explicit=frozenset(explicit), data_dir=_path(data_dir),
