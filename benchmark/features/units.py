@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.errors import BenchError
+from benchmark.paths import private_tmp
 
 FORMAT = "bench-units/1"
 MAX_FRAMES = 200_000
@@ -101,7 +102,7 @@ class UnitModel:
         """One .npz file (no pickle): the centroids and a JSON header; written whole or not at all."""
         path = Path(path)
         header = {"format": FORMAT, **self.record(), "max_frames": self.spec.max_frames}
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = private_tmp(path)
         with open(tmp, "wb") as f:
             np.savez(f, centroids=self.centroids.astype(np.float32), header=np.array(json.dumps(header)))
         tmp.replace(path)

@@ -37,6 +37,7 @@ import numpy as np
 
 from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
+from benchmark.paths import build_lock, private_tmp
 from benchmark.types import Examples
 from downstreams.recipes.options import recipe_options
 
@@ -340,17 +341,23 @@ class SynthRecipe:
         return out
 
     def build(self, o: dict[str, Any], cache_dir: Path) -> Path:
-        """The clips' file in the cache, synthesised first if it is not there (written whole or not at all)."""
+        """The clips' file in the cache, synthesised first if it is not there (written whole or not at all; one
+        process synthesises while others that want the same file wait for it)."""
         path = self.path(o, cache_dir)
-        if not path.is_file():
+        if path.is_file():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with build_lock(path):
+            if path.is_file():  # built by another process while this one waited
+                return path
             stored: dict[str, np.ndarray] = {}
             for split, (waves, arrays) in self.synthesise(o).items():
                 stored[f"{split}_lengths"] = np.array([len(w) for w in waves])
                 stored[f"{split}_audio"] = np.concatenate(waves)
                 stored.update({f"{split}_{k}": v for k, v in arrays.items()})
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, **stored)
+            tmp = private_tmp(path)
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **stored)
             tmp.replace(path)
         return path
 
