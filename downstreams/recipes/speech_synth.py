@@ -344,21 +344,16 @@ class SynthRecipe:
         """The clips' file in the cache, synthesised first if it is not there (written whole or not at all; one
         process synthesises while others that want the same file wait for it)."""
         path = self.path(o, cache_dir)
-        if path.is_file():
-            return path
         path.parent.mkdir(parents=True, exist_ok=True)
         with build_lock(path):
-            if path.is_file():  # built by another process while this one waited
-                return path
-            stored: dict[str, np.ndarray] = {}
-            for split, (waves, arrays) in self.synthesise(o).items():
-                stored[f"{split}_lengths"] = np.array([len(w) for w in waves])
-                stored[f"{split}_audio"] = np.concatenate(waves)
-                stored.update({f"{split}_{k}": v for k, v in arrays.items()})
-            tmp = private_tmp(path)
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, **stored)
-            tmp.replace(path)
+            if not path.is_file():  # (else built by another process while this one waited)
+                stored: dict[str, np.ndarray] = {}
+                for split, (waves, arrays) in self.synthesise(o).items():
+                    stored.update({f"{split}_lengths": np.array([len(w) for w in waves]),
+                                   f"{split}_audio": np.concatenate(waves), **{f"{split}_{k}": v for k, v in arrays.items()}})
+                with open(tmp := private_tmp(path), "wb") as f:
+                    np.savez_compressed(f, **stored)
+                tmp.replace(path)
         return path
 
 
