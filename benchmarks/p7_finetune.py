@@ -19,6 +19,10 @@ Both run as subprocesses timed around them (interpreter start, imports, model lo
 seconds and CPU seconds. The ratio is bench's median wall time over the Trainer's; the accuracies are compared
 with their binomial standard errors ("equal" = within one standard error of their difference).
 
+Optimizer: the Trainer's default AdamW is torch's fused kernel (`optim="adamw_torch_fused"` with torch >= 2.8), so
+bench runs with `--fused-optimizer` too (like for like); `--bench-optimizer foreach` times bench's default kernel
+instead (bit-identical to the fine-tunes bench published before the flag existed, slower on a CPU).
+
 With `--group-by-length` both sides batch by length, like for like: bench gets `--group-by-length` and the
 Trainer `group_by_length=True` (transformers 5: `train_sampling_strategy="group_by_length"`; the same
 LengthGroupedSampler order: shuffled megabatches of 50 batches sorted
@@ -146,13 +150,13 @@ def write_data(root: Path, n_train: int, n_dev: int) -> dict[str, int]:
     return {"train": n_train, "dev": n_dev}
 
 
-def time_bench(data_dir: Path, seed: int, group_by_length: bool = False) -> dict[str, Any]:
+def time_bench(data_dir: Path, seed: int, group_by_length: bool = False, fused: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="p7-bench-") as tmp:
         out = Path(tmp) / "out"
         cmd = [shutil.which("bench") or "bench", "run", "--upstream", "minilm", "--tasks", "sst2", "--mode",
                "finetune", "--lr", str(RECIPE["lr"]), "--batch-size", str(RECIPE["batch_size"]), "--epochs",
                str(RECIPE["epochs"]), "--seeds", str(seed), "--data-dir", str(data_dir), "-q", "--output", str(out),
-               *(["--group-by-length"] if group_by_length else [])]
+               *(["--group-by-length"] if group_by_length else []), *(["--fused-optimizer"] if fused else [])]
         proc, wall, cpu = timed(cmd, {**os.environ, **OFFLINE_ENV, "BENCH_CACHE": str(Path(tmp) / "cache")})
         if proc.returncode != 0:
             raise RuntimeError(f"bench run failed ({proc.returncode}):\n{tail(proc, 30)}")
@@ -195,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--accelerate-spec", default="accelerate", help="pip requirement for accelerate")
     ap.add_argument("--group-by-length", action="store_true",
                     help="both sides batch by length (bench --group-by-length, Trainer group_by_length=True)")
+    ap.add_argument("--bench-optimizer", choices=("fused", "foreach"), default="fused",
+                    help="bench's AdamW kernel: fused (--fused-optimizer, the Trainer's default kernel: like for like) "
+                         "or foreach (bench's default, bit-identical to its published fine-tunes)")
     ap.add_argument("--json", type=Path, help="write every measurement and the ratio here")
     ap.add_argument("--_worker", dest="worker", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--_model", dest="model", help=argparse.SUPPRESS)
@@ -222,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     meas: dict[str, list[dict[str, Any]]] = {"bench": [], "trainer": []}
     grouped = bool(args.group_by_length)
     batching = "length-grouped batches (group_by_length) on both sides" if grouped else "random batches on both sides"
+    fused = args.bench_optimizer == "fused"
+    batching += (", fused AdamW on both sides" if fused else
+                 ", AdamW foreach in bench (its default) vs fused in the Trainer (its default)")
     with tempfile.TemporaryDirectory(prefix="p7-data-") as tmp:
         data_dir = Path(tmp)
         sizes = write_data(data_dir, n_train, n_dev)
@@ -231,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(runs):
             for side in ("bench", "trainer"):
                 load = os.getloadavg()[0]
-                m = (time_bench(data_dir, i, grouped) if side == "bench"
+                m = (time_bench(data_dir, i, grouped, fused) if side == "bench"
                      else time_trainer(py, data_dir, model_path, i, grouped))
                 m["load_1min"] = round(load, 2)
                 meas[side].append(m)
@@ -254,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"P7 = {p7:.2f} (wall, medians; cpu {cpu['bench'] / cpu['trainer']:.2f}), target <= 1.0 at equal accuracy; "
           f"accuracy {acc['bench']:.2f} vs {acc['trainer']:.2f}, difference {acc['bench'] - acc['trainer']:+.2f} "
           f"(one standard error {se:.2f}): {'equal' if equal else 'NOT equal'} within one standard error")
-    write_json(args.json, {"P7": p7}, runs, sizes=sizes, recipe=RECIPE, group_by_length=grouped, accuracy=acc,
+    write_json(args.json, {"P7": p7}, runs, sizes=sizes, recipe=RECIPE, group_by_length=grouped,
+               bench_optimizer=args.bench_optimizer, accuracy=acc,
                equal_accuracy=equal, standard_error=se, measurements=meas)
     return 0
 

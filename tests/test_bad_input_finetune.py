@@ -23,6 +23,9 @@ _GROUPED_FROZEN = ("error: --group-by-length applies to --mode finetune (it orde
 CASES = [
     Case("group-by-length-frozen-default", ("--group-by-length",), _GROUPED_FROZEN),
     Case("group-by-length-frozen-explicit", ("--mode", "frozen", "--group-by-length"), _GROUPED_FROZEN),
+    Case("fused-optimizer-frozen", ("--fused-optimizer",),
+         "error: --fused-optimizer applies to --mode finetune (it is the fine-tuning optimizer's implementation): "
+         "drop it or add --mode finetune"),
 ]
 
 

@@ -165,3 +165,34 @@ def test_the_fine_tune_optimizer_steps_bit_for_bit_as_torchs_per_tensor_loop() -
         finals.append([p.detach().clone() for p in [*up, *head]])
     assert all(torch.equal(a, b) for a, b in zip(*finals, strict=True))
     assert not torch.equal(finals[0][0], start[0])  # it did step
+
+
+def test_fused_optimizer_is_opt_in_recorded_only_when_on_and_steps_close_to_foreach() -> None:
+    """--fused-optimizer (the Trainer's default kernel): a job id of its own only when on; refused in frozen mode;
+    its steps agree with the default foreach AdamW to rounding, not to the bit (why it is not the default)."""
+    from benchmark.heads.training import finetune_optimizer
+
+    plain = RunRequest.build(mode="finetune").hparams.as_dict()
+    on = RunRequest.build(mode="finetune", hparams={"fused_optimizer": True}).hparams.as_dict()
+    assert "fused_optimizer" not in plain and on == {**plain, "fused_optimizer": True}
+    ident = {"upstream": "minilm", "task": "sst2", "seed": 0, "result_schema": 1}
+    assert job_id({**ident, "hparams": _identity_hparams({**plain, "fused_optimizer": False})}) == \
+        job_id({**ident, "hparams": _identity_hparams(plain)})
+    with pytest.raises(BenchError, match=r"^--fused-optimizer applies to --mode finetune"):
+        RunRequest.build(mode="frozen", hparams={"fused_optimizer": True})
+    torch.manual_seed(0)
+    start = [torch.randn(s) for s in [(300, 24), (24, 24), (24,)]]
+    finals = []
+    for fused in (True, False):
+        up = torch.nn.ParameterList([torch.nn.Parameter(t.clone()) for t in start[:2]])
+        head = [torch.nn.Parameter(start[2].clone())]
+        hp = {"lr": 2e-3, "head_lr": 1e-2, "weight_decay": 0.01, "epochs": 1, "batch_size": 1, "fused_optimizer": fused}
+        opt = finetune_optimizer(up, head, hp, 10)[0]
+        assert all(g["fused"] is (True if fused else None) for g in opt.param_groups)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(4):
+            for p in [*up, *head]:
+                p.grad = torch.randn(p.shape, generator=gen) * 1e-2
+            opt.step()
+        finals.append([p.detach().clone() for p in [*up, *head]])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*finals, strict=True))

@@ -28,9 +28,11 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "align": "first", "stride": 128,
 }
 _HEAD_LR = "--head-lr applies to --mode finetune (in frozen mode only the head trains: use --lr)"
-OPT_IN: dict[str, Any] = {"group_by_length": False}
+OPT_IN: dict[str, Any] = {"group_by_length": False, "fused_optimizer": False}
 """Fine-tune switches added after results were published: a job's hyper-parameters (and with them its id and its
 result's `hyperparameters`) carry one only when it is on, so every earlier job keeps its id and record."""
+_FUSED = ("--fused-optimizer applies to --mode finetune (it is the fine-tuning optimizer's implementation): drop it "
+          "or add --mode finetune")
 _GROUP_BY_LENGTH = ("--group-by-length applies to --mode finetune (it orders the fine-tuning batches; frozen mode "
                     "trains on cached features in chunk order): drop it or add --mode finetune")
 MAX_SEED = 2**32 - 1  # numpy's limit; torch's is larger
@@ -160,6 +162,8 @@ class HParams:
     dropout: float | tuple[float, ...] = 0.0
     group_by_length: bool = False
     """Fine-tuning: length-grouped training batches (transformers' group_by_length); in `as_dict` only when on."""
+    fused_optimizer: bool = False
+    """Fine-tuning: torch's fused AdamW kernel (the Trainer's default), not the foreach one; only when on."""
 
     def __post_init__(self) -> None:
         for f in fields(self):  # a grid given as a list is kept as a tuple: the value stays hashable
@@ -252,6 +256,8 @@ class RunRequest:
             raise BenchError(_HEAD_LR)
         if self.hparams.group_by_length and self.hparams.mode != "finetune":
             raise BenchError(_GROUP_BY_LENGTH)
+        if self.hparams.fused_optimizer and self.hparams.mode != "finetune":
+            raise BenchError(_FUSED)
         if not self.use_cache and self.cache_dtype != "float32":
             raise BenchError("--cache-dtype has no effect with --no-cache; drop one of them")
         if self.cache_dtype not in CACHE_DTYPES:
@@ -302,6 +308,8 @@ class RunRequest:
             raise BenchError(_HEAD_LR)
         if given.get("group_by_length") and mode != "finetune":
             raise BenchError(_GROUP_BY_LENGTH)
+        if given.get("fused_optimizer") and mode != "finetune":
+            raise BenchError(_FUSED)
         return cls(upstreams=_names(upstreams), tasks=_names("offline-text" if tasks is None else tasks),
                    seeds=tuple(seeds), output=location(output), hparams=HParams.resolve(mode, given),
                    explicit=frozenset(explicit), data_dir=_path(data_dir),
