@@ -17,6 +17,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
@@ -44,6 +45,22 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProc
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return proc, wall, cpu
+
+
+def run_worker(py: Path, script: str, args: list[str], env: dict[str, str], what: str, prefix: str
+               ) -> dict[str, Any]:
+    """Run `script`'s peer side in the peer venv's python `py` (`args` + `--_out FILE`), timed: the JSON it writes
+    to FILE, with its wall and CPU seconds added. A failure raises with the worker's last lines."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        out = Path(tmp) / "scores.json"
+        cmd = [str(py), script, *args, "--_out", str(out)]
+        proc, wall, cpu = timed(cmd, {**os.environ, **OFFLINE_ENV, "HF_HOME": str(Path(tmp) / "hf-home"),
+                                      **{k: v.replace("{tmp}", tmp) for k, v in env.items()}})
+        if proc.returncode != 0:
+            raise RuntimeError(f"{what} worker failed ({proc.returncode}):\n{tail(proc, 30)}")
+        res: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        res["wall_s"], res["cpu_s"] = wall, cpu
+        return res
 
 
 def tail(proc: subprocess.CompletedProcess[str], n: int = 15) -> str:

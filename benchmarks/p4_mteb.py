@@ -57,6 +57,7 @@ from _peer_venv import (  # noqa: E402  (the scripts run as files, not as a pack
     NotSatisfiable,
     ensure_gitignored,
     ensure_peer,
+    run_worker,
     tail,
     timed,
     torch_version,
@@ -202,21 +203,12 @@ def time_bench(seed_sdist: Path | None) -> dict[str, Any]:
 
 
 def time_mteb(py: Path, data_dir: Path, model_path: str, samples_per_label: int | None) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="p4-mteb-") as tmp:
-        out = Path(tmp) / "scores.json"
-        cmd = [str(py), str(Path(__file__).resolve()), "--_mteb-worker", str(data_dir), "--_model", model_path,
-               "--_out", str(out)]
-        if samples_per_label is not None:
-            cmd += ["--_samples-per-label", str(samples_per_label)]
-        env = {**os.environ, **OFFLINE_ENV, "MTEB_CACHE": str(Path(tmp) / "mteb-cache"),
-               "HF_HOME": str(Path(tmp) / "hf-home")}
-        proc, wall, cpu = timed(cmd, env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"MTEB worker failed ({proc.returncode}):\n{tail(proc, 30)}")
-        res = json.loads(out.read_text(encoding="utf-8"))
-        res["wall_s"], res["cpu_s"] = wall, cpu
-        res["accuracy_pct"] = res["main_score"] * 100
-        return res
+    extra = ["--_samples-per-label", str(samples_per_label)] if samples_per_label is not None else []
+    res = run_worker(py, str(Path(__file__).resolve()), ["--_mteb-worker", str(data_dir), "--_model", model_path,
+                                                         *extra], {"MTEB_CACHE": "{tmp}/mteb-cache"}, "MTEB",
+                     "p4-mteb-")
+    res["accuracy_pct"] = res["main_score"] * 100
+    return res
 
 
 # ---------------------------------------------------------------- report

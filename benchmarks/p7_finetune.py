@@ -56,6 +56,7 @@ from _peer_venv import (  # noqa: E402  (the scripts run as files, not as a pack
     NotSatisfiable,
     ensure_gitignored,
     ensure_peer,
+    run_worker,
     tail,
     timed,
     torch_version,
@@ -169,16 +170,10 @@ def time_bench(data_dir: Path, seed: int, group_by_length: bool = False, fused: 
 
 def time_trainer(py: Path, data_dir: Path, model_path: str, seed: int, group_by_length: bool = False
                  ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="p7-trainer-") as tmp:
-        out = Path(tmp) / "scores.json"
-        cmd = [str(py), str(Path(__file__).resolve()), "--_worker", str(data_dir), "--_model", model_path,
-               "--_seed", str(seed), "--_out", str(out), *(["--_group"] if group_by_length else [])]
-        proc, wall, cpu = timed(cmd, {**os.environ, **OFFLINE_ENV, "HF_HOME": str(Path(tmp) / "hf-home")})
-        if proc.returncode != 0:
-            raise RuntimeError(f"Trainer worker failed ({proc.returncode}):\n{tail(proc, 30)}")
-        res = json.loads(out.read_text(encoding="utf-8"))
-        res["wall_s"], res["cpu_s"] = wall, cpu
-        return res
+    return run_worker(py, str(Path(__file__).resolve()), ["--_worker", str(data_dir), "--_model", model_path,
+                                                          "--_seed", str(seed), *(["--_group"] if group_by_length
+                                                                                  else [])],
+                      {}, "Trainer", "p7-trainer-")
 
 
 def standard_error(acc: float, n: int) -> float:
