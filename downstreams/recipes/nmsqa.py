@@ -57,6 +57,7 @@ class NmsqaLoader:
             lack = LAYOUT.missing(Path(data_dir), self.where(o, split))
             if lack is not None:
                 return f"expected {lack} under {data_dir} in {DOC}"
+        self.read(o, Path(data_dir))  # a malformed row or a missing audio file: one line now, not in a job
         return None
 
     def revision(self, options: dict[str, Any], data_dir: Path | None = None) -> str:

@@ -37,11 +37,11 @@ from downstreams.recipes.options import recipe_options
 from downstreams.recipes.speech_synth import SAMPLE_RATE, Split, SynthRecipe
 
 DEFAULTS: dict[str, Any] = {"seed": 0, "speakers": 24, "quotes": 3, "min_quotes": 2, "train": 120, "select": 30,
-                            "test": 60, "max_words": 12,
+                            "test": 60, "max_words": 10,
                             "units": {"upstream": "mfcc_no_cmvn", "layer": 0, "k": 64, "seed": 0}, "unit_model": None}
 SYNTH_KEYS = ("seed", "speakers", "quotes", "min_quotes", "train", "select", "test", "max_words")
 PAUSE = int(0.15 * SAMPLE_RATE)
-EDGE = (0.15, 2.5)
+EDGE = (0.15, 2.0)
 """Seconds of silence before and after a passage, drawn per passage."""
 TRIM_DB = 20 * np.log10(50)  # a 10 ms frame is voiced when its RMS reaches 2 % of the loudest frame's
 
