@@ -46,10 +46,12 @@ def task_audio(names: str, split: str, tasks_files: tuple[Path, ...], data_dir: 
         if lack:
             raise BenchError(f"task '{task.name}': {lack.what}" + (f" ({lack.how})" if lack.how else ""))
         if loader is not None:
-            if split not in ("train", "select", "test"):
-                raise BenchError(f"task '{task.name}' has splits train, select and test, not '{split}'")
+            names = tuple(getattr(loader, "splits", ("train", "select", "test")))
+            if split not in names:
+                raise BenchError(f"task '{task.name}' has splits {', '.join(names)}, not '{split}'")
             assert recipe is not None
-            waves += loader.audio(dict(recipe.options), default_cache_dir(), split)
+            extra = {"data_dir": data_dir} if getattr(loader, "reads_data_dir", False) else {}
+            waves += loader.audio(dict(recipe.options), default_cache_dir(), split, **extra)
         else:
             data = data_mod.load(task, data_dir, registry, default_cache_dir())
             splits = {"train": data.train, "select": data.select, **data.evals}

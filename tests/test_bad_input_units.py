@@ -76,7 +76,7 @@ CASES = [
     Case("fit-text-upstream", ("units", "fit", "--upstream", "specific", "--audio", "{ws}/clips", "-o", "{ws}/u2.npz"),
          "error: units: upstream 'specific' is not a speech upstream; units are made from speech frames", _clip),
     Case("fit-layer-out-of-range", ("units", "fit", "--layer", "3", "--audio", "{ws}/clips", "-o", "{ws}/u2.npz"),
-         "error: units: upstream 'mfcc' has layers 0..0, not 3", _clip),
+         "error: units: upstream 'mfcc_no_cmvn' has layers 0..0, not 3", _clip),
     Case("fit-too-few-frames", ("units", "fit", "--k", "64", "--audio", "{ws}/clips", "-o", "{ws}/u2.npz"),
          "error: units: 23 frames are too few for k = 64 units; give more audio or a smaller --k", _clip),
     Case("fit-output-folder-missing", ("units", "fit", "--audio", "{ws}/clips", "-o", "{ws}/nodir/u.npz"),

@@ -144,3 +144,15 @@ def test_small_run_end_to_end(tmp_path: Path) -> None:
     assert result["scores"]["ff1"] == pytest.approx(want_f1, abs=1e-3)
     assert result["scores"]["aos"] == pytest.approx(want_aos, abs=1e-3)
     assert result["main_score"] == pytest.approx((result["scores"]["ff1"] + result["scores"]["aos"]) / 2, abs=1e-3)
+    # the built clips record each passage's length and author spans, as the floor reads them
+    from downstreams.spoken_qa_floor import split_layouts
+
+    (built,) = (tmp_path / "cache" / "speech").glob("spoken-fortune-qa-*.npz")
+    data = np.load(built)
+    layouts = split_layouts(data["test_meta"], data["test_spans"])
+    lengths = data["test_lengths"][0::2]  # passages and questions alternate
+    for x, n, g in zip(layouts, lengths, golds, strict=True):
+        assert x.seconds == pytest.approx(n / 16_000) and 2 <= len(x.authors) <= 3
+        assert any(np.allclose(a, x.gold, atol=1e-3) for a in x.authors)
+        assert list(x.gold) == pytest.approx(g["time"], abs=1e-3)
+        assert all(0.15 <= a < b <= x.seconds - 0.15 for a, b in x.authors)

@@ -49,6 +49,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "downstreams.recipes.tag_samples",
     "downstreams.recipes.fortunes_qa",
     "downstreams.recipes.spoken_qa",
+    "downstreams.recipes.nmsqa",
     "downstreams.recipes.multilingual",
     "downstreams.analyses",
     "downstreams.units_cmd",

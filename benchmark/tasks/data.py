@@ -76,7 +76,7 @@ def missing(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir
         assert recipe is not None
         loader = registry.datasets.get(recipe.name).obj
         check = getattr(loader, "missing", None)
-        problem = check(recipe.options, cache_dir) if check is not None else None
+        problem = check(recipe.options, cache_dir, **_dir(loader, data_dir)) if check is not None else None
         return Missing(f"data for '{task.name}'", problem) if problem else None
     hub = task.sources.hub
     assert hub is not None
@@ -233,9 +233,9 @@ def _load(task: TaskSpec, data_dir: Path | None, registry: Registry, cache_dir: 
         recipe = task.sources.recipe
         assert recipe is not None
         loader = registry.datasets.get(recipe.name).obj
-        built = loader(task=task, options=dict(recipe.options), cache_dir=cache_dir)
+        built = loader(task=task, options=dict(recipe.options), cache_dir=cache_dir, **_dir(loader, data_dir))
         raw = {ours: built[theirs] for ours, theirs in (recipe.splits or {s: s for s in built}).items()}
-        revision = _recipe_revision(task, registry)
+        revision = _recipe_revision(task, registry, data_dir)
     else:
         assert task.sources.hub is not None
         raw, unlabeled, revision = _load_hub(task, task.sources.hub, want, head.hub_examples if head else None)
@@ -264,7 +264,7 @@ def revision(task: TaskSpec, data_dir: Path | None, registry: Registry, tests: b
     compares with the revision its result recorded (benchmark.engine.inputs)."""
     kind = choose_source(task, data_dir)
     if kind == "recipe":
-        return _recipe_revision(task, registry)
+        return _recipe_revision(task, registry, data_dir)
     if kind == "hub":
         assert task.sources.hub is not None
         return _hub_revision(task.sources.hub)
@@ -279,11 +279,17 @@ def revision(task: TaskSpec, data_dir: Path | None, registry: Registry, tests: b
     return local_revision(task, src, root, tuple(task.tests) if tests else ())
 
 
-def _recipe_revision(task: TaskSpec, registry: Registry) -> str:
+def _recipe_revision(task: TaskSpec, registry: Registry, data_dir: Path | None = None) -> str:
     recipe = task.sources.recipe
     assert recipe is not None
     loader = registry.datasets.get(recipe.name).obj
-    return str(getattr(loader, "revision", lambda opts: recipe.name)(recipe.options))
+    return str(getattr(loader, "revision", lambda opts: recipe.name)(recipe.options, **_dir(loader, data_dir)))
+
+
+def _dir(loader: Any, data_dir: Path | None) -> dict[str, Any]:
+    """{'data_dir': ...} for a recipe that reads the data directory (`reads_data_dir`: nmsqa), else nothing: the
+    other recipes build their data and take no such argument."""
+    return {"data_dir": data_dir} if getattr(loader, "reads_data_dir", False) else {}
 
 
 def _hub_revision(hub: HubSource) -> str:

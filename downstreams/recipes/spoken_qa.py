@@ -22,7 +22,6 @@ task's symbol_map maps each unit onto one word of the text upstream; the `unit-s
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -33,29 +32,32 @@ from benchmark.errors import BenchError
 from benchmark.hookspecs import hookimpl
 from benchmark.media.audio import trim
 from benchmark.types import Examples
-from downstreams.recipes import fortunes_qa, speech_synth
+from downstreams.recipes import fortunes_qa, speech_synth, unit_qa
 from downstreams.recipes.options import recipe_options
 from downstreams.recipes.speech_synth import SAMPLE_RATE, Split, SynthRecipe
 
-DEFAULTS: dict[str, Any] = {"seed": 0, "speakers": 24, "quotes": 2, "train": 160, "select": 40, "test": 80,
-                            "max_words": 16, "units": {"upstream": "mfcc_no_cmvn", "layer": 0, "k": 64, "seed": 0},
-                            "unit_model": None}
-SYNTH_KEYS = ("seed", "speakers", "quotes", "train", "select", "test", "max_words")
+DEFAULTS: dict[str, Any] = {"seed": 0, "speakers": 24, "quotes": 3, "min_quotes": 2, "train": 120, "select": 30,
+                            "test": 60, "max_words": 10,
+                            "units": {"upstream": "mfcc_no_cmvn", "layer": 0, "k": 64, "seed": 0}, "unit_model": None}
+SYNTH_KEYS = ("seed", "speakers", "quotes", "min_quotes", "train", "select", "test", "max_words")
 PAUSE = int(0.15 * SAMPLE_RATE)
+EDGE = (0.15, 2.0)
+"""Seconds of silence before and after a passage, drawn per passage."""
 TRIM_DB = 20 * np.log10(50)  # a 10 ms frame is voiced when its RMS reaches 2 % of the loudest frame's
 
 
-def passage(phrases: list[str], voice: dict[str, Any], rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """The phrases spoken by one voice (one pitch and speed for all), trimmed and joined by pauses; each phrase's
-    [start, end] in seconds."""
+def passage(phrases: list[str], voice: dict[str, Any], rng: np.random.Generator,
+            edges: tuple[float, float] = (PAUSE / SAMPLE_RATE, PAUSE / SAMPLE_RATE)
+            ) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """The phrases spoken by one voice (one pitch and speed for all), trimmed and joined by pauses, after and
+    before `edges` seconds of silence; each phrase's [start, end] in seconds."""
     pitch = int(np.clip(voice["pitch"] + rng.integers(-4, 5), 0, 99))
     speed = int(voice["speed"] * rng.uniform(0.92, 1.08))
-    pieces, times, at = [np.zeros(PAUSE, np.float32)], [], PAUSE
-    for text in phrases:
-        w = trim(speech_synth.synthesize(text, voice, pitch, speed), TRIM_DB)
-        times.append((at / SAMPLE_RATE, (at + len(w)) / SAMPLE_RATE))
-        pieces += [w, np.zeros(PAUSE, np.float32)]
-        at += len(w) + PAUSE
+    pieces = [np.zeros(_samples(edges[0]), np.float32)]
+    for k, text in enumerate(phrases):
+        pause = _samples(edges[1]) if k == len(phrases) - 1 else PAUSE
+        pieces += [trim(speech_synth.synthesize(text, voice, pitch, speed), TRIM_DB), np.zeros(pause, np.float32)]
+    times, _ = layout([len(w) / SAMPLE_RATE for w in pieces[1::2]], edges)
     return np.concatenate(pieces).astype(np.float32), times
 
 
@@ -75,7 +77,10 @@ def noisy(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def items(quotes: list[fortunes_qa.Quote], split: str, n: int, o: dict[str, Any]) -> list[dict[str, Any]]:
-    """n questions over one split's quotations (the fortune QA's rules, `quotes` quotations per passage)."""
+    """n questions over one split's quotations (the fortune QA's rules). Nothing about position gives the answer
+    away: a passage holds `min_quotes`..`quotes` quotations, the target is any of them with equal probability, and
+    each quotation is signed either after it ("quote -- Author.") or before it ("Author. said: quote"), drawn per
+    quotation, so an author's name starts a passage, ends it or sits anywhere between."""
     by_author: dict[str, list[fortunes_qa.Quote]] = {}
     for q in quotes:
         by_author.setdefault(q.author, []).append(q)
@@ -86,7 +91,7 @@ def items(quotes: list[fortunes_qa.Quote], split: str, n: int, o: dict[str, Any]
     rng = random.Random(f"spoken-fortune-qa:{o['seed']}:{split}")
     out: list[dict[str, Any]] = []
     while len(out) < n:
-        chosen = [rng.choice(by_author[a]) for a in rng.sample(authors, o["quotes"])]
+        chosen = [rng.choice(by_author[a]) for a in rng.sample(authors, rng.randint(o["min_quotes"], o["quotes"]))]
         target = rng.randrange(len(chosen))
         words = chosen[target].text.split()
         at = rng.randrange(len(words) - fortunes_qa.PHRASE_WORDS + 1)
@@ -94,19 +99,46 @@ def items(quotes: list[fortunes_qa.Quote], split: str, n: int, o: dict[str, Any]
         if sum(w.isalpha() for w in phrase.split()) < 3 or any(
                 phrase.lower() in q.text.lower() for k, q in enumerate(chosen) if k != target):
             continue  # the quoted words must point at one quotation only
-        out.append({"phrases": [p for q in chosen for p in (q.text, f"{q.author}.")], "answer": 2 * target + 1,
+        phrases: list[str] = []
+        names: list[int] = []
+        for q in chosen:
+            before = rng.random() < 0.5
+            names.append(len(phrases) + (0 if before else 1))
+            phrases += [f"{q.author}.", f"said: {q.text}"] if before else [q.text, f"{q.author}."]
+        # silence of a random length before and after (as a recording's): no fixed time from either end
+        edges = [round(rng.uniform(*EDGE), 2), round(rng.uniform(*EDGE), 2)]
+        out.append({"phrases": phrases, "answer": names[target], "authors": names, "edges": edges,
                     "question": f"Who said “{phrase}”?", "author": chosen[target].author})
     return out
+
+
+def layout(seconds: list[float], edges: tuple[float, float] = (PAUSE / SAMPLE_RATE, PAUSE / SAMPLE_RATE)
+           ) -> tuple[list[tuple[float, float]], float]:
+    """Each phrase's [start, end] when phrases of these lengths are joined by PAUSE pauses, after edges[0] s of
+    silence and before edges[1] s, and the passage's length: what `passage` does with the trimmed waveforms."""
+    gap = PAUSE / SAMPLE_RATE
+    times, at = [], _samples(edges[0]) / SAMPLE_RATE
+    for s in seconds:
+        times.append((at, at + s))
+        at += s + gap
+    return times, at - gap + _samples(edges[1]) / SAMPLE_RATE
+
+
+def _samples(seconds: float) -> int:
+    return int(round(seconds * SAMPLE_RATE))
 
 
 class SpokenFortuneQA(SynthRecipe):
     """The `spoken-fortune-qa` dataset loader (register_datasets)."""
 
-    name, prefix, what, version = "spoken-fortune-qa", "spoken-fortune-qa", "spoken fortune QA audio", 2
+    name, prefix, what, version = "spoken-fortune-qa", "spoken-fortune-qa", "spoken fortune QA audio", 3
 
     def options(self, options: dict[str, Any]) -> dict[str, Any]:
         o = recipe_options(self.name, options, DEFAULTS, {"seed": 0, "speakers": 12, "train": 1, "select": 1,
-                                                          "test": 1, "quotes": 2, "max_words": 8})
+                                                          "test": 1, "quotes": 2, "min_quotes": 2, "max_words": 8})
+        if o["min_quotes"] > o["quotes"]:
+            raise BenchError(f"spoken-fortune-qa: option min_quotes ({o['min_quotes']}) must not exceed quotes "
+                             f"({o['quotes']})")
         return {**o, "units": {**DEFAULTS["units"], **(options.get("units") or {})}}  # speakers >= 12: two per split
 
     def digest(self, o: dict[str, Any]) -> str:
@@ -125,24 +157,7 @@ class SpokenFortuneQA(SynthRecipe):
         return f"{super().revision(options)}:units-{self.units_key(o)}"
 
     def units_key(self, o: dict[str, Any]) -> str:
-        """What names the unit model: its file's digest, or the spec it is fitted from on this audio."""
-        if o["unit_model"]:
-            from benchmark.features import units
-
-            return units.load(Path(str(o["unit_model"])).expanduser()).digest()
-        return self.unit_spec(o).digest()
-
-    def unit_spec(self, o: dict[str, Any]) -> Any:
-        from benchmark.features.units import UnitSpec
-
-        u = o["units"]
-        unknown = set(u) - {"upstream", "layer", "k", "seed", "max_frames"}
-        if unknown:
-            raise BenchError(f"spoken-fortune-qa: unknown units option '{sorted(unknown)[0]}' (upstream, layer, k, "
-                             "seed, max_frames)")
-        spec = UnitSpec(**u)
-        spec.check()
-        return spec
+        return unit_qa.units_key(self.name, o)
 
     def synthesise(self, o: dict[str, Any]) -> dict[str, Split]:
         voices = speech_synth.speakers(o["speakers"], o["seed"])
@@ -158,13 +173,13 @@ class SpokenFortuneQA(SynthRecipe):
             for i, item in enumerate(items(pools[pool], split, o[split], o)):
                 rng = np.random.default_rng([o["seed"], 7, speech_synth._split_id(split), i])
                 pv, qv = (groups[split][int(k)] for k in rng.choice(len(groups[split]), 2, replace=False))
-                wave, times = passage(item["phrases"], pv, rng)
+                wave, times = passage(item["phrases"], pv, rng, tuple(item["edges"]))
                 question, _ = passage([item["question"]], qv, rng)
                 waves += [noisy(wave, rng), noisy(question, rng)]
                 spans.append(times[item["answer"]])
-                meta.append({"question": item["question"], "passage": " ".join(
-                    f"{p} --" if k % 2 == 0 else p for k, p in enumerate(item["phrases"])), "author": item["author"],
-                    "voices": [pv["id"], qv["id"]]})
+                meta.append({"question": item["question"], "passage": " ".join(item["phrases"]),
+                             "author": item["author"], "voices": [pv["id"], qv["id"]], "seconds": len(wave) / SAMPLE_RATE,
+                             "authors": [[round(t, 4) for t in times[k]] for k in item["authors"]]})
             out[split] = (waves, {"spans": np.array(spans, dtype=np.float64), "meta": speech_synth.as_json(meta)})
         return out
 
@@ -178,58 +193,20 @@ class SpokenFortuneQA(SynthRecipe):
         return [audio[e - n:e] for e, n in zip(np.cumsum(lengths), lengths, strict=True)]
 
     def __call__(self, *, task: Any, options: dict[str, Any], cache_dir: Path) -> dict[str, Examples]:
-        from benchmark.features import units
-
         o = self.options(options)
         data = np.load(self.build(o, cache_dir))
         clips = {s: self.audio(o, cache_dir, s) for s in self.splits}
-        folder = Path(cache_dir) / "units"
-        if o["unit_model"]:
-            model = units.load(Path(str(o["unit_model"])).expanduser())
-        else:
-            spec = self.unit_spec(o)
-            path = folder / f"{self.prefix}-{self.digest(o)}-{spec.digest()}.npz"
-            if path.is_file():
-                model = units.load(path)
-            else:
-                upstream = units.build_upstream(spec.upstream)
-                feats = units.frames(upstream, clips["train"], spec.layer)
-                model = units.fit(feats, spec, units.frame_rate(upstream),
-                                  f"spoken-fortune-qa train audio ({self.digest(o)})")
-                folder.mkdir(parents=True, exist_ok=True)
-                model.save(path)
-        encoded = self.encoded(model, clips, folder / f"{self.prefix}-{self.digest(o)}-{model.digest()}.json")
-        return {s: self.split_examples(encoded[s], data[f"{s}_spans"], model.frame_rate) for s in self.splits}
-
-    def encoded(self, model: Any, clips: dict[str, list[np.ndarray]], path: Path) -> dict[str, list[list[list[int]]]]:
-        """Every clip's unit runs [unit, start, end], cached as JSON beside the unit model."""
-        from benchmark.features import units
-
-        if path.is_file():
-            return dict(json.loads(path.read_text(encoding="utf-8")))
-        upstream = units.build_upstream(model.spec.upstream)
-        out = {s: [[[r.unit, r.start, r.end] for r in found]
-                   for found in units.encode(model, units.frames(upstream, waves, model.spec.layer))]
-               for s, waves in clips.items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(out), encoding="utf-8")
-        tmp.replace(path)
-        return out
+        folder, stem = Path(cache_dir) / "units", f"{self.prefix}-{self.digest(o)}"
+        model = unit_qa.unit_model(self.name, o, lambda: clips["train"], folder, stem,
+                                   f"spoken-fortune-qa train audio ({self.digest(o)})")
+        runs = unit_qa.encoded(model, dict(clips), folder / f"{stem}-{model.digest()}.json")
+        return {s: self.split_examples(runs[s], data[f"{s}_spans"], model.frame_rate) for s in self.splits}
 
     @staticmethod
     def split_examples(encoded: list[list[list[int]]], spans: np.ndarray, rate: float) -> Examples:
-        inputs, targets = [], []
-        for k, (t0, t1) in enumerate(spans.tolist()):
-            p_runs, q_runs = encoded[2 * k], encoded[2 * k + 1]
-            bounds = tuple((round(a / rate, 3), round(b / rate, 3)) for _, a, b in p_runs)
-            p_text = " ".join(f"u{u}" for u, _, _ in p_runs)
-            inside = [i for i, (a, b) in enumerate(bounds) if a < t1 and b > t0] or [0]
-            start = sum(len(f"u{u}") + 1 for u, _, _ in p_runs[: inside[0]])
-            answer = " ".join(f"u{u}" for u, _, _ in p_runs[inside[0]: inside[-1] + 1])
-            inputs.append((" ".join(f"u{u}" for u, _, _ in q_runs), p_text, bounds))
-            targets.append({"answers": [answer], "starts": [start], "time": [round(t0, 3), round(t1, 3)]})
-        return Examples(tuple(inputs), tuple(targets))
+        """Passages and questions alternate in a split's clips; one gold span each."""
+        pairs = [(encoded[2 * k], encoded[2 * k + 1]) for k in range(len(spans))]
+        return unit_qa.examples(pairs, [[s] for s in spans.tolist()], rate)
 
 
 @hookimpl
