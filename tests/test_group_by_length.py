@@ -4,6 +4,7 @@ absent from job ids and results while off (every published result keeps its id a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -141,37 +142,38 @@ def test_fine_tuning_without_the_switch_is_what_it_was_and_with_it_trains_on_gro
     assert [p["train_loss"] for p in grouped.selection["step_curve"]] != BEFORE_STEP_LOSSES
 
 
-def test_the_fine_tune_optimizer_steps_bit_for_bit_as_torchs_per_tensor_loop() -> None:
+def _stepped(start: list[torch.Tensor], hp: dict[str, Any], per_tensor: bool = False) -> list[torch.Tensor]:
+    """The parameters after 4 AdamW steps of bench's fine-tune optimizer on seeded gradients (`start[-1]` is the
+    head's); `per_tensor`: with torch's CPU default instead of foreach (what bench built before)."""
     from benchmark.heads.training import finetune_optimizer
 
+    up = torch.nn.ParameterList([torch.nn.Parameter(t.clone()) for t in start[:-1]])
+    head = [torch.nn.Parameter(start[-1].clone())]
+    opt = finetune_optimizer(up, head, hp, 10)[0]  # (its schedule has already scaled the learning rates)
+    fused = bool(hp.get("fused_optimizer"))
+    assert all(g["fused"] is (True if fused else None) and bool(g["foreach"]) is not fused for g in opt.param_groups)
+    for g in opt.param_groups if per_tensor else ():
+        g["foreach"] = False
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(4):
+        for p in [*up, *head]:
+            p.grad = torch.randn(p.shape, generator=gen) * 1e-2
+        opt.step()
+    return [p.detach().clone() for p in [*up, *head]]
+
+
+def test_the_fine_tune_optimizer_steps_bit_for_bit_as_torchs_per_tensor_loop() -> None:
     torch.manual_seed(0)
-    shapes = [(300, 24), (24, 24), (96, 24), (24,)]
-    start = [torch.randn(s) for s in shapes]
+    start = [torch.randn(s) for s in [(300, 24), (24, 24), (96, 24), (24,)]]
     hp = {"lr": 2e-5, "head_lr": 1e-3, "weight_decay": 0.01, "epochs": 1, "batch_size": 1}
-    finals = []
-    for ours in (True, False):
-        up = torch.nn.ParameterList([torch.nn.Parameter(t.clone()) for t in start[:3]])
-        head = [torch.nn.Parameter(start[3].clone())]
-        opt = finetune_optimizer(up, head, hp, 10)[0]  # (its schedule has already scaled the learning rates)
-        assert all(g["foreach"] for g in opt.param_groups)
-        if not ours:  # what bench built before: torch's default on the CPU, a per-tensor loop
-            for g in opt.param_groups:
-                g["foreach"] = False
-        gen = torch.Generator().manual_seed(1)
-        for _ in range(4):
-            for p in [*up, *head]:
-                p.grad = torch.randn(p.shape, generator=gen) * 1e-2
-            opt.step()
-        finals.append([p.detach().clone() for p in [*up, *head]])
-    assert all(torch.equal(a, b) for a, b in zip(*finals, strict=True))
-    assert not torch.equal(finals[0][0], start[0])  # it did step
+    ours, before = _stepped(start, hp), _stepped(start, hp, per_tensor=True)
+    assert all(torch.equal(a, b) for a, b in zip(ours, before, strict=True))
+    assert not torch.equal(ours[0], start[0])  # it did step
 
 
 def test_fused_optimizer_is_opt_in_recorded_only_when_on_and_steps_close_to_foreach() -> None:
     """--fused-optimizer (the Trainer's default kernel): a job id of its own only when on; refused in frozen mode;
     its steps agree with the default foreach AdamW to rounding, not to the bit (why it is not the default)."""
-    from benchmark.heads.training import finetune_optimizer
-
     plain = RunRequest.build(mode="finetune").hparams.as_dict()
     on = RunRequest.build(mode="finetune", hparams={"fused_optimizer": True}).hparams.as_dict()
     assert "fused_optimizer" not in plain and on == {**plain, "fused_optimizer": True}
@@ -182,17 +184,6 @@ def test_fused_optimizer_is_opt_in_recorded_only_when_on_and_steps_close_to_fore
         RunRequest.build(mode="frozen", hparams={"fused_optimizer": True})
     torch.manual_seed(0)
     start = [torch.randn(s) for s in [(300, 24), (24, 24), (24,)]]
-    finals = []
-    for fused in (True, False):
-        up = torch.nn.ParameterList([torch.nn.Parameter(t.clone()) for t in start[:2]])
-        head = [torch.nn.Parameter(start[2].clone())]
-        hp = {"lr": 2e-3, "head_lr": 1e-2, "weight_decay": 0.01, "epochs": 1, "batch_size": 1, "fused_optimizer": fused}
-        opt = finetune_optimizer(up, head, hp, 10)[0]
-        assert all(g["fused"] is (True if fused else None) for g in opt.param_groups)
-        gen = torch.Generator().manual_seed(1)
-        for _ in range(4):
-            for p in [*up, *head]:
-                p.grad = torch.randn(p.shape, generator=gen) * 1e-2
-            opt.step()
-        finals.append([p.detach().clone() for p in [*up, *head]])
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*finals, strict=True))
+    hp = {"lr": 2e-3, "head_lr": 1e-2, "weight_decay": 0.01, "epochs": 1, "batch_size": 1}
+    fused, foreach = _stepped(start, {**hp, "fused_optimizer": True}), _stepped(start, hp)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(fused, foreach, strict=True))
