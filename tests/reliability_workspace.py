@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,3 +124,13 @@ def make_workspace(root: Path, n: int = 60) -> Workspace:
     ws.cache.mkdir()
     (ws.cache / "marker").write_text("kept\n", encoding="utf-8")
     return ws
+
+
+def remove(rel: str) -> Callable[[Path], None]:
+    """A bad-input battery's damage: delete `rel` under the miniature download's base folder."""
+    return lambda base: (base / rel).unlink()
+
+
+def overwrite(rel: str, data: bytes) -> Callable[[Path], None]:
+    """A bad-input battery's damage: replace the bytes of `rel` under the base folder."""
+    return lambda base: (base / rel).write_bytes(data)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from reliability_workspace import overwrite, remove
 from test_nmsqa import SPAN_HEADER, write_nmsqa
 
 
@@ -21,14 +22,6 @@ class Case:
     damage: Callable[[Path], None]
     message: str
     """The whole stderr line; {data} is the data directory. A message without 'error: ' is a part of it."""
-
-
-def _unlink(rel: str) -> Callable[[Path], None]:
-    return lambda base: (base / rel).unlink()
-
-
-def _write(rel: str, data: bytes) -> Callable[[Path], None]:
-    return lambda base: (base / rel).write_bytes(data)
 
 
 def _span_row(row: str) -> Callable[[Path], None]:
@@ -53,14 +46,14 @@ SPANS = "{data}/NMSQA/train/train-answer-span.csv"
 CASES = [
     Case("split-missing", _rmtree("dev"), "error: cannot start: missing data for 'nmsqa' (expected "
          "NMSQA/dev/dev-answer-span.csv under {data} in NMSQA's released layout (docs/spoken-qa.md))"),
-    Case("question-audio-missing", _unlink("train/train_audios/question-0_0_0.mp3"),
+    Case("question-audio-missing", remove("train/train_audios/question-0_0_0.mp3"),
          f"error: {SPANS}:2: audio file {{data}}/NMSQA/train/train_audios/question-0_0_0.mp3 not found (is the "
          "download complete?)"),
     Case("span-malformed", _span_row("q-a,ans,u,0,0,0,0_0,1.5,1.1,u"),
          f"error: {SPANS}:2: answer span 1.5..1.1 ends before it starts"),
     Case("span-not-a-number", _span_row("q-a,ans,u,0,0,0,0_0,one,1.1,u"),
          f"error: {SPANS}:2: new_start 'one' is not a number of seconds"),
-    Case("audio-unreadable", _write("train/train_audios/context-0_0_1.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunk"),
+    Case("audio-unreadable", overwrite("train/train_audios/context-0_0_1.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunk"),
          "{data}/NMSQA/train/train_audios/context-0_0_1.wav: not a readable audio file"),
 ]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from reliability_workspace import overwrite, remove
 from test_sf import write_snips
 
 
@@ -23,14 +24,6 @@ class Case:
     damage: Callable[[Path], None]
     message: str
     """The whole stderr line; {data} is the data directory."""
-
-
-def _unlink(rel: str) -> Callable[[Path], None]:
-    return lambda base: (base / rel).unlink()
-
-
-def _write(rel: str, data: bytes) -> Callable[[Path], None]:
-    return lambda base: (base / rel).write_bytes(data)
 
 
 def _empty_wav(base: Path) -> None:
@@ -57,13 +50,13 @@ def _line(text: str) -> Callable[[Path], None]:
 
 WAV = "{data}/SNIPS/train/Ivy-snips-train-0.wav"
 CASES = [
-    Case("transcripts-missing", _unlink("all.iob.snips.txt"), "error: cannot start: missing files in {data} for "
+    Case("transcripts-missing", remove("all.iob.snips.txt"), "error: cannot start: missing files in {data} for "
          "superb-sf (expected SNIPS/all.iob.snips.txt in the official audio-snips layout (docs/superb.md), or leave "
          "those tasks out of --tasks)"),
     Case("split-folder-missing", _rmtree("test"), "error: cannot start: missing files in {data} for superb-sf "
          "(expected SNIPS/test/ in the official audio-snips layout (docs/superb.md), or leave those tasks out of "
          "--tasks)"),
-    Case("wav-unreadable", _write("train/Ivy-snips-train-0.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunk"),
+    Case("wav-unreadable", overwrite("train/Ivy-snips-train-0.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunk"),
          "not a readable audio file"),
     Case("wav-empty", _empty_wav, "the audio is empty"),
     Case("list-line-bad", _line("Salli-snips-train-1 BOS PLAY IT EOS\tO O PlayMusic"),
