@@ -204,15 +204,14 @@ def test_audio_snips_bad_lines_are_one_line_errors(tmp_path: Path, line: str, me
 
 
 @pytest.mark.slow
-def test_fbank_learns_slots_on_a_small_synth_sf(tmp_path: Path) -> None:
-    """synth-sf's head on 12 voices x 8 commands (a 64-unit LSTM: a quarter of the task's work), one CPU thread: the
-    recorded scores are the slot metrics of the recorded transcripts, and fbank tags some slots (F1 above an empty
-    transcript's; 4 min on the shared 2-core machine). The full task's comparison with the majority tagger is in
-    docs/superb.md (synth-sf, measured); it is not claimed at this size."""
+def test_bench_run_records_the_slot_metrics_of_its_transcripts_on_a_small_synth_sf(tmp_path: Path) -> None:
+    """synth-sf end to end through `bench run` on 12 voices x 8 commands (a 64-unit LSTM, 4 epochs, one CPU thread):
+    the recorded scores are the slot metrics of the recorded transcripts. What fbank learns is checked on the
+    published full run (the test below): at this size CTC has too little to learn from (fbank stayed on empty
+    transcripts after 40 epochs, with or without CMVN), so no learning is claimed here."""
     task = yaml.safe_load((ROOT / "tasks.yaml").read_text())["tasks"]["synth-sf"]
-    options = {"seed": 0, "speakers": 12, "sentences": 8}
-    task["sources"]["recipe"]["options"] = options
-    task["hparams"]["frozen"]["hidden"] = 64  # a quarter of the LSTM's work: the test's time, not the task's
+    task["sources"]["recipe"]["options"] = {"seed": 0, "speakers": 12, "sentences": 8}
+    task["hparams"]["frozen"].update(hidden=64, epochs=4)  # the test's time, not the task's
     task.pop("references")
     tasks = tmp_path / "tasks.yaml"
     tasks.write_text(yaml.safe_dump({"schema": 1, "tasks": {"mini-sf": task}}), encoding="utf-8")
@@ -224,7 +223,21 @@ def test_fbank_learns_slots_on_a_small_synth_sf(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     result = json.loads(next(out.rglob("*.json")).read_text())
     refs, hyps = result["targets"]["test"], result["predictions"]["test"]
+    assert len(refs) == len(hyps) == 2 * 8  # two test voices, eight commands each
     assert result["scores"]["slot_type_f1"] == pytest.approx(slot_type_f1(refs, hyps), abs=1e-3)
     assert result["scores"]["slot_value_cer"] == pytest.approx(slot_value_cer(refs, hyps), abs=1e-3)
-    empty = slot_type_f1(refs, [""] * len(refs))  # the slot-less commands only
-    assert result["scores"]["slot_type_f1"] > empty, result["scores"]
+
+
+def test_published_fbank_run_tags_slots_beyond_any_constant_prediction() -> None:
+    """The published synth-sf results (leaderboard/): the recorded scores are the slot metrics of the recorded
+    transcripts, and fbank's slot-type F1 is above the best constant prediction chosen with the test answers in hand
+    (every test slot-type set tried as the one transcript for all utterances; the majority tagger, which picks its
+    set from training, can only score at most this) by more than 20 points."""
+    [path] = (ROOT / "leaderboard" / "results").glob("synth-sf__fbank__seed0__*.json")
+    result = json.loads(path.read_text(encoding="utf-8"))
+    refs, hyps = result["targets"]["test"], result["predictions"]["test"]
+    assert result["scores"]["slot_type_f1"] == pytest.approx(slot_type_f1(refs, hyps), abs=1e-3)
+    assert result["scores"]["slot_value_cer"] == pytest.approx(slot_value_cer(refs, hyps), abs=1e-3)
+    kinds = {tuple(sorted(slots(t))) for t in refs}
+    best_constant = max(slot_type_f1(refs, [" ".join(f"B-{k} X E-{k}" for k in ks)] * len(refs)) for ks in kinds)
+    assert result["scores"]["slot_type_f1"] > best_constant + 20, (result["scores"], best_constant)
