@@ -92,12 +92,11 @@ def test_ctrl_c_stops_promptly_with_a_one_line_summary(tmp_path: Path) -> None:
     while not list(ws.out.glob("mini-*.json")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
     assert proc.poll() is None, "the run ended before it could be interrupted"
-    time.sleep(0.5)  # into the next job
-    sent = time.monotonic()
+    sent = time.monotonic()  # at once: the next jobs train on cached features and may take under a second each
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     took = time.monotonic() - sent
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert took < 5, f"Ctrl-C took {took:.1f} s"
     assert "Traceback" not in err
     finished = len(_results(ws))

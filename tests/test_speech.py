@@ -207,7 +207,7 @@ def test_a_ctc_head_on_fbank_learns_the_synthetic_sentences(tmp_path: Path) -> N
 
     ws = make_workspace(tmp_path)
     r = ws.bench("run", "--upstream", "fbank", "--tasks", "synth-asr", "--output", str(ws.out), "--epochs", "10",
-                 "-q")
+                 "-q", timeout=1800)  # ~5 min alone; CI runs two test files at once
     assert r.returncode == 0, r.stderr
     (path,) = ws.out.glob("synth-asr__*.json")
     result = json.loads(path.read_text())
