@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, Literal
 
 from benchmark.errors import BenchError
 from benchmark.interfaces import DeclaresMissing, DeclaresNeeds, TellsFingerprint
+from benchmark.paths import private_tmp
 from benchmark.plugin.registry import Registry
 
 # modifier -> the scope passed to Upstream.reinitialize
@@ -225,13 +227,14 @@ class LazyUpstream:
             if self._fingerprint is not None and self._model.fingerprint != self._fingerprint:
                 raise RuntimeError(f"upstream '{self._spec.text}': fingerprint {self._model.fingerprint} differs from "
                                    f"the one its factory announced ({self._fingerprint})")
+            tmp = private_tmp(self._info_path)  # two runs may load the same upstream at once
             try:
                 self._info_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self._info_path.with_suffix(".tmp")
                 tmp.write_text(json.dumps(upstream_info(self._model)), encoding="utf-8")
                 tmp.replace(self._info_path)
-            except OSError:
-                pass  # the sidecar only saves a later load; never fail a job over it
+            except OSError:  # the sidecar only saves a later load; never fail a job over it
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
         return self._model
 
     @property
@@ -268,12 +271,13 @@ class LazyUpstream:
         if get is None:
             raise AttributeError("single_token_words")
         words = list(get())
+        tmp = private_tmp(path)
         try:
-            tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"fingerprint": model.fingerprint, "words": words}), encoding="utf-8")
             tmp.replace(path)
-        except OSError:
-            pass  # only saves a later load
+        except OSError:  # only saves a later load
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
         return words
 
     def __call__(self, inputs: Any) -> Any:
