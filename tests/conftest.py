@@ -25,6 +25,13 @@ SENTENCES_NEG = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Test files with slow tests run first (in file order otherwise): CI runs one file per xdist worker
+    (`-n 2 --dist loadfile`), and long files left to the end would run alone while the other worker idles."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # (a stable sort: each file's order is kept)
+
+
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
     from upstreams.text import minilm_path
