@@ -64,7 +64,7 @@ def _mean(fn: Any, y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
     aggregate_dev_result keeps a question's best row)."""
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_pred)} predictions for {len(y_true)} questions")
-    if not y_true:
+    if len(y_true) == 0:  # (not `not y_true`: the report's statistics pass numpy arrays)
         return 0.0
     return 100.0 * sum(max(fn(_span(p, "predicted"), g) for g in _golds(t))
                        for t, p in zip(y_true, y_pred, strict=True)) / len(y_true)

@@ -100,3 +100,24 @@ def test_registered_through_the_hooks() -> None:
         assert entry.obj.higher_is_better
         assert entry.obj.fn([{"time": [1.0, 3.0]}], [[1.0, 3.0]]) == pytest.approx(100.0)
     assert registry.downstreams.get("unit-span-qa").obj.metric_kinds == ("spoken-span",)
+
+
+def test_the_reports_statistics_score_spans() -> None:
+    """The report's bootstrap CI and paired test index targets and predictions as numpy object arrays: the span
+    metrics take them (an `if not y_true` on such an array raised, so `bench report` failed on spoken-QA results)."""
+    from benchmark.plugin.manager import load_plugins
+    from benchmark.scoring import stats
+
+    registry = load_plugins().registry
+    task = registry.tasks.get("spoken-fortune-qa").obj
+    rng = random.Random(3)
+    gold = [{"time": [s, s + 1.0]} for s in (rng.uniform(0, 8) for _ in range(40))]
+    near = [[g["time"][0] + 0.2, g["time"][1] + 0.2] for g in gold]  # overlaps 0.8 of 1.0 s: FF1 80, AOS 2/3
+    far = [[g["time"][0] + 0.8, g["time"][1] + 0.8] for g in gold]  # 0.2 of 1.0 s: FF1 20, AOS 1/9
+    a = [{"seed": s, "targets": {"test": gold}, "predictions": {"test": near}} for s in (0, 1)]
+    b = [{"seed": s, "targets": {"test": gold}, "predictions": {"test": far}} for s in (0, 1)]
+    expected = ((80 + 100 * 2 / 3) - (20 + 100 / 9)) / 2
+    test = stats.paired_permutation(task, registry, a, b, n=200)
+    assert test.difference == pytest.approx(expected) and test.p_value == pytest.approx(1 / 201)
+    lo, hi = stats.bootstrap_ci(task, registry, a, n=200)
+    assert lo == pytest.approx((80 + 100 * 2 / 3) / 2) == pytest.approx(hi)  # every question scores the same
