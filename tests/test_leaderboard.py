@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 LEADERBOARD = ROOT / "leaderboard"
 # The documented command (leaderboard/README.md), with the output redirected to a temporary file.
@@ -105,3 +107,20 @@ def test_token_rows_are_the_documented_commands_and_learn_far_beyond_chance(regi
     section = html.split('<section id="transfer">')[1].split("</section>")[0]
     assert section.count("<table") == 2  # frozen and fine-tuned minilm
     assert "fortune-qa-it <span class=\"lang\">(it)</span>" in section
+
+
+def test_spoken_qa_rows_are_the_documented_command_and_their_scores_their_spans(registry) -> None:
+    """Issue 25's seed-figure rows (docs/spoken-qa.md): every job of the documented command is published (a rerun
+    does nothing) and each recorded FF1 / AOS is the metric of its recorded time spans."""
+    from benchmark.engine import runner
+    from downstreams.spoken_qa_metrics import aos, ff1
+
+    plan = runner.plan(registry, ["minilm", "minilm+rand", "minilm+re-emb"], ["spoken-fortune-qa"], [0, 1, 2],
+                       runner.resolve_hparams("frozen", {}), LEADERBOARD / "results")
+    assert len(plan.jobs) == 9 and plan.todo == []
+    for job in plan.jobs:
+        r = json.loads(job.path.read_text(encoding="utf-8"))
+        gold, spans = r["targets"]["test"], r["predictions"]["test"]
+        assert len(gold) == 60
+        assert r["scores"]["ff1"] == pytest.approx(ff1(gold, spans), abs=1e-3)
+        assert r["scores"]["aos"] == pytest.approx(aos(gold, spans), abs=1e-3)
