@@ -10,6 +10,12 @@ import pytest
 
 # Every test runs as if offline: the Hub is unreachable here anyway, and this keeps CI deterministic.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Under pytest-xdist (CI: `-n 2` on 2 cores) each worker, and every bench process its tests start, computes on one
+# thread: two workers running torch on both cores each oversubscribe them (a CTC run that takes 5 minutes alone
+# went past 30 beside another worker's). Set OMP_NUM_THREADS yourself to choose otherwise.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
 
 SENTENCES_POS = [
     "a gorgeous, witty and moving film", "the performances are wonderful", "an absolute delight from start to end",
