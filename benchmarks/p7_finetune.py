@@ -39,7 +39,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -154,7 +153,8 @@ def write_data(root: Path, n_train: int, n_dev: int) -> dict[str, int]:
 def time_bench(data_dir: Path, seed: int, group_by_length: bool = False, fused: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="p7-bench-") as tmp:
         out = Path(tmp) / "out"
-        cmd = [shutil.which("bench") or "bench", "run", "--upstream", "minilm", "--tasks", "sst2", "--mode",
+        cmd = [sys.executable, "-m", "benchmark", "run",  # (the `bench` script is on PATH only in an activated venv)
+               "--upstream", "minilm", "--tasks", "sst2", "--mode",
                "finetune", "--lr", str(RECIPE["lr"]), "--batch-size", str(RECIPE["batch_size"]), "--epochs",
                str(RECIPE["epochs"]), "--seeds", str(seed), "--data-dir", str(data_dir), "-q", "--output", str(out),
                *(["--group-by-length"] if group_by_length else []), *(["--fused-optimizer"] if fused else [])]
