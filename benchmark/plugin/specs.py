@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 from benchmark.errors import BenchError
 from benchmark.interfaces import DeclaresMissing, DeclaresNeeds, TellsFingerprint
-from benchmark.paths import private_tmp
 from benchmark.plugin.registry import Registry
 
 # modifier -> the scope passed to Upstream.reinitialize
@@ -197,6 +196,16 @@ def announced_fingerprint(spec: UpstreamSpec, registry: Registry) -> str | None:
     return factory.fingerprint(spec.arg, scopes, VARIANT_SEED) if isinstance(factory, TellsFingerprint) else None
 
 
+def _save_sidecar(path: Path, text: str) -> None:
+    """Write a cache sidecar whole (write_text_atomic: a private temporary, then one rename; two runs may load the
+    same upstream at once). It only saves a later load: a failure never fails a job."""
+    from benchmark.engine.results import write_text_atomic  # (here: the engine imports this module)
+
+    with contextlib.suppress(OSError, BenchError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, text)
+
+
 class LazyUpstream:
     """Stands in for a frozen upstream until something needs the model itself.
 
@@ -227,14 +236,7 @@ class LazyUpstream:
             if self._fingerprint is not None and self._model.fingerprint != self._fingerprint:
                 raise RuntimeError(f"upstream '{self._spec.text}': fingerprint {self._model.fingerprint} differs from "
                                    f"the one its factory announced ({self._fingerprint})")
-            tmp = private_tmp(self._info_path)  # two runs may load the same upstream at once
-            try:
-                self._info_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_text(json.dumps(upstream_info(self._model)), encoding="utf-8")
-                tmp.replace(self._info_path)
-            except OSError:  # the sidecar only saves a later load; never fail a job over it
-                with contextlib.suppress(OSError):
-                    tmp.unlink(missing_ok=True)
+            _save_sidecar(self._info_path, json.dumps(upstream_info(self._model)))
         return self._model
 
     @property
@@ -271,13 +273,7 @@ class LazyUpstream:
         if get is None:
             raise AttributeError("single_token_words")
         words = list(get())
-        tmp = private_tmp(path)
-        try:
-            tmp.write_text(json.dumps({"fingerprint": model.fingerprint, "words": words}), encoding="utf-8")
-            tmp.replace(path)
-        except OSError:  # only saves a later load
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+        _save_sidecar(path, json.dumps({"fingerprint": model.fingerprint, "words": words}))
         return words
 
     def __call__(self, inputs: Any) -> Any:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.engine.results import write_text_atomic
 from benchmark.errors import BenchError
-from benchmark.paths import private_tmp
 from benchmark.types import Examples
 
 UNIT_KEYS = ("upstream", "layer", "k", "seed", "max_frames")
@@ -81,9 +81,7 @@ def encoded(model: Any, clips: dict[str, Clips], path: Path) -> dict[str, list[l
         out[split] = [[[r.unit, r.start, r.end] for r in found] for chunk in chunks
                       for found in units.encode(model, units.frames(upstream, chunk, model.spec.layer))]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = private_tmp(path)  # several bench runs may encode the same clips at once
-    tmp.write_text(json.dumps(out), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(out))  # (a private temporary: several runs may encode the same clips at once)
     return out
 
 
