@@ -96,17 +96,56 @@ def test_heartbeat_says_rows_done_of_total_and_an_eta(monkeypatch: pytest.Monkey
     lines("extract", job=job, done=512, total=2040, label="train")
     assert lines.heartbeat() == ("  [0/3 jobs done] minilm+rand · vader-polarity · seed 0 · features (train): "
                                  "rows 512/2040, 25%, ETA 1m00s")
+    # a head kind that reports epochs only: the rate is measured from its first report (5 epochs in 10 s)
     lines("epoch", job=job, epoch=5, epochs=50, score=80.0)
     clock[0] += 10
     lines("epoch", job=job, epoch=10, epochs=50, score=81.0)
     assert lines.heartbeat() == ("  [0/3 jobs done] minilm+rand · vader-polarity · seed 0 · training: epochs 10/50, "
-                                 "20%, ETA 40s at most")
+                                 "20%, ETA 1m20s at most")
+    clock[0] += 15  # no news for 15 s: the ETA counts down instead of growing
+    assert lines.heartbeat().endswith("epochs 10/50, 20%, ETA 1m05s at most")
     # held back until a job ends or an interval passes (a run stopping on bad input then prints one line)
     assert lines.held == ["[1/3] minilm+rand · vader-polarity · seed 0: started"]
     assert console.file.getvalue() == ""  # type: ignore[attr-defined]
     lines("job_failed", job=job, reason="out of memory")
     assert console.file.getvalue() == ("[1/3] minilm+rand · vader-polarity · seed 0: started\n"  # type: ignore[attr-defined]
                                        "[1/3] minilm+rand · vader-polarity · seed 0: FAILED: out of memory\n")
+
+
+def test_training_heartbeat_counts_optimizer_steps_and_its_eta_counts_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fine-tuning epoch can take minutes: the heartbeat follows its steps (the first epoch tells how many an epoch
+    takes), and a job that reloads its upstream is shown training again at its first step, not still loading."""
+    from rich.console import Console
+
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    lines = progress.Lines(Console(file=io.StringIO(), width=200), 2, quiet=False, interval=30)
+    job = _Job("bert:runs/x", "vader-polarity")
+    lines("job_start", job=job)
+    lines("load_upstream", upstream="bert:runs/x")
+    assert lines.heartbeat() == "  [0/2 jobs done] loading upstream bert:runs/x (0s so far)"
+    for _ in range(100):  # 100 steps at 0.5 s
+        clock[0] += 0.5
+        lines("step", job=job, epoch=1, epochs=3, loss=0.7)
+    name = "bert:runs/x · vader-polarity · seed 0 · training"
+    assert lines.heartbeat() == f"  [0/2 jobs done] {name}: epoch 1/3, step 100"  # steps per epoch not known yet
+    clock[0] += 0.5
+    lines("step", job=job, epoch=1, epochs=3, loss=0.7)
+    lines("epoch", job=job, epoch=1, epochs=3, score=70.0)  # 101 steps an epoch
+    for _ in range(50):
+        clock[0] += 0.5
+        lines("step", job=job, epoch=2, epochs=3, loss=0.6)
+    # 151 of 303 steps; 150 steps took 75 s since the first, so 152 more take 76 s
+    assert lines.heartbeat() == f"  [0/2 jobs done] {name}: epoch 2/3, steps 151/303, 50%, ETA 1m16s at most"
+    clock[0] += 30
+    assert lines.heartbeat().endswith("ETA 46s at most")
+    done = type("Result", (), {"upstream": "bert:runs/x", "task": "vader-polarity", "seed": 0, "main_score": 70.0,
+                               "relative_to_human": None, "durations": {}})()
+    lines("job_done", job=job, result=done)
+    lines("job_start", job=job)
+    lines("load_upstream", upstream="bert:runs/x")  # fine-tuning: the next seed starts from the pretrained weights
+    lines("step", job=job, epoch=1, epochs=3, loss=0.7)
+    assert lines.heartbeat() == f"  [1/2 jobs done] {name}: epoch 1/3, step 1"
 
 
 def test_terminal_bars_count_only_real_work() -> None:

@@ -172,8 +172,14 @@ class Lines(Reporter):
         self.last_line = time.monotonic()
         self.state = "starting"
         self.phase: tuple[str, float] = ("", time.monotonic())
-        """(what the current counter counts, when it started): the ETA's rate is measured since then."""
+        """(what the current counter counts, when the phase started)."""
         self.counter: tuple[int, int, str] | None = None
+        """(done, total, unit) of the phase; total 0 while unknown."""
+        self.base: tuple[int, float] = (0, 0.0)
+        """(done, time) at the phase's first count: the ETA's rate is measured from there to the last count."""
+        self.counted_at = 0.0
+        self.training: dict[str, int] = {}
+        """The current job's training: steps taken, steps per epoch (once the first epoch ended), epoch, epochs."""
         self.started = 0
         self.held: list[str] | None = []
         """Lines not written yet (None once they flow)."""
@@ -221,24 +227,39 @@ class Lines(Reporter):
                     self._say(self.heartbeat())
 
     def heartbeat(self) -> str:
-        """What the run is doing now: '... features (train): rows 512/2040, 25%, ETA 1m05s'."""
+        """What the run is doing now: '... features (train): rows 512/2040, 25%, ETA 1m05s', or while a head
+        trains '... training: epoch 2/3, steps 480/1311, 37%, ETA 1m10s at most' (early stopping may end it
+        sooner); 'epoch 1/3, step 120' while the first epoch has not told how many steps an epoch takes."""
         jobs = f"[{self.done + len(self.failed)}/{self.n_jobs} jobs done]"
         if self.counter is None:
             return f"  {jobs} {self.state} ({_duration(time.monotonic() - self.phase[1])} so far)"
         done, total, unit = self.counter
-        elapsed = time.monotonic() - self.phase[1]
+        if unit == "steps":
+            t = self.training
+            what = f"epoch {t['epoch']}/{t['epochs']}, " + (f"steps {done}/{total}" if total else f"step {done}")
+        else:
+            what = f"{unit} {done}/{total}"
         share = f", {100 * done / total:.0f}%" if total else ""
         eta = ""
-        if 0 < done < total and elapsed > 0:
-            eta = f", ETA {_duration((total - done) * elapsed / done)}"
-        limit = " at most" if unit == "epochs" else ""
-        return f"  {jobs} {self.state}: {unit} {done}/{total}{share}{eta}{limit}"
+        done0, t0 = self.base
+        if 0 < done < total and done > done0 and self.counted_at > t0:
+            # the rate between the phase's first and last counts; the time since the last count is already spent
+            left = (total - done) * (self.counted_at - t0) / (done - done0) - (time.monotonic() - self.counted_at)
+            eta = f", ETA {_duration(left)}"
+        limit = " at most" if unit in ("epochs", "steps") and eta else ""
+        return f"  {jobs} {self.state}: {what}{share}{eta}{limit}"
 
     def _phase(self, state: str, counting: str = "") -> None:
         if (state, counting) != (self.state, self.phase[0]):
             self.state = state
             self.phase = (counting, time.monotonic())
             self.counter = None
+
+    def _count(self, done: int, total: int, unit: str) -> None:
+        now = time.monotonic()
+        if self.counter is None:
+            self.base = (done, now)
+        self.counter, self.counted_at = (done, total, unit), now
 
     def __call__(self, event: str, **info: Any) -> None:
         if event == "load_upstream":
@@ -257,10 +278,22 @@ class Lines(Reporter):
                 self._say(f"[{self.started}/{self.n_jobs}] {job_name(info['job'])}: started")
         elif event == "extract":
             self._phase(f"{job_name(info['job'])} · features ({info['label']})", "rows")
-            self.counter = (int(info["done"]), int(info["total"]), "rows")
+            self._count(int(info["done"]), int(info["total"]), "rows")
+        elif event == "step":  # one optimizer step of the job's training
+            self._phase(f"{job_name(info['job'])} · training", "steps")
+            if self.counter is None:
+                self.training = {"steps": 0, "per_epoch": 0}
+            t = self.training
+            t.update(steps=t["steps"] + 1, epoch=int(info["epoch"]), epochs=int(info["epochs"]))
+            self._count(t["steps"], t["per_epoch"] * t["epochs"], "steps")
         elif event == "epoch":
-            self._phase(f"{job_name(info['job'])} · training", "epochs")
-            self.counter = (int(info["epoch"]), int(info["epochs"]), "epochs")
+            if self.phase[0] == "steps" and self.counter is not None:  # the steps tell the way through the epochs
+                t = self.training
+                t["per_epoch"] = t["per_epoch"] or t["steps"] // max(int(info["epoch"]), 1)
+                self._count(t["steps"], t["per_epoch"] * t["epochs"], "steps")
+            else:  # a head kind that reports epochs only
+                self._phase(f"{job_name(info['job'])} · training", "epochs")
+                self._count(int(info["epoch"]), int(info["epochs"]), "epochs")
         elif event == "job_waiting":
             self._phase(f"{job_name(info['job'])} · waiting for the other bench run on it")
             if not self.quiet:
