@@ -131,6 +131,24 @@ def remove(rel: str) -> Callable[[Path], None]:
     return lambda base: (base / rel).unlink()
 
 
-def overwrite(rel: str, data: bytes) -> Callable[[Path], None]:
-    """A bad-input battery's damage: replace the bytes of `rel` under the base folder."""
-    return lambda base: (base / rel).write_bytes(data)
+def overwrite(rel: str, data: bytes | str) -> Callable[[Path], None]:
+    """A bad-input battery's damage: replace the bytes of `rel` under the base folder (text as UTF-8)."""
+    return lambda base: (base / rel).write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def empty_wav(rel: str) -> Callable[[Path], None]:
+    """A bad-input battery's damage: make `rel` a well-formed WAV file without a single sample."""
+    import numpy as np
+    import soundfile as sf
+
+    return lambda base: sf.write(base / rel, np.zeros(0, np.float32), 16_000, subtype="FLOAT")
+
+
+def edit(rel: str, old: str, new: str) -> Callable[[Path], None]:
+    """A bad-input battery's damage: replace the first `old` in the text of `rel` (which must hold it)."""
+    def damage(base: Path) -> None:
+        text = (base / rel).read_text(encoding="utf-8")
+        assert old in text, old
+        (base / rel).write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    return damage

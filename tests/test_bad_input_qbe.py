@@ -9,11 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 import quesst_mini
-import soundfile as sf
-from reliability_workspace import Workspace, make_workspace
+from reliability_workspace import Workspace, edit, empty_wav, make_workspace, overwrite, remove
 
 DB = "data/quesst14Database"
 
@@ -26,50 +24,29 @@ class Case:
     """Breaks the miniature download (its folder is the argument)."""
 
 
-def _remove(rel: str) -> Callable[[Path], None]:
-    return lambda db: (db / rel).unlink()
-
-
-def _write(rel: str, data: bytes) -> Callable[[Path], None]:
-    return lambda db: (db / rel).write_bytes(data)
-
-
-def _empty_wav(rel: str) -> Callable[[Path], None]:
-    return lambda db: sf.write(db / rel, np.zeros(0, np.float32), 16_000, subtype="FLOAT")
-
-
-def _edit(rel: str, old: str, new: str) -> Callable[[Path], None]:
-    def setup(db: Path) -> None:
-        text = (db / rel).read_text(encoding="utf-8")
-        assert old in text, old
-        (db / rel).write_text(text.replace(old, new, 1), encoding="utf-8")
-
-    return setup
-
-
 LST = "scoring/language_key_utterances.lst"
 GT = "scoring/groundtruth_quesst14_dev"
 CASES = [
     Case("document-missing", "error: {db}/scoring/language_key_utterances.lst:3: audio file "
-         "{db}/Audio/quesst14_00003.wav not found (is the download complete?)", _remove("Audio/quesst14_00003.wav")),
+         "{db}/Audio/quesst14_00003.wav not found (is the download complete?)", remove("Audio/quesst14_00003.wav")),
     Case("query-missing", "error: {db}/scoring/language_key_dev.lst:2: audio file "
          "{db}/dev_queries/quesst14_dev_0002.wav not found (is the download complete?)",
-         _remove("dev_queries/quesst14_dev_0002.wav")),
-    Case("wav-unreadable", "not a readable audio file", _write("Audio/quesst14_00002.wav", b"RIFF\x00\x00\x00\x00WAVEjunk")),
-    Case("wav-empty", "the audio is empty", _empty_wav("dev_queries/quesst14_dev_0001.wav")),
+         remove("dev_queries/quesst14_dev_0002.wav")),
+    Case("wav-unreadable", "not a readable audio file", overwrite("Audio/quesst14_00002.wav", b"RIFF\x00\x00\x00\x00WAVEjunk")),
+    Case("wav-empty", "the audio is empty", empty_wav("dev_queries/quesst14_dev_0001.wav")),
     Case("list-line-bad", "error: {db}/scoring/language_key_utterances.lst:2: expected '<audio path> <language>', "
          "got 'quesst14Database/Audio/quesst14_00002.wav nnenglish extra'",
-         _edit(LST, "quesst14_00002.wav nnenglish", "quesst14_00002.wav nnenglish extra")),
+         edit(LST, "quesst14_00002.wav nnenglish", "quesst14_00002.wav nnenglish extra")),
     Case("list-missing", "error: cannot start: missing files in {ws}/data for superb-qbe (expected "
          "quesst14Database/scoring/language_key_dev.lst in the official quesst14 layout (docs/superb.md), or leave "
-         "those tasks out of --tasks)", _remove("scoring/language_key_dev.lst")),
+         "those tasks out of --tasks)", remove("scoring/language_key_dev.lst")),
     Case("rttm-line-bad", "error: {db}/scoring/groundtruth_quesst14_dev/quesst14_dev.rttm:1: expected 'LEXEME "
          "<document> <channel> <begin> <duration> <query> ...', got 'LEXEME quesst14_00001 1'",
          lambda db: (db / GT / "quesst14_dev.rttm").write_text("LEXEME quesst14_00001 1\n", encoding="utf-8")),
     Case("ecf-not-xml", "error: {db}/scoring/groundtruth_quesst14_dev/quesst14.ecf.xml: not well-formed XML",
-         _write(f"{GT}/quesst14.ecf.xml", b"<ecf><excerpt audio_filename='x'></ecf>")),
+         overwrite(f"{GT}/quesst14.ecf.xml", b"<ecf><excerpt audio_filename='x'></ecf>")),
     Case("tlist-missing", "error: {db}/scoring/groundtruth_quesst14_dev: expected one *.tlist.xml file of the QUESST "
-         "2014 ground truth, found 0", _remove(f"{GT}/quesst14_dev.tlist.xml")),
+         "2014 ground truth, found 0", remove(f"{GT}/quesst14_dev.tlist.xml")),
 ]
 
 

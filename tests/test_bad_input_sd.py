@@ -8,10 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
-from reliability_workspace import Workspace, make_workspace
+from reliability_workspace import Workspace, empty_wav, make_workspace, overwrite
 from test_sd import librimix
 
 DATA = "data/LibriMix/data"
@@ -26,28 +24,16 @@ class Case:
     """The whole stderr; `{ws}` is the workspace."""
 
 
-def _write(rel: str, data: bytes | str) -> Callable[[Path], None]:
-    def damage(data_dir: Path) -> None:
-        path = data_dir / rel
-        path.write_bytes(data) if isinstance(data, bytes) else path.write_text(data)
-
-    return damage
-
-
-def _empty_wav(rel: str) -> Callable[[Path], None]:
-    return lambda data_dir: sf.write(data_dir / rel, np.zeros(0, np.float32), 16_000, subtype="FLOAT")
-
-
 CASES = [
     Case("missing-wav", lambda d: (d / "LibriMix/data/wav/test-mix1.wav").unlink(),
          "error: {ws}/" + DATA + "/test/wav.scp:1: audio file {ws}/" + DATA + "/wav/test-mix1.wav not found (is the "
          "download complete?)"),
-    Case("unreadable-wav", _write("LibriMix/data/wav/test-mix0.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunk"),
+    Case("unreadable-wav", overwrite("LibriMix/data/wav/test-mix0.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunk"),
          "error: {ws}/" + DATA + "/wav/test-mix0.wav: not a readable audio file (Error opening "
          "'{ws}/" + DATA + "/wav/test-mix0.wav': Error in WAV file. No 'data' chunk marker.)"),
-    Case("empty-wav", _empty_wav("LibriMix/data/wav/test-mix0.wav"),
+    Case("empty-wav", empty_wav("LibriMix/data/wav/test-mix0.wav"),
          "error: {ws}/" + DATA + "/wav/test-mix0.wav: the audio is empty"),
-    Case("bad-wav-scp-line", _write("LibriMix/data/test/wav.scp", "test-mix0 wav/test-mix0.wav\ntest-mix1\n"),
+    Case("bad-wav-scp-line", overwrite("LibriMix/data/test/wav.scp", "test-mix0 wav/test-mix0.wav\ntest-mix1\n"),
          "error: {ws}/" + DATA + "/test/wav.scp:2: expected '<recording> <wav path>', got 'test-mix1'"),
 ]
 

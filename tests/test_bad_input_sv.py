@@ -5,15 +5,12 @@ checked on the reader alone in tests/test_sv.py."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
-from reliability_workspace import Workspace, make_workspace
+from reliability_workspace import empty_wav, make_workspace, overwrite, remove
 from voxceleb1_copy import VERI_TEST2, make_voxceleb1
 
 BASE = "data/VoxCeleb1"
@@ -24,41 +21,24 @@ FIRST_DEV_WAV = f"{BASE}/wav/id10001/5r0dWxy17C8/00001.wav"  # read first: the t
 class Case:
     id: str
     message: str
-    setup: Callable[[Workspace], None]
-
-
-def _write(rel: str, data: bytes | str) -> Callable[[Workspace], None]:
-    def setup(ws: Workspace) -> None:
-        path = ws.root / rel
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
-
-    return setup
-
-
-def _remove(rel: str) -> Callable[[Workspace], None]:
-    return lambda ws: (ws.root / rel).unlink()
-
-
-def _empty_wav() -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, np.zeros(0, np.float32), 16_000, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
+    setup: Callable[[Path], None]
+    """Breaks the copy (the workspace's root is the argument)."""
 
 
 LINE = "'<0|1> <speaker>/<video>/<file>.wav <speaker>/<video>/<file>.wav'"
 CASES = [
     Case("sv-trial-list-missing", "error: cannot start: missing files in {ws}/data for superb-sv (expected "
          "VoxCeleb1/veri_test2.txt in the official voxceleb1-verification layout (docs/superb.md), or leave those "
-         "tasks out of --tasks)", _remove(f"{BASE}/veri_test2.txt")),
+         "tasks out of --tasks)", remove(f"{BASE}/veri_test2.txt")),
     Case("sv-audio-missing", "error: {ws}/data/VoxCeleb1/veri_test2.txt:3: audio file id10271/x6uYqmx31kE/00009.wav "
          "not found under {ws}/data/VoxCeleb1/wav",
-         _write(f"{BASE}/veri_test2.txt", VERI_TEST2.replace("00002.wav", "00009.wav", 1))),
+         overwrite(f"{BASE}/veri_test2.txt", VERI_TEST2.replace("00002.wav", "00009.wav", 1))),
     Case("sv-bad-trial-line", "error: {ws}/data/VoxCeleb1/veri_test2.txt:3: expected " + LINE + ", got "
          "'target id10271/5r0dWxy17C8/00001.wav id10271/x6uYqmx31kE/00002.wav'",
-         _write(f"{BASE}/veri_test2.txt", VERI_TEST2.replace("1 id10271", "target id10271", 1))),
+         overwrite(f"{BASE}/veri_test2.txt", VERI_TEST2.replace("1 id10271", "target id10271", 1))),
     Case("sv-wav-unreadable", "error: {ws}/" + FIRST_DEV_WAV + ": not a readable audio file (Error opening "
-         "'{ws}/" + FIRST_DEV_WAV + "': Format not recognised.)", _write(FIRST_DEV_WAV, "not a wav file\n")),
-    Case("sv-wav-empty", "error: {ws}/" + FIRST_DEV_WAV + ": the audio is empty", _write(FIRST_DEV_WAV, _empty_wav())),
+         "'{ws}/" + FIRST_DEV_WAV + "': Format not recognised.)", overwrite(FIRST_DEV_WAV, "not a wav file\n")),
+    Case("sv-wav-empty", "error: {ws}/" + FIRST_DEV_WAV + ": the audio is empty", empty_wav(FIRST_DEV_WAV)),
 ]
 
 
@@ -66,7 +46,7 @@ CASES = [
 def test_bad_voxceleb1_verification_input(case: Case, tmp_path: Path) -> None:
     ws = make_workspace(tmp_path)
     make_voxceleb1(ws.data)
-    case.setup(ws)
+    case.setup(ws.root)
     before = ws.snapshot()
     r = ws.bench("run", "--upstream", "fbank", "--tasks", "superb-sv", "--data-dir", str(ws.data), "--output",
                  str(ws.out), "--epochs", "1", "--hidden", "8")
