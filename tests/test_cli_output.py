@@ -364,3 +364,28 @@ def test_a_plugin_commands_click_error_is_the_same_one_line(tmp_path: Path) -> N
     (tmp_path / "grumpy_plugin.py").write_text(CMD_PLUGIN, encoding="utf-8")
     r = ws.bench("grumpy", env={"BENCH_PLUGINS": "grumpy_plugin", "PYTHONPATH": f"{tmp_path}:{ws.env()['PYTHONPATH']}"})
     assert (r.returncode, r.stderr) == (1, "error: the moon is not full\n")
+
+
+def test_pretraining_off_a_terminal_writes_a_step_line_at_most_every_interval() -> None:
+    """`bench pretrain ... > log`: the bar becomes a plain line (steps, loss, ETA) at most every 30 s, beside the
+    per-checkpoint lines; before, a log showed nothing between checkpoints (8 minutes on a shared machine)."""
+    from rich.console import Console
+
+    from benchmark.clitools import PretrainProgress
+
+    clock = [0.0]
+    progress = PretrainProgress("mlm", interval=30, console=Console(file=io.StringIO(), width=200))  # no terminal
+    progress.clock = lambda: clock[0]
+    progress.last_line = 0.0
+    with progress:
+        for step in range(1, 201):  # a step every 0.5 s: 100 s in all
+            clock[0] += 0.5
+            progress("step", step=step, steps=1000, loss=9.0 - step / 100)
+            if step == 100:
+                progress("epoch", epoch=100, epochs=1000, loss=8.5, unit="step")
+    lines = progress.console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    # 30 s in: step 60, 59 steps in 29.5 s since the first, 940 to go -> 470 s; the checkpoint line at step 100
+    # (50 s) resets the interval, so the next step line comes at step 160 (80 s)
+    assert lines == ["  step 60/1000, 6%, loss 8.4000, ETA 7m50s",
+                     "  step 100/1000: loss 8.5000",
+                     "  step 160/1000, 16%, loss 7.4000, ETA 7m00s"]

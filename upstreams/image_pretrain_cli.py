@@ -68,7 +68,7 @@ def _command(method: str) -> click.Command:
     @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
                   help="Input channels [digits: 1; folders: 3].")
     @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
-    @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+    @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
     @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
     @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
                   hidden=method != "simclr", help="NT-Xent temperature.")

@@ -48,7 +48,7 @@ DEFAULTS = {"steps": 3000, "batch_size": 64, "lr": 1e-3, "hidden": 128, "layers"
               help="Write a checkpoint every N steps (for checkpoint curves: bench run --upstream bert@OUT).")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (faster on CPUs with AVX512-BF16 and on GPUs).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def mlm_command(out: Path, languages: str, corpora: tuple[str, ...], sentences: int | None, data: str, steps: int,
                 batch_size: int, lr: float, hidden: int, layers: int, heads: int, vocab: int, save_every: int,

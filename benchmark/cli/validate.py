@@ -73,7 +73,7 @@ def _validate_upstream(text: str, device: str, trust_remote_code: bool) -> dict[
 @click.argument("upstream", required=False)
 @click.option("--tasks-file", "tasks_files", multiple=True, type=PathArg(path_type=Path, dir_okay=False),
               help="A tasks YAML file to validate with the rules of the builtin tasks.yaml; repeat for more.")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--trust-remote-code", is_flag=True, help="Allow Hub models that run their own code.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def validate(upstream: str | None, tasks_files: tuple[Path, ...], device: str, trust_remote_code: bool,
