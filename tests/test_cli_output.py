@@ -146,6 +146,15 @@ def test_training_heartbeat_counts_optimizer_steps_and_its_eta_counts_down(monke
     lines("load_upstream", upstream="bert:runs/x")  # fine-tuning: the next seed starts from the pretrained weights
     lines("step", job=job, epoch=1, epochs=3, loss=0.7)
     assert lines.heartbeat() == f"  [1/2 jobs done] {name}: epoch 1/3, step 1"
+    for epoch in (1, 2, 3):  # a grid's first point trains 3 epochs of 10 steps...
+        for _ in range(10 - (epoch == 1)):
+            clock[0] += 1
+            lines("step", job=job, epoch=epoch, epochs=3, loss=0.5)
+        lines("epoch", job=job, epoch=epoch, epochs=3, score=70.0)
+    assert lines.heartbeat().endswith("epoch 3/3, steps 30/30, 100%")
+    clock[0] += 1
+    lines("step", job=job, epoch=1, epochs=3, loss=0.7)  # ...and the next point starts over
+    assert lines.heartbeat() == f"  [1/2 jobs done] {name}: epoch 1/3, step 1"
 
 
 def test_terminal_bars_count_only_real_work() -> None:

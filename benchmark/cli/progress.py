@@ -281,8 +281,8 @@ class Lines(Reporter):
             self._count(int(info["done"]), int(info["total"]), "rows")
         elif event == "step":  # one optimizer step of the job's training
             self._phase(f"{job_name(info['job'])} · training", "steps")
-            if self.counter is None:
-                self.training = {"steps": 0, "per_epoch": 0}
+            if self.counter is None or int(info["epoch"]) < self.training["epoch"]:  # (the next grid point's)
+                self.counter, self.training = None, {"steps": 0, "per_epoch": 0, "epoch": 0}
             t = self.training
             t.update(steps=t["steps"] + 1, epoch=int(info["epoch"]), epochs=int(info["epochs"]))
             self._count(t["steps"], t["per_epoch"] * t["epochs"], "steps")
