@@ -168,25 +168,31 @@ SPAN_METRICS = {"squad_em": squad_em, "squad_f1": squad_f1, "cmrc_em": cmrc_em, 
 # is scored once and resamples sum its counts.
 
 
-def _key(value: Any) -> Any:
-    if isinstance(value, dict):
-        return tuple(gold_answers(value))
-    return tuple(value) if isinstance(value, list | tuple) else value
+def _codes(a: Any) -> Any:
+    """Per element of an array, an integer code that is equal for equal elements: the value for plain arrays; the
+    object itself for object arrays (resampling copies references, so each example's answer or tag list is one
+    object however often it is drawn: no element is hashed or compared)."""
+    import numpy as np
+
+    flat = a.reshape(-1)
+    if flat.dtype == object:  # the array keeps its objects alive, so their ids cannot be reused meanwhile
+        flat = np.fromiter(map(id, flat), dtype=np.int64, count=flat.size)
+    return np.unique(flat, return_inverse=True)[1].reshape(-1)
 
 
 def _counts(per_pair: Callable[[Any, Any], tuple[float, ...]]) -> Callable[[Any, Any], Any]:
-    """Per example, the additive counts a corpus score is made of, looked up once per distinct pair."""
+    """Per example, the additive counts a corpus score is made of, computed once per distinct (gold, prediction)
+    pair of the draws (with vectorised bookkeeping: a thousand resamples of a few hundred examples are hundreds of
+    thousands of pairs, and a Python loop over them made a report with eight QA rows take minutes)."""
     def table(t: Any, p: Any) -> Any:
         import numpy as np
 
-        memo: dict[tuple[Any, Any], tuple[float, ...]] = {}
-        rows = []
-        for gold, pred in zip(t.reshape(-1).tolist(), p.reshape(-1).tolist(), strict=True):
-            key = (_key(gold), _key(pred))
-            if key not in memo:
-                memo[key] = per_pair(gold, pred)
-            rows.append(memo[key])
-        return np.asarray(rows, dtype=float).reshape(*t.shape, -1)  # (replicates, examples, counts)
+        ct, cp = _codes(t), _codes(p)
+        pairs, first, inverse = np.unique(ct * (int(cp.max(initial=0)) + 1) + cp, return_index=True,
+                                          return_inverse=True)
+        flat_t, flat_p = t.reshape(-1), p.reshape(-1)
+        rows = np.asarray([per_pair(flat_t[i], flat_p[i]) for i in first.tolist()], dtype=float)
+        return rows[inverse.reshape(-1)].reshape(*t.shape, -1)  # (replicates, examples, counts)
     return table
 
 

@@ -26,9 +26,10 @@ N_PERMUTATIONS = 1000
 
 
 def as_array(values: Sequence[Any]) -> np.ndarray:
-    """Predictions or targets as a 1-D array: numbers as they are, tag sequences and QA answers (lists, dicts)
-    as objects, one per example, so that indexing by example works for every kind of task."""
-    if len(values) and isinstance(values[0], list | tuple | dict):
+    """Predictions or targets as a 1-D array: numbers as they are; tag sequences, QA answers and texts (lists,
+    dicts, strings) as objects, one per example, so that indexing by example works for every kind of task and a
+    resample holds references to the same objects (batched metrics score each distinct pair once by identity)."""
+    if len(values) and isinstance(values[0], list | tuple | dict | str):
         out = np.empty(len(values), dtype=object)
         for i, v in enumerate(values):
             out[i] = v
