@@ -94,15 +94,14 @@ class PretrainProgress:
             self.last_line = self.clock()
 
     def _heartbeat(self, step: int, steps: int, loss: float) -> None:
-        from benchmark.cli.progress import _duration
+        from benchmark.cli.progress import eta_text
 
         now = self.clock()
         if self.first is None:
             self.first = (step, now)
         if now - self.last_line < self.interval:
             return
-        done0, t0 = self.first
-        eta = f", ETA {_duration((steps - step) * (now - t0) / (step - done0))}" if step > done0 else ""
+        eta = eta_text(step, steps, self.first, now, now)
         self.console.print(f"  step {step}/{steps}, {100 * step / max(steps, 1):.0f}%, loss {loss:.4f}{eta}",
                            highlight=False, markup=False, soft_wrap=True)
         self.last_line = now

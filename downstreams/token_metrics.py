@@ -188,7 +188,7 @@ def _counts(per_pair: Callable[[Any, Any], tuple[float, ...]]) -> Callable[[Any,
         import numpy as np
 
         ct, cp = _codes(t), _codes(p)
-        pairs, first, inverse = np.unique(ct * (int(cp.max(initial=0)) + 1) + cp, return_index=True,
+        _, first, inverse = np.unique(ct * (int(cp.max(initial=0)) + 1) + cp, return_index=True,
                                           return_inverse=True)
         flat_t, flat_p = t.reshape(-1), p.reshape(-1)
         rows = np.asarray([per_pair(flat_t[i], flat_p[i]) for i in first.tolist()], dtype=float)

@@ -171,13 +171,13 @@ def test_artificial_pretraining_rows_are_the_documented_commands_and_the_docs_ta
     with seeds 0-2, each result from its documented command, and the docs' table is exactly what the published
     files give (means, standard deviations, paired tests against scratch)."""
     doc = (ROOT / "docs" / "analysis.md").read_text(encoding="utf-8")
-    for mode, options in (("finetune", " --mode finetune --lr 1e-4"),):
-        for upstream in ARTIFICIAL.values():
-            for path in (LEADERBOARD / "results").glob(f"*__{upstream.replace(':', '_').replace('/', '_')}__*.json"):
-                r = json.loads(path.read_text(encoding="utf-8"))
-                if r["mode"] == mode:
-                    assert r["environment"]["command"] == (f"bench run --upstream {upstream} --tasks "
-                                                           f"{','.join(ARTIFICIAL_TASKS)}{options} --seeds 0,1,2 "
-                                                           "-o runs/art-results")
-        for line in artificial_table(registry, mode):
-            assert line in doc, f"docs/analysis.md lacks the {mode} row {line}"
+    for upstream in ARTIFICIAL.values():
+        paths = list((LEADERBOARD / "results").glob(f"*__{upstream.replace(':', '_').replace('/', '_')}__*.json"))
+        assert len(paths) == 12
+        for path in paths:
+            r = json.loads(path.read_text(encoding="utf-8"))
+            assert r["mode"] == "finetune" and r["environment"]["command"] == (
+                f"bench run --upstream {upstream} --tasks {','.join(ARTIFICIAL_TASKS)} --mode finetune --lr 1e-4 "
+                "--seeds 0,1,2 -o runs/art-results")
+    for line in artificial_table(registry, "finetune"):
+        assert line in doc, f"docs/analysis.md lacks the row {line}"

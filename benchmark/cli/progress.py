@@ -40,6 +40,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
 
 
+def eta_text(done: int, total: int, first: tuple[int, float], counted_at: float, now: float) -> str:
+    """', ETA 1m05s' for a count at `done` of `total` (reached at time `counted_at`), the rate measured from the
+    first count `first` = (done, time) to that one, less the time already spent since; '' while it cannot be told."""
+    done0, t0 = first
+    if not (0 < done < total and done > done0 and counted_at > t0):
+        return ""
+    return f", ETA {_duration((total - done) * (counted_at - t0) / (done - done0) - (now - counted_at))}"
+
+
 ELSEWHERE = " (finished by another run sharing the output)"
 
 
@@ -240,12 +249,7 @@ class Lines(Reporter):
         else:
             what = f"{unit} {done}/{total}"
         share = f", {100 * done / total:.0f}%" if total else ""
-        eta = ""
-        done0, t0 = self.base
-        if 0 < done < total and done > done0 and self.counted_at > t0:
-            # the rate between the phase's first and last counts; the time since the last count is already spent
-            left = (total - done) * (self.counted_at - t0) / (done - done0) - (time.monotonic() - self.counted_at)
-            eta = f", ETA {_duration(left)}"
+        eta = eta_text(done, total, self.base, self.counted_at, time.monotonic())
         limit = " at most" if unit in ("epochs", "steps") and eta else ""
         return f"  {jobs} {self.state}: {what}{share}{eta}{limit}"
 
