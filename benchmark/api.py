@@ -36,6 +36,7 @@ def run(upstreams: str | Sequence[str] = "minilm", tasks: str | Sequence[str] = 
     for lr, head_lr, hidden, weight_decay, dropout or batch_size is a grid (best on the model-selection split
     wins). Tagging and QA: align (first, last, mean), stride (QA window overlap in tokens). Fine-tuning:
     group_by_length=True (batches of similar length), fused_optimizer=True (torch's fused AdamW; docs/finetune.md).
+    fused_lstm=True: BiLSTM heads run each direction as one unpacked LSTM call (faster on a CPU; a different job).
     use_cache=False keeps no features; executor picks where jobs run. eval_on: tasks each trained model is also evaluated on,
     zero-shot (`Result.transfer`; as `bench run --train-on TASKS --eval-on ...`). offline: use no network (as
     `bench run --offline`); jobs whose models or data are not cached are logged and left out of the returned list.

@@ -62,14 +62,18 @@ def sequence_module(in_dim: int, n_out: int, hidden: int, dropout: float, *, log
     import torch
     from torch import nn
 
+    from downstreams.bilstm import bidirectional
+
     class SequenceHeadModule(nn.Module):
         """Frames or tokens (batch, time, dim) + their counts -> per-position outputs (batch, time, n_out).
 
         hidden == 0: one linear layer per position (SUPERB's PR probe, BERT's QA head); hidden > 0: a
         bidirectional LSTM of that many units per direction over each item's real positions (packed: padding
-        never reaches it), then a linear layer (SUPERB's ASR head: 2 layers of 1024). CTC takes log-probabilities."""
+        never reaches it; with --fused-lstm each direction unpacked, downstreams/bilstm.py), then a linear layer
+        (SUPERB's ASR head: 2 layers of 1024). CTC takes log-probabilities."""
 
         takes_lengths = True
+        fused_lstm = False  # the job's --fused-lstm (set by benchmark.heads.training.train_units)
 
         def __init__(self) -> None:
             super().__init__()
@@ -80,7 +84,10 @@ def sequence_module(in_dim: int, n_out: int, hidden: int, dropout: float, *, log
 
         def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
             x = self.drop(x)
-            if self.rnn is not None:
+            if self.rnn is not None and self.fused_lstm:
+                x = bidirectional(self.rnn, x[:, :int(lengths.max())], lengths)  # (batch, time, 2 * hidden)
+                x = self.drop(x)
+            elif self.rnn is not None:
                 packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
                 x, _ = self.rnn(packed)
                 x, _ = nn.utils.rnn.pad_packed_sequence(x, batch_first=True, total_length=int(lengths.max()))

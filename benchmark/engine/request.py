@@ -28,8 +28,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "align": "first", "stride": 128,
 }
 _HEAD_LR = "--head-lr applies to --mode finetune (in frozen mode only the head trains: use --lr)"
-OPT_IN: dict[str, Any] = {"group_by_length": False, "fused_optimizer": False}
-"""Fine-tune switches added after results were published: a job's hyper-parameters (and with them its id and its
+OPT_IN: dict[str, Any] = {"group_by_length": False, "fused_optimizer": False, "fused_lstm": False}
+"""Switches added after results were published: a job's hyper-parameters (and with them its id and its
 result's `hyperparameters`) carry one only when it is on, so every earlier job keeps its id and record."""
 _FUSED = ("--fused-optimizer applies to --mode finetune (it is the fine-tuning optimizer's implementation): drop it "
           "or add --mode finetune")
@@ -164,6 +164,9 @@ class HParams:
     """Fine-tuning: length-grouped training batches (transformers' group_by_length); in `as_dict` only when on."""
     fused_optimizer: bool = False
     """Fine-tuning: torch's fused AdamW kernel (the Trainer's default), not the foreach one; only when on."""
+    fused_lstm: bool = False
+    """Heads with a BiLSTM (CTC, tagging, span QA, diarization): each direction as one unpacked LSTM call
+    (downstreams/bilstm.py; about 10x faster training on a CPU, other rounding); only when on."""
 
     def __post_init__(self) -> None:
         for f in fields(self):  # a grid given as a list is kept as a tuple: the value stays hashable

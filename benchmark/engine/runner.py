@@ -57,7 +57,8 @@ cache_max_bytes = request_mod.cache_max_bytes  # re-exported (its home is benchm
 # Options added after results were published: left out of job ids while at their default, so older result
 # files keep their ids (and are still found on resume).
 _LATE_DEFAULTS: dict[str, Any] = {"predict_test": False, "dtype": "float32", "align": "first", "stride": 128,
-                                  "group_by_length": False, "fused_optimizer": False}
+                                  "group_by_length": False, "fused_optimizer": False,
+                                  "fused_lstm": False}
 
 
 def task_hparams(hp: dict[str, Any], task: TaskSpec, explicit: Collection[str],

@@ -271,6 +271,9 @@ def train_units(task: TaskSpec, registry: Registry, src: Any, items: Sequence[in
         assert stats is not None
         featurizer.set_statistics(*stats())
     head = build_head(src.dim)
+    for part in head.modules():  # --fused-lstm: a head's BiLSTM modules say how they run (downstreams/bilstm.py)
+        if hasattr(part, "fused_lstm"):
+            part.fused_lstm = bool(hp.get("fused_lstm"))
     model = HeadModel(featurizer, head, upstream)
     device = upstream_device(upstream) if upstream is not None else "cpu"
     model.to(device)
