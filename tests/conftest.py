@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -31,11 +32,46 @@ SENTENCES_NEG = [
 ]
 
 
+DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def _file_seconds() -> dict[str, float]:
+    try:
+        return json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Test files with slow tests run first (in file order otherwise): CI runs one file per xdist worker
-    (`-n 2 --dist loadfile`), and long files left to the end would run alone while the other worker idles."""
+    """The longest test files run first. CI runs one file at a time per xdist worker (`-n 2 --dist loadfile
+    --no-loadscope-reorder`), and a long file left to the end runs alone while the other worker idles. The order is
+    the measured seconds per file in tests/durations.json (longest first); a file not in it comes after the measured
+    slow ones if it has slow tests, else last. Refresh the file with BENCH_STORE_DURATIONS=1 on a whole run."""
+    seconds = _file_seconds()
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)  # (a stable sort: each file's order is kept)
+
+    def rank(item: pytest.Item) -> tuple[int, float]:
+        known = seconds.get(item.path.name)
+        if known is not None:
+            return (0, -known)
+        return (1 if item.path in slow_files else 2, 0.0)
+
+    items.sort(key=rank)  # (a stable sort: each file's own order is kept)
+
+
+_spent: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Under xdist this runs in the controller too, with each worker's reports: setup, call and teardown add up."""
+    name = report.nodeid.split("::")[0].rsplit("/", 1)[-1]
+    _spent[name] = _spent.get(name, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if os.environ.get("BENCH_STORE_DURATIONS") and not os.environ.get("PYTEST_XDIST_WORKER") and _spent:
+        ordered = dict(sorted(((k, round(v, 1)) for k, v in _spent.items()), key=lambda kv: -kv[1]))
+        DURATIONS.write_text(json.dumps(ordered, indent=1) + "\n")
 
 
 @pytest.fixture(scope="session")
