@@ -84,13 +84,14 @@ def sequence_module(in_dim: int, n_out: int, hidden: int, dropout: float, *, log
 
         def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
             x = self.drop(x)
-            if self.rnn is not None and self.fused_lstm:
-                x = bidirectional(self.rnn, x[:, :int(lengths.max())], lengths)  # (batch, time, 2 * hidden)
-                x = self.drop(x)
-            elif self.rnn is not None:
-                packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-                x, _ = self.rnn(packed)
-                x, _ = nn.utils.rnn.pad_packed_sequence(x, batch_first=True, total_length=int(lengths.max()))
+            if self.rnn is not None:
+                if self.fused_lstm:
+                    x = bidirectional(self.rnn, x[:, :int(lengths.max())], lengths)  # (batch, time, 2 * hidden)
+                else:
+                    packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
+                                                               enforce_sorted=False)
+                    x, _ = self.rnn(packed)
+                    x, _ = nn.utils.rnn.pad_packed_sequence(x, batch_first=True, total_length=int(lengths.max()))
                 x = self.drop(x)
             out = self.out(x)
             return torch.log_softmax(out, dim=-1) if log_softmax else out

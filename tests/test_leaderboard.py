@@ -137,17 +137,16 @@ ARTIFICIAL = {  # docs/analysis.md's rows (issue 25 item 2) -> the upstream each
 ARTIFICIAL_TASKS = ["vader-polarity", "upos-movie-reviews", "ner-nyt-editorials", "fortune-qa-en"]
 
 
-def artificial_table(registry, mode: str) -> list[str]:
-    """The Markdown rows docs/analysis.md shows for `mode`: per kind and task the mean ± standard deviation over
-    seeds 0-2 and, against scratch, the paired difference and the permutation p-value (bench report's test)."""
+def artificial_table(registry) -> list[str]:
+    """The Markdown rows docs/analysis.md shows: per kind and task the mean ± standard deviation over seeds 0-2
+    and, against scratch, the paired difference and the permutation p-value (bench report's test)."""
     from benchmark.scoring import stats
     from benchmark.scoring.scores import Aggregate
 
     found: dict[tuple[str, str], list[dict]] = {}
     for path in (LEADERBOARD / "results").glob("*__bert_runs_art-*.json"):
         r = json.loads(path.read_text(encoding="utf-8"))
-        if r["mode"] == mode:
-            found.setdefault((r["upstream"], r["task"]), []).append(r)
+        found.setdefault((r["upstream"], r["task"]), []).append(r)
     scratch = ARTIFICIAL["scratch (no pre-training)"]
     lines = []
     for name, upstream in ARTIFICIAL.items():
@@ -179,5 +178,5 @@ def test_artificial_pretraining_rows_are_the_documented_commands_and_the_docs_ta
             assert r["mode"] == "finetune" and r["environment"]["command"] == (
                 f"bench run --upstream {upstream} --tasks {','.join(ARTIFICIAL_TASKS)} --mode finetune --lr 1e-4 "
                 "--seeds 0,1,2 -o runs/art-results")
-    for line in artificial_table(registry, "finetune"):
+    for line in artificial_table(registry):
         assert line in doc, f"docs/analysis.md lacks the row {line}"

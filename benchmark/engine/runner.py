@@ -55,10 +55,9 @@ log = logging.getLogger(__name__)
 cache_max_bytes = request_mod.cache_max_bytes  # re-exported (its home is benchmark.engine.request)
 
 # Options added after results were published: left out of job ids while at their default, so older result
-# files keep their ids (and are still found on resume).
+# files keep their ids (and are still found on resume). The switches (request.OPT_IN) are all such options.
 _LATE_DEFAULTS: dict[str, Any] = {"predict_test": False, "dtype": "float32", "align": "first", "stride": 128,
-                                  "group_by_length": False, "fused_optimizer": False,
-                                  "fused_lstm": False}
+                                  **request_mod.OPT_IN}
 
 
 def task_hparams(hp: dict[str, Any], task: TaskSpec, explicit: Collection[str],
